@@ -1,0 +1,214 @@
+// Package ortrt loads the ONNX Runtime shared library once per process and
+// opens sessions with nst's settings (threads, execution provider).
+//
+// It is the only package that talks to onnxruntime_go's environment, so the
+// library lookup order and its error messages live in one place:
+// an explicit path (config runtime.library), then $ONNXRUNTIME_LIB, then
+// onnxruntime/lib/ in the nst source tree (where scripts/install-onnxruntime.sh
+// puts it), then the system's dynamic loader path.
+package ortrt
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// InstallHint is the command that installs the supported library.
+const InstallHint = "scripts/install-onnxruntime.sh"
+
+// libName is the file name the install script links to the versioned library.
+const libName = "libonnxruntime.so"
+
+var (
+	mu      sync.Mutex
+	libPath string
+)
+
+// Init loads the ONNX Runtime library and creates the process-wide
+// environment. explicit may be empty. Later calls are no-ops when the library
+// is already loaded, and an error when they name a different one.
+func Init(explicit string) error {
+	mu.Lock()
+	defer mu.Unlock()
+	if ort.IsInitialized() {
+		if explicit != "" && explicit != libPath {
+			return fmt.Errorf("onnx runtime already loaded from %s, cannot switch to %s in the same process", libPath, explicit)
+		}
+		return nil
+	}
+	path, err := findLibrary(explicit)
+	if err != nil {
+		return err
+	}
+	ort.SetSharedLibraryPath(path)
+	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		return fmt.Errorf("load ONNX Runtime from %s: %v; install a supported version (1.24.x) with %s, or point runtime.library or ONNXRUNTIME_LIB at one", path, err, InstallHint)
+	}
+	libPath = path
+	return nil
+}
+
+// LibraryPath reports the library loaded by Init, or "" before Init.
+func LibraryPath() string {
+	mu.Lock()
+	defer mu.Unlock()
+	return libPath
+}
+
+// Version reports the loaded ONNX Runtime's version string.
+func Version() string {
+	if !ort.IsInitialized() {
+		return ""
+	}
+	return ort.GetVersion()
+}
+
+// findLibrary applies the lookup order documented on the package.
+func findLibrary(explicit string) (string, error) {
+	if explicit != "" {
+		if _, err := os.Stat(explicit); err != nil {
+			return "", fmt.Errorf("ONNX Runtime library %q (runtime.library): %w; run %s or fix the path", explicit, errors.Unwrap(err), InstallHint)
+		}
+		return explicit, nil
+	}
+	if env := os.Getenv("ONNXRUNTIME_LIB"); env != "" {
+		if _, err := os.Stat(env); err != nil {
+			return "", fmt.Errorf("ONNX Runtime library %q (ONNXRUNTIME_LIB): %w; run %s or fix the variable", env, errors.Unwrap(err), InstallHint)
+		}
+		return env, nil
+	}
+	for _, dir := range searchRoots() {
+		p := filepath.Join(dir, "onnxruntime", "lib", libName)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	for _, dir := range systemDirs() {
+		for _, name := range []string{libName, libName + ".1"} {
+			p := filepath.Join(dir, name)
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("ONNX Runtime library not found (looked at runtime.library, ONNXRUNTIME_LIB, onnxruntime/lib in the nst tree, and the system library path); run %s", InstallHint)
+}
+
+// searchRoots lists the working directory, the executable's directory and
+// their parents, so both `go test` in a package folder and an installed binary
+// beside the tree find the library the install script put in the tree.
+func searchRoots() []string {
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		starts = append(starts, filepath.Dir(exe))
+	}
+	var roots []string
+	seen := map[string]bool{}
+	for _, s := range starts {
+		for d := s; ; d = filepath.Dir(d) {
+			if !seen[d] {
+				seen[d] = true
+				roots = append(roots, d)
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	return roots
+}
+
+func systemDirs() []string {
+	dirs := filepath.SplitList(os.Getenv("LD_LIBRARY_PATH"))
+	return append(dirs, "/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64")
+}
+
+// SessionOptions are the per-session settings nst exposes in its config.
+type SessionOptions struct {
+	// Threads is the intra-op thread count; 0 means one per core.
+	Threads int
+	// Device is "cpu" (default) or "cuda".
+	Device string
+}
+
+// Session is an ONNX Runtime session with fixed input and output names.
+// Inputs and outputs are passed as tensors the caller allocates once and
+// reuses, so a run copies nothing into fresh Go memory.
+type Session struct {
+	s       *ort.DynamicAdvancedSession
+	Inputs  []string
+	Outputs []string
+}
+
+// NewSession creates a session from a serialized ONNX model.
+// Init must have succeeded first.
+func NewSession(model []byte, inputs, outputs []string, o SessionOptions) (*Session, error) {
+	if !ort.IsInitialized() {
+		return nil, errors.New("onnx runtime not initialized (ortrt.Init)")
+	}
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("session options: %w", err)
+	}
+	defer opts.Destroy()
+	threads := o.Threads
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	if err := opts.SetIntraOpNumThreads(threads); err != nil {
+		return nil, fmt.Errorf("set threads: %w", err)
+	}
+	// nst's graphs are chains: a second thread pool for parallel branches only
+	// competes with the intra-op pool for the same cores.
+	if err := opts.SetInterOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("set inter-op threads: %w", err)
+	}
+	if err := opts.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
+		return nil, fmt.Errorf("set optimisation level: %w", err)
+	}
+	switch strings.ToLower(o.Device) {
+	case "", "cpu":
+	case "cuda":
+		cuda, err := ort.NewCUDAProviderOptions()
+		if err != nil {
+			return nil, fmt.Errorf("runtime.device cuda: %w; this ONNX Runtime build has no CUDA provider, use runtime.device: cpu or a GPU build of ONNX Runtime", err)
+		}
+		defer cuda.Destroy()
+		if err := opts.AppendExecutionProviderCUDA(cuda); err != nil {
+			return nil, fmt.Errorf("runtime.device cuda: %w; this ONNX Runtime build has no usable CUDA provider, use runtime.device: cpu or a GPU build of ONNX Runtime", err)
+		}
+	default:
+		return nil, fmt.Errorf("runtime.device %q: want cpu or cuda", o.Device)
+	}
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, inputs, outputs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	return &Session{s: s, Inputs: inputs, Outputs: outputs}, nil
+}
+
+// Run executes the session, reading inputs and writing into outputs, both in
+// the order of the names given to NewSession.
+func (s *Session) Run(inputs, outputs []ort.Value) error {
+	return s.s.Run(inputs, outputs)
+}
+
+// Close releases the session.
+func (s *Session) Close() error {
+	if s == nil || s.s == nil {
+		return nil
+	}
+	err := s.s.Destroy()
+	s.s = nil
+	return err
+}
