@@ -139,6 +139,9 @@ type SessionOptions struct {
 	Threads int
 	// Device is "cpu" (default) or "cuda".
 	Device string
+	// ProfilePrefix, when set, turns on ONNX Runtime's per-node profiling;
+	// the JSON file (prefix_DATE.json) is written when the session closes.
+	ProfilePrefix string
 }
 
 // Session is an ONNX Runtime session with fixed input and output names.
@@ -175,6 +178,11 @@ func NewSession(model []byte, inputs, outputs []string, o SessionOptions) (*Sess
 	}
 	if err := opts.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
 		return nil, fmt.Errorf("set optimisation level: %w", err)
+	}
+	if o.ProfilePrefix != "" {
+		if err := opts.EnableProfiling(o.ProfilePrefix); err != nil {
+			return nil, fmt.Errorf("enable profiling: %w", err)
+		}
 	}
 	switch strings.ToLower(o.Device) {
 	case "", "cpu":
