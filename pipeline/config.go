@@ -1,0 +1,588 @@
+// Package pipeline runs style transfer experiments: it reads a config, loads
+// images and the backbone, optimises the pixels and leaves a complete record
+// of the run beside its output.
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/nst-project/nst/internal/suggest"
+)
+
+// Config is an experiment. Key names are fixed: external tools read them.
+// configs/README.md documents every key and its default.
+type Config struct {
+	Content    string        `mapstructure:"content" yaml:"content"`
+	Style      []StyleConfig `mapstructure:"style" yaml:"style"`
+	Size       int           `mapstructure:"size" yaml:"size"`
+	Init       string        `mapstructure:"init" yaml:"init"`
+	InitImage  string        `mapstructure:"init_image" yaml:"init_image"`
+	NoiseRatio float64       `mapstructure:"noise_ratio" yaml:"noise_ratio"`
+	Seed       int64         `mapstructure:"seed" yaml:"seed"`
+	Model      ModelConfig   `mapstructure:"model" yaml:"model"`
+	Layers     LayersConfig  `mapstructure:"layers" yaml:"layers"`
+	Weights    Weights       `mapstructure:"weights" yaml:"weights"`
+	Optimizer  Optimizer     `mapstructure:"optimizer" yaml:"optimizer"`
+	Output     Output        `mapstructure:"output" yaml:"output"`
+	Runtime    Runtime       `mapstructure:"runtime" yaml:"runtime"`
+	Limits     Limits        `mapstructure:"limits" yaml:"limits"`
+}
+
+// StyleConfig is one style image and its share of the blended style target.
+type StyleConfig struct {
+	Path   string  `mapstructure:"path" yaml:"path"`
+	Weight float64 `mapstructure:"weight" yaml:"weight"`
+}
+
+// ModelConfig selects the backbone and how it wants its pixels.
+type ModelConfig struct {
+	Path       string     `mapstructure:"path" yaml:"path"`
+	Arch       string     `mapstructure:"arch" yaml:"arch"`
+	Pooling    string     `mapstructure:"pooling" yaml:"pooling"`
+	Seed       int64      `mapstructure:"seed" yaml:"seed"`
+	Preprocess Preprocess `mapstructure:"preprocess" yaml:"preprocess"`
+}
+
+// Preprocess maps RGB pixels in [0,1] to the backbone's input:
+// (x·scale − mean) / std per channel, in the channel order given.
+type Preprocess struct {
+	Mean     []float64 `mapstructure:"mean" yaml:"mean,flow"`
+	Std      []float64 `mapstructure:"std" yaml:"std,flow"`
+	Scale    float64   `mapstructure:"scale" yaml:"scale"`
+	Channels string    `mapstructure:"channels" yaml:"channels"`
+}
+
+// LayersConfig weights the layers whose activations drive each cost.
+type LayersConfig struct {
+	Content map[string]float64 `mapstructure:"content" yaml:"content"`
+	Style   map[string]float64 `mapstructure:"style" yaml:"style"`
+}
+
+// Weights are α, β and the total-variation weight of J = α·Jc + β·Js + tv·Jtv.
+type Weights struct {
+	Content float64 `mapstructure:"content" yaml:"content"`
+	Style   float64 `mapstructure:"style" yaml:"style"`
+	TV      float64 `mapstructure:"tv" yaml:"tv"`
+}
+
+// Optimizer selects the pixel optimiser.
+type Optimizer struct {
+	Name       string  `mapstructure:"name" yaml:"name"`
+	Iterations int     `mapstructure:"iterations" yaml:"iterations"`
+	LR         float64 `mapstructure:"lr" yaml:"lr"`
+	History    int     `mapstructure:"history" yaml:"history"`
+}
+
+// Output says where and how a run writes.
+type Output struct {
+	Dir         string `mapstructure:"dir" yaml:"dir"`
+	SaveEvery   int    `mapstructure:"save_every" yaml:"save_every"`
+	Format      string `mapstructure:"format" yaml:"format"`
+	JPEGQuality int    `mapstructure:"jpeg_quality" yaml:"jpeg_quality"`
+}
+
+// Runtime configures ONNX Runtime.
+type Runtime struct {
+	Threads int    `mapstructure:"threads" yaml:"threads"`
+	Library string `mapstructure:"library" yaml:"library"`
+	Device  string `mapstructure:"device" yaml:"device"`
+}
+
+// Limits bound what a run accepts.
+type Limits struct {
+	MaxPixels int64 `mapstructure:"max_pixels" yaml:"max_pixels"`
+}
+
+// Default returns the config every key falls back to.
+func Default() Config {
+	return Config{
+		Size:  512,
+		Init:  "content",
+		Model: ModelConfig{
+			Arch:    "vgg19",
+			Pooling: "avg",
+			Preprocess: Preprocess{
+				Mean:     []float64{0.485, 0.456, 0.406},
+				Std:      []float64{0.229, 0.224, 0.225},
+				Scale:    1,
+				Channels: "rgb",
+			},
+		},
+		Weights:   Weights{Content: 10, Style: 40, TV: 0},
+		Optimizer: Optimizer{Name: "lbfgs", Iterations: 500, LR: 1, History: 10},
+		Output:    Output{Dir: "runs/nst", SaveEvery: 50, Format: "png", JPEGQuality: 95},
+		Runtime:   Runtime{Device: "cpu"},
+		Limits:    Limits{MaxPixels: 100_000_000},
+	}
+}
+
+// DefaultContentLayers and DefaultStyleLayers apply when a config names no
+// layers of that kind. Maps are not viper defaults on purpose: viper would
+// merge a user's map into the default one instead of replacing it.
+var (
+	DefaultContentLayers = map[string]float64{"relu4_2": 1}
+	DefaultStyleLayers   = map[string]float64{"relu1_1": 0.2, "relu2_1": 0.2, "relu3_1": 0.2, "relu4_1": 0.2, "relu5_1": 0.2}
+)
+
+// LoadConfig reads a config file, applies NST_* environment overrides and
+// then the key=value overrides in sets, fills defaults, and checks every key
+// and value that can be checked without loading images or the model.
+func LoadConfig(path string, sets []string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("config %s: %s", path, yamlMessage(err))
+	}
+	if doc == nil {
+		doc = map[string]any{}
+	}
+	if err := checkKeys(doc, reflect.TypeFor[Config](), ""); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+
+	v := viper.New()
+	v.SetConfigType("yaml")
+	setDefaults(v)
+	v.SetEnvPrefix("NST")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	// Layer maps stay out of viper, which would split raw ONNX names such
+	// as "input.4" at the dot and lower-case them; they are read below.
+	rest := make(map[string]any, len(doc))
+	for k, val := range doc {
+		if strings.ToLower(k) != "layers" {
+			rest[k] = val
+		}
+	}
+	forViper, err := yaml.Marshal(rest)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := v.ReadConfig(bytes.NewReader(forViper)); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	layerSets := map[string]float64{}
+	for _, kv := range sets {
+		key, val, ok := strings.Cut(kv, "=")
+		if !ok || key == "" {
+			return nil, fmt.Errorf("--set %q: want key=value, for example --set optimizer.iterations=100", kv)
+		}
+		var parsed any
+		if err := yaml.Unmarshal([]byte(val), &parsed); err != nil {
+			return nil, fmt.Errorf("--set %s: value %q is not valid YAML: %s", key, val, yamlMessage(err))
+		}
+		if strings.HasPrefix(key, "layers.content.") || strings.HasPrefix(key, "layers.style.") {
+			f, ok := toFloat(parsed)
+			if !ok {
+				return nil, fmt.Errorf("--set %s: layer weight %q is not a number", key, val)
+			}
+			layerSets[key] = f
+			continue
+		}
+		if err := checkKeyPath(key); err != nil {
+			return nil, fmt.Errorf("--set %s: %w", key, err)
+		}
+		v.Set(key, parsed)
+	}
+
+	cfg := Default()
+	err = v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
+		// Weak typing lets NST_* variables (always strings) reach numeric
+		// keys; the file's own values were type-checked by checkKeys.
+		dc.WeaklyTypedInput = true
+		dc.ZeroFields = true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %s", path, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	// Viper lower-cases keys, but raw ONNX tensor names are case-sensitive
+	// and may hold dots: take the layer maps from the YAML itself.
+	cfg.Layers = LayersConfig{Content: layerMap(doc, "content"), Style: layerMap(doc, "style")}
+	for key, w := range layerSets {
+		kind, name, _ := strings.Cut(strings.TrimPrefix(key, "layers."), ".")
+		m := &cfg.Layers.Content
+		if kind == "style" {
+			m = &cfg.Layers.Style
+		}
+		if *m == nil {
+			*m = map[string]float64{}
+		}
+		(*m)[name] = w
+	}
+	if len(cfg.Layers.Content) == 0 {
+		cfg.Layers.Content = clone(DefaultContentLayers)
+	}
+	if len(cfg.Layers.Style) == 0 {
+		cfg.Layers.Style = clone(DefaultStyleLayers)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return &cfg, nil
+}
+
+// setDefaults registers every leaf of Default with viper, so that NST_*
+// variables reach them (viper binds the environment only to keys it knows).
+func setDefaults(v *viper.Viper) {
+	b, _ := yaml.Marshal(Default())
+	var m map[string]any
+	_ = yaml.Unmarshal(b, &m)
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, val := range m {
+			if sub, ok := val.(map[string]any); ok {
+				walk(prefix+k+".", sub)
+				continue
+			}
+			v.SetDefault(prefix+k, val)
+		}
+	}
+	walk("", m)
+}
+
+func layerMap(doc map[string]any, kind string) map[string]float64 {
+	layers, _ := doc["layers"].(map[string]any)
+	m, _ := layers[kind].(map[string]any)
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		f, _ := toFloat(v)
+		out[k] = f
+	}
+	return out
+}
+
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}
+
+func clone(m map[string]float64) map[string]float64 {
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// yamlMessage turns a YAML error into one line.
+func yamlMessage(err error) string {
+	return strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n", "; ")
+}
+
+// checkKeys walks a decoded YAML document against the config struct and
+// reports the first unknown key with the nearest valid one: a typo must
+// never silently do nothing.
+func checkKeys(doc map[string]any, t reflect.Type, prefix string) error {
+	fields := map[string]reflect.Type{}
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := f.Tag.Get("mapstructure")
+		fields[name] = f.Type
+		names = append(names, name)
+	}
+	keys := make([]string, 0, len(doc))
+	for k := range doc {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ft, ok := fields[strings.ToLower(k)]
+		if !ok {
+			return fmt.Errorf("unknown key %q%s", prefix+k, suggestHint(k, names, prefix))
+		}
+		val := doc[k]
+		switch ft.Kind() {
+		case reflect.Struct:
+			sub, ok := val.(map[string]any)
+			if !ok {
+				if val == nil {
+					continue
+				}
+				return fmt.Errorf("key %q: want a mapping of %s", prefix+k, strings.Join(fieldNames(ft), ", "))
+			}
+			if err := checkKeys(sub, ft, prefix+k+"."); err != nil {
+				return err
+			}
+		case reflect.Slice:
+			if ft.Elem().Kind() != reflect.Struct {
+				items, ok := val.([]any)
+				if !ok && val != nil {
+					return fmt.Errorf("key %q: want a list of numbers, for example [0.485, 0.456, 0.406]", prefix+k)
+				}
+				for _, it := range items {
+					if _, ok := toFloat(it); !ok {
+						return fmt.Errorf("key %q: %v is not a number", prefix+k, it)
+					}
+				}
+				continue
+			}
+			items, ok := val.([]any)
+			if !ok {
+				if val == nil {
+					continue
+				}
+				return fmt.Errorf("key %q: want a list of {%s}", prefix+k, strings.Join(fieldNames(ft.Elem()), ", "))
+			}
+			for i, it := range items {
+				sub, ok := it.(map[string]any)
+				if !ok {
+					return fmt.Errorf("key %s[%d]: want a mapping of %s", prefix+k, i, strings.Join(fieldNames(ft.Elem()), ", "))
+				}
+				if err := checkKeys(sub, ft.Elem(), fmt.Sprintf("%s%s[%d].", prefix, k, i)); err != nil {
+					return err
+				}
+			}
+		case reflect.Int, reflect.Int64:
+			if _, ok := val.(int); !ok && val != nil {
+				return fmt.Errorf("key %q: %v is not a whole number", prefix+k, val)
+			}
+		case reflect.Float64:
+			if _, ok := toFloat(val); !ok && val != nil {
+				return fmt.Errorf("key %q: %v is not a number", prefix+k, val)
+			}
+		case reflect.String:
+			if _, ok := val.(string); !ok && val != nil {
+				return fmt.Errorf("key %q: %v is not a string (quote it)", prefix+k, val)
+			}
+		case reflect.Map:
+			sub, ok := val.(map[string]any)
+			if !ok && val != nil {
+				return fmt.Errorf("key %q: want a mapping of layer name to weight, for example {relu4_2: 1.0}", prefix+k)
+			}
+			for name, w := range sub {
+				if _, ok := toFloat(w); !ok {
+					return fmt.Errorf("key %q: weight %v is not a number", prefix+k+"."+name, w)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func suggestHint(k string, names []string, prefix string) string {
+	if s, ok := suggest.Nearest(k, names); ok {
+		return fmt.Sprintf(" (did you mean %q?)", prefix+s)
+	}
+	return fmt.Sprintf(" (valid keys here: %s)", strings.Join(names, ", "))
+}
+
+func fieldNames(t reflect.Type) []string {
+	var names []string
+	for i := range t.NumField() {
+		names = append(names, t.Field(i).Tag.Get("mapstructure"))
+	}
+	return names
+}
+
+// checkKeyPath validates a dotted key given with --set.
+func checkKeyPath(key string) error {
+	t := reflect.TypeFor[Config]()
+	parts := strings.Split(key, ".")
+	for i, p := range parts {
+		if t.Kind() != reflect.Struct {
+			return fmt.Errorf("unknown key %q", key)
+		}
+		var next reflect.Type
+		for j := range t.NumField() {
+			if t.Field(j).Tag.Get("mapstructure") == strings.ToLower(p) {
+				next = t.Field(j).Type
+			}
+		}
+		if next == nil {
+			return fmt.Errorf("unknown key %q%s", key, suggestHint(p, fieldNames(t), strings.Join(parts[:i], ".")+dotIf(i)))
+		}
+		t = next
+	}
+	return nil
+}
+
+func dotIf(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return "."
+}
+
+// Validate checks every value that can be checked without heavy work.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Content == "" {
+		bad("content: missing; give the path of the content photo")
+	}
+	if len(c.Style) == 0 {
+		bad("style: missing; give at least one {path: ..., weight: 1.0}")
+	}
+	for i, s := range c.Style {
+		if s.Path == "" {
+			bad("style[%d].path: missing", i)
+		}
+		if !finiteNonNeg(s.Weight) {
+			bad("style[%d].weight: %v; want a finite number >= 0", i, s.Weight)
+		}
+	}
+	if total := sumStyleWeights(c.Style); len(c.Style) > 0 && total <= 0 {
+		bad("style weights sum to %v; at least one must be positive", total)
+	}
+	if c.Size < 16 || c.Size > 16384 {
+		bad("size: %d; want 16 to 16384 (the output's longer side in pixels)", c.Size)
+	}
+	switch c.Init {
+	case "content", "noise":
+	case "image":
+		if c.InitImage == "" {
+			bad("init_image: missing; init: image needs the path of the starting image")
+		}
+	default:
+		bad("init: %q; want content, noise or image", c.Init)
+	}
+	if !(c.NoiseRatio >= 0 && c.NoiseRatio <= 1) {
+		bad("noise_ratio: %v; want 0 to 1", c.NoiseRatio)
+	}
+	switch c.Model.Arch {
+	case "vgg19", "vgg16", "auto":
+	default:
+		bad("model.arch: %q; want vgg19, vgg16 or auto", c.Model.Arch)
+	}
+	switch c.Model.Pooling {
+	case "max", "avg":
+	default:
+		bad("model.pooling: %q; want max or avg", c.Model.Pooling)
+	}
+	p := c.Model.Preprocess
+	if len(p.Mean) != 3 || len(p.Std) != 3 {
+		bad("model.preprocess: mean and std need 3 values each (one per channel), got %d and %d", len(p.Mean), len(p.Std))
+	} else {
+		for i := range 3 {
+			if math.IsNaN(p.Mean[i]) || math.IsInf(p.Mean[i], 0) || !(p.Std[i] > 0) || math.IsInf(p.Std[i], 0) {
+				bad("model.preprocess: mean %v / std %v; means must be finite and stds positive", p.Mean, p.Std)
+				break
+			}
+		}
+	}
+	if !(p.Scale > 0) || math.IsInf(p.Scale, 0) {
+		bad("model.preprocess.scale: %v; want a positive number (1 for inputs in [0,1], 255 for caffe-style)", p.Scale)
+	}
+	if p.Channels != "rgb" && p.Channels != "bgr" {
+		bad("model.preprocess.channels: %q; want rgb or bgr", p.Channels)
+	}
+	for kind, m := range map[string]map[string]float64{"content": c.Layers.Content, "style": c.Layers.Style} {
+		for name, w := range m {
+			if !finiteNonNeg(w) {
+				bad("layers.%s.%s: %v; want a finite number >= 0", kind, name, w)
+			}
+		}
+	}
+	for name, w := range map[string]float64{"content": c.Weights.Content, "style": c.Weights.Style, "tv": c.Weights.TV} {
+		if !finiteNonNeg(w) {
+			bad("weights.%s: %v; want a finite number >= 0", name, w)
+		}
+	}
+	switch c.Optimizer.Name {
+	case "lbfgs", "adam":
+	default:
+		bad("optimizer.name: %q; want lbfgs or adam", c.Optimizer.Name)
+	}
+	if c.Optimizer.Iterations < 0 || c.Optimizer.Iterations > 1_000_000 {
+		bad("optimizer.iterations: %d; want 0 to 1000000", c.Optimizer.Iterations)
+	}
+	if !(c.Optimizer.LR > 0) || math.IsInf(c.Optimizer.LR, 0) {
+		bad("optimizer.lr: %v; want a positive number", c.Optimizer.LR)
+	}
+	if c.Optimizer.History < 1 || c.Optimizer.History > 1000 {
+		bad("optimizer.history: %d; want 1 to 1000", c.Optimizer.History)
+	}
+	if c.Output.SaveEvery < 0 {
+		bad("output.save_every: %d; want 0 (never) or a positive number of iterations", c.Output.SaveEvery)
+	}
+	switch c.Output.Format {
+	case "png", "jpeg", "jpg":
+	default:
+		bad("output.format: %q; want png or jpeg", c.Output.Format)
+	}
+	if c.Output.JPEGQuality < 1 || c.Output.JPEGQuality > 100 {
+		bad("output.jpeg_quality: %d; want 1 to 100", c.Output.JPEGQuality)
+	}
+	if c.Output.Dir == "" {
+		bad("output.dir: missing")
+	}
+	if c.Runtime.Threads < 0 {
+		bad("runtime.threads: %d; want 0 (all cores) or more", c.Runtime.Threads)
+	}
+	if c.Runtime.Device != "cpu" && c.Runtime.Device != "cuda" {
+		bad("runtime.device: %q; want cpu or cuda", c.Runtime.Device)
+	}
+	if c.Limits.MaxPixels <= 0 {
+		bad("limits.max_pixels: %d; want a positive pixel count", c.Limits.MaxPixels)
+	}
+	return errors.Join(errs...)
+}
+
+func finiteNonNeg(x float64) bool { return x >= 0 && !math.IsInf(x, 0) }
+
+func sumStyleWeights(s []StyleConfig) float64 {
+	t := 0.0
+	for _, x := range s {
+		t += x.Weight
+	}
+	return t
+}
+
+// Resolved renders the config with every default filled in and every path
+// made absolute, so the file re-runs as it is from any folder.
+func (c *Config) Resolved() ([]byte, error) {
+	r := *c
+	r.Content = absPath(r.Content)
+	r.InitImage = absPath(r.InitImage)
+	r.Model.Path = absPath(r.Model.Path)
+	r.Runtime.Library = absPath(r.Runtime.Library)
+	r.Style = append([]StyleConfig(nil), c.Style...)
+	for i := range r.Style {
+		r.Style[i].Path = absPath(r.Style[i].Path)
+	}
+	var buf bytes.Buffer
+	buf.WriteString("# Resolved by nst: every key with its value for this run.\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(r); err != nil {
+		return nil, fmt.Errorf("encode resolved config: %w", err)
+	}
+	return buf.Bytes(), enc.Close()
+}
+
+// absPath makes a file path absolute; built-in image names pass through.
+func absPath(p string) string {
+	if p == "" || strings.HasPrefix(p, BuiltinPrefix) || filepath.IsAbs(p) {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
