@@ -247,4 +247,3 @@ func drawMosaic() *image.NRGBA {
 	}
 	return c.image()
 }
-

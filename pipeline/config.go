@@ -108,8 +108,8 @@ type Limits struct {
 // Default returns the config every key falls back to.
 func Default() Config {
 	return Config{
-		Size:  512,
-		Init:  "content",
+		Size: 512,
+		Init: "content",
 		Model: ModelConfig{
 			Arch:    "vgg19",
 			Pooling: "avg",

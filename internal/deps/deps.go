@@ -7,8 +7,8 @@ import (
 	_ "github.com/schollz/progressbar/v3"
 	_ "github.com/spf13/cobra"
 	_ "github.com/spf13/viper"
+	_ "golang.org/x/term"
 	_ "gonum.org/v1/gonum/mat"
 	_ "gonum.org/v1/gonum/optimize"
 	_ "gonum.org/v1/plot"
-	_ "golang.org/x/term"
 )
