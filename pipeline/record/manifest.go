@@ -1,0 +1,272 @@
+package record
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/nst-project/nst/internal/atomicfile"
+)
+
+// Run states recorded in Manifest.Status. A failed run records "failed: "
+// followed by the error; see ExitStatus.
+const (
+	StatusRunning     = "running"
+	StatusCompleted   = "completed"
+	StatusInterrupted = "interrupted"
+)
+
+// Manifest describes one run well enough to reproduce it and to tell which
+// inputs, model and build produced an output. Fields are written in the
+// order declared here.
+type Manifest struct {
+	Program     Program   `json:"program"`
+	Host        Host      `json:"host"`
+	ONNXRuntime string    `json:"onnxruntime_version"`
+	Threads     int       `json:"threads"`
+	Seed        int64     `json:"seed"`
+	Model       Model     `json:"model"`
+	Inputs      []Input   `json:"inputs"`
+	Settings    any       `json:"settings,omitempty"` // the resolved configuration, as the caller chooses to record it
+	Start       time.Time `json:"start,omitzero"`
+	End         time.Time `json:"end,omitzero"`
+	Phases      []Phase   `json:"phases"`
+	Iterations  int       `json:"iterations"`
+	FinalCosts  []Cost    `json:"final_costs"`
+	Status      string    `json:"status"`
+}
+
+// Program identifies the nst build.
+type Program struct {
+	Version  string `json:"version"`            // module version, "(devel)" for a source build
+	Revision string `json:"revision,omitempty"` // VCS commit, when the build recorded it
+	Time     string `json:"vcs_time,omitempty"` // commit time, when recorded
+	Modified bool   `json:"modified,omitempty"` // the working tree had uncommitted changes
+}
+
+// Host describes the machine and toolchain.
+type Host struct {
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+	CPUs      int    `json:"cpus"`
+}
+
+// Model identifies the network that scored the images.
+type Model struct {
+	Description string `json:"description"`
+	Path        string `json:"path,omitempty"`
+	SHA256      string `json:"sha256"`
+}
+
+// Input is one input image.
+type Input struct {
+	Role   string `json:"role"` // "content", "style", "init", ...
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+}
+
+// Phase is the wall-clock time spent in one part of the run.
+type Phase struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Cost is one named cost value.
+type Cost struct {
+	Name  string
+	Value float64
+}
+
+// costJSON is Cost's encoding: JSON has no NaN or infinities, which a
+// diverged run does produce, so those are written as the strings "NaN",
+// "+Inf" and "-Inf".
+type costJSON struct {
+	Name  string          `json:"name"`
+	Value json.RawMessage `json:"value"`
+}
+
+// MarshalJSON implements json.Marshaler.
+func (c Cost) MarshalJSON() ([]byte, error) {
+	var v []byte
+	if math.IsNaN(c.Value) || math.IsInf(c.Value, 0) {
+		v = strconv.AppendQuote(nil, strconv.FormatFloat(c.Value, 'g', -1, 64))
+	} else {
+		v, _ = json.Marshal(c.Value) // cannot fail for a finite float
+	}
+	return json.Marshal(costJSON{Name: c.Name, Value: v})
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (c *Cost) UnmarshalJSON(data []byte) error {
+	var cj costJSON
+	if err := json.Unmarshal(data, &cj); err != nil {
+		return err
+	}
+	raw := string(cj.Value)
+	if s, err := strconv.Unquote(raw); err == nil {
+		raw = s
+	}
+	v, err := strconv.ParseFloat(raw, 64)
+	if err != nil {
+		return fmt.Errorf("cost %q: value %s is not a number", cj.Name, cj.Value)
+	}
+	c.Name, c.Value = cj.Name, v
+	return nil
+}
+
+// NewManifest returns a manifest for a run starting at start, with the
+// program and host filled in and status "running".
+func NewManifest(start time.Time) *Manifest {
+	return &Manifest{
+		Program: ProgramInfo(),
+		Host: Host{
+			GoVersion: runtime.Version(),
+			OS:        runtime.GOOS,
+			Arch:      runtime.GOARCH,
+			CPUs:      runtime.NumCPU(),
+		},
+		Start:  start,
+		Status: StatusRunning,
+	}
+}
+
+// ProgramInfo reads the build's identity from the binary's embedded build
+// information: the main module's version and, when the build was made from
+// a VCS checkout with -buildvcs (go build's default there), its revision.
+func ProgramInfo() Program {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return Program{Version: "unknown"}
+	}
+	p := Program{Version: bi.Main.Version}
+	if p.Version == "" {
+		p.Version = "(devel)"
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			p.Revision = s.Value
+		case "vcs.time":
+			p.Time = s.Value
+		case "vcs.modified":
+			p.Modified = s.Value == "true"
+		}
+	}
+	return p
+}
+
+// String formats the build's identity for humans, e.g.
+// "(devel) rev 0561453a9c1e, modified".
+func (p Program) String() string {
+	s := p.Version
+	if p.Revision != "" {
+		s += " rev " + p.Revision[:min(len(p.Revision), 12)]
+	}
+	if p.Modified {
+		s += ", modified"
+	}
+	return s
+}
+
+// AddInput records an input image and its SHA-256.
+func (m *Manifest) AddInput(role, path string) error {
+	sum, err := FileSHA256(path)
+	if err != nil {
+		return fmt.Errorf("record %s image: %w", role, err)
+	}
+	m.Inputs = append(m.Inputs, Input{Role: role, Path: path, SHA256: sum})
+	return nil
+}
+
+// AddPhase adds d to the time of the named phase, appending the phase the
+// first time it is seen so that phases stay in the order they first ran.
+func (m *Manifest) AddPhase(name string, d time.Duration) {
+	for i := range m.Phases {
+		if m.Phases[i].Name == name {
+			m.Phases[i].Seconds += d.Seconds()
+			return
+		}
+	}
+	m.Phases = append(m.Phases, Phase{Name: name, Seconds: d.Seconds()})
+}
+
+// Finish records the end of the run: its end time, the iterations done, the
+// final costs and the status ExitStatus derives from err.
+func (m *Manifest) Finish(end time.Time, iterations int, final []Cost, err error) {
+	m.End = end
+	m.Iterations = iterations
+	m.FinalCosts = final
+	m.Status = ExitStatus(err)
+}
+
+// ExitStatus is the manifest status of a run that ended with err: completed
+// when err is nil, interrupted when it was cancelled or ran out of time
+// (context.Canceled, context.DeadlineExceeded), and "failed: <err>"
+// otherwise.
+func ExitStatus(err error) string {
+	switch {
+	case err == nil:
+		return StatusCompleted
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return StatusInterrupted
+	default:
+		return "failed: " + err.Error()
+	}
+}
+
+// Write writes m to path as indented JSON, atomically.
+func (m *Manifest) Write(path string) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	return nil
+}
+
+// ReadManifest reads a manifest written by Write.
+func ReadManifest(path string) (*Manifest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	return &m, nil
+}
+
+// FileSHA256 returns the hex-encoded SHA-256 of the file at path.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("hash file: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash file %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// SHA256Hex returns the hex-encoded SHA-256 of data, for a model or image
+// already in memory.
+func SHA256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
