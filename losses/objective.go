@@ -1,0 +1,477 @@
+package losses
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Objective evaluates J and its gradients for one style-transfer run.
+//
+// The pipeline calls New, then SetContentTargets with the content image's
+// activations and SetStyleTargets with each style image's, then Eval (and
+// AddTV) once per iteration. An Objective is not safe for concurrent use.
+type Objective struct {
+	spec    Spec
+	kernel  Kernel
+	content []contentTerm
+	style   []styleTerm
+}
+
+// contentTerm is one content layer: its target activations and, during Eval,
+// where its layer sits in the caller's activations.
+type contentTerm struct {
+	Layer
+	c, h, w int
+	target  []float32 // the content image's activations; nil until set
+	// sharesStyle marks a layer that is also a style layer: the style term
+	// writes the gradient buffer first and this term adds to it.
+	sharesStyle bool
+	act         int
+}
+
+// styleTerm is one style layer. Its Gram and gradient go through eval alone,
+// so that a guided Gram (per-style masks weighting positions) only has to
+// weight the activations before the Gram and the gradient after its
+// product; targets, normalisation and costs stay as they are.
+type styleTerm struct {
+	Layer
+	c      int
+	target []float64 // Σ_i blend_i·G_Si/M_Si, c×c; nil until set
+	gram   []float32 // c×c: the generated image's Gram
+	// diff is the gradient's left factor β·λ·(G_G/M − target)/(c²·M), c×c.
+	diff []float32
+	act  int
+}
+
+// New checks spec and returns an Objective whose style products run on
+// kernel. kernel may be nil when spec has no style layers.
+func New(spec Spec, kernel Kernel) (*Objective, error) {
+	for _, w := range []struct {
+		name string
+		v    float64
+	}{{"alpha", spec.Alpha}, {"beta", spec.Beta}, {"tv", spec.TV}} {
+		if err := checkWeight(w.v); err != nil {
+			return nil, fmt.Errorf("%s: %w", w.name, err)
+		}
+	}
+	if err := checkLayers("content", spec.Content); err != nil {
+		return nil, err
+	}
+	if err := checkLayers("style", spec.Style); err != nil {
+		return nil, err
+	}
+	if len(spec.Style) > 0 && kernel == nil {
+		return nil, errors.New("style layers need a matrix kernel, got nil")
+	}
+	spec.Content = slices.Clone(spec.Content)
+	spec.Style = slices.Clone(spec.Style)
+	o := &Objective{spec: spec, kernel: kernel}
+	for _, l := range spec.Content {
+		shares := slices.ContainsFunc(spec.Style, func(s Layer) bool { return s.Name == l.Name })
+		o.content = append(o.content, contentTerm{Layer: l, sharesStyle: shares})
+	}
+	for _, l := range spec.Style {
+		o.style = append(o.style, styleTerm{Layer: l})
+	}
+	return o, nil
+}
+
+func checkWeight(v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return fmt.Errorf("weight %v, want a finite number ≥ 0", v)
+	}
+	return nil
+}
+
+func checkLayers(kind string, layers []Layer) error {
+	for i, l := range layers {
+		if l.Name == "" {
+			return fmt.Errorf("%s layer %d: empty name", kind, i)
+		}
+		if err := checkWeight(l.Weight); err != nil {
+			return fmt.Errorf("%s layer %q: %w", kind, l.Name, err)
+		}
+		if slices.ContainsFunc(layers[:i], func(p Layer) bool { return p.Name == l.Name }) {
+			return fmt.Errorf("%s layer %q listed twice", kind, l.Name)
+		}
+	}
+	return nil
+}
+
+// Spec returns the objective's spec.
+func (o *Objective) Spec() Spec {
+	s := o.spec
+	s.Content = slices.Clone(s.Content)
+	s.Style = slices.Clone(s.Style)
+	return s
+}
+
+// Layers lists the activations Eval needs, each once: content layers, then
+// style layers, in the Spec's order.
+func (o *Objective) Layers() []string {
+	var names []string
+	for _, l := range slices.Concat(o.spec.Content, o.spec.Style) {
+		if !slices.Contains(names, l.Name) {
+			names = append(names, l.Name)
+		}
+	}
+	return names
+}
+
+// NewCosts returns a Costs sized for this objective, for Eval to fill.
+func (o *Objective) NewCosts() *Costs {
+	return &Costs{Content: make([]float64, len(o.content)), Style: make([]float64, len(o.style))}
+}
+
+// SetContentTargets copies the content layers' activations of the content
+// image; the caller may reuse acts' buffers afterwards. Eval then expects the
+// same shapes at those layers.
+func (o *Objective) SetContentTargets(acts []Activation) error {
+	if err := checkActivations(acts); err != nil {
+		return fmt.Errorf("content image: %w", err)
+	}
+	// Every layer is found before any target changes, so that an error
+	// leaves the previous targets in place.
+	found := make([]Activation, len(o.content))
+	for i, t := range o.content {
+		j, err := layerIndex(acts, t.Name)
+		if err != nil {
+			return fmt.Errorf("content image: %w", err)
+		}
+		found[i] = acts[j]
+	}
+	for i, a := range found {
+		t := &o.content[i]
+		t.c, t.h, t.w, t.target = a.C, a.H, a.W, slices.Clone(a.Data)
+	}
+	return nil
+}
+
+// SetStyleTargets computes each style layer's target Gram from the
+// activations of one or more style images, styles[i] holding image i's.
+// blend weighs the images; it is normalised to sum 1, and nil means equal
+// weights. The images may differ in size from each other and from the
+// generated image (see the package doc); they must agree in channels.
+func (o *Objective) SetStyleTargets(styles [][]Activation, blend []float64) error {
+	if len(o.style) == 0 {
+		return nil
+	}
+	if len(styles) == 0 {
+		return errors.New("style targets: no style image")
+	}
+	weights, err := normaliseBlend(blend, len(styles))
+	if err != nil {
+		return err
+	}
+	for i, acts := range styles {
+		if err := checkActivations(acts); err != nil {
+			return fmt.Errorf("style image %d: %w", i, err)
+		}
+		for _, t := range o.style {
+			if _, err := layerIndex(acts, t.Name); err != nil {
+				return fmt.Errorf("style image %d: %w", i, err)
+			}
+		}
+	}
+	// Targets are built aside and committed together, so that an error
+	// leaves the previous targets in place.
+	built := make([]styleTerm, len(o.style))
+	committed := false
+	defer func() {
+		for _, acts := range styles {
+			for _, t := range o.style {
+				o.forget(acts[indexOf(acts, t.Name)].Data)
+			}
+		}
+		if !committed {
+			for _, b := range built {
+				o.forget(b.gram)
+			}
+		}
+	}()
+	for ti, t := range o.style {
+		c := styles[0][indexOf(styles[0], t.Name)].C
+		b := styleTerm{Layer: t.Layer, c: c, target: make([]float64, c*c), gram: make([]float32, c*c), diff: make([]float32, c*c)}
+		built[ti] = b
+		for si, acts := range styles {
+			a := acts[indexOf(acts, t.Name)]
+			if a.C != c {
+				return fmt.Errorf("style layer %q: image %d has %d channels, image 0 has %d", t.Name, si, a.C, c)
+			}
+			m := a.H * a.W
+			if err := o.kernel.Gram(b.gram, a.Data, c, m); err != nil {
+				return fmt.Errorf("style layer %q, image %d: %w", t.Name, si, err)
+			}
+			wm := weights[si] / float64(m)
+			for j, g := range b.gram {
+				b.target[j] += wm * float64(g)
+			}
+		}
+	}
+	for i := range o.style {
+		o.forget(o.style[i].gram, o.style[i].diff)
+	}
+	copy(o.style, built)
+	committed = true
+	return nil
+}
+
+// forget tells a kernel that keeps per-buffer state that bufs will not be
+// passed again.
+func (o *Objective) forget(bufs ...[]float32) {
+	f, ok := o.kernel.(forgetter)
+	if !ok {
+		return
+	}
+	for _, b := range bufs {
+		if b != nil {
+			f.Forget(b)
+		}
+	}
+}
+
+// normaliseBlend returns blend scaled to sum 1, or n equal weights for nil.
+func normaliseBlend(blend []float64, n int) ([]float64, error) {
+	if len(blend) == 0 {
+		w := make([]float64, n)
+		for i := range w {
+			w[i] = 1 / float64(n)
+		}
+		return w, nil
+	}
+	if len(blend) != n {
+		return nil, fmt.Errorf("style blend: %d weights for %d style images", len(blend), n)
+	}
+	sum := 0.0
+	for i, v := range blend {
+		if err := checkWeight(v); err != nil {
+			return nil, fmt.Errorf("style blend weight %d: %w", i, err)
+		}
+		sum += v
+	}
+	if sum == 0 || math.IsInf(sum, 0) {
+		return nil, fmt.Errorf("style blend weights %v: want a positive, finite sum", blend)
+	}
+	w := make([]float64, n)
+	for i, v := range blend {
+		w[i] = v / sum
+	}
+	return w, nil
+}
+
+// Eval computes the content and style costs of the generated image's
+// activations acts into costs, and dJ/d(acts[i]) into grads[i], which must
+// have acts[i]'s length. Every grads[i] is overwritten: with the sum of the
+// content and style gradients of its layer (α, β and layer weights
+// included), or with zeros for a layer no cost uses. costs.TV is reset to
+// zero; AddTV completes the iteration's costs.
+//
+// Eval allocates nothing once costs has been sized (see NewCosts) and the
+// kernel has seen the buffers.
+func (o *Objective) Eval(costs *Costs, acts []Activation, grads [][]float32) error {
+	if err := o.resolve(acts, grads); err != nil {
+		return err
+	}
+	for i := range grads {
+		if !o.uses(acts[i].Name) {
+			clear(grads[i])
+		}
+	}
+	costs.Content = resize(costs.Content, len(o.content))
+	costs.Style = resize(costs.Style, len(o.style))
+	costs.ContentTotal, costs.StyleTotal, costs.TV = 0, 0, 0
+	// Style gradients overwrite their buffers first, so that a content term
+	// of the same layer can add to them.
+	for i := range o.style {
+		t := &o.style[i]
+		raw, err := t.eval(o.kernel, acts[t.act], grads[t.act], o.spec.Beta)
+		if err != nil {
+			return err
+		}
+		costs.Style[i] = raw
+		costs.StyleTotal += t.Weight * raw
+	}
+	for i := range o.content {
+		t := &o.content[i]
+		raw := t.eval(acts[t.act].Data, grads[t.act], o.spec.Alpha)
+		costs.Content[i] = raw
+		costs.ContentTotal += t.Weight * raw
+	}
+	costs.Total = o.spec.Alpha*costs.ContentTotal + o.spec.Beta*costs.StyleTotal
+	return nil
+}
+
+// resolve checks Eval's arguments against the targets and records where
+// each term's layer is in acts.
+func (o *Objective) resolve(acts []Activation, grads [][]float32) error {
+	if len(grads) != len(acts) {
+		return fmt.Errorf("%d gradient buffers for %d activations", len(grads), len(acts))
+	}
+	if err := checkActivations(acts); err != nil {
+		return err
+	}
+	for i, a := range acts {
+		if len(grads[i]) != len(a.Data) {
+			return fmt.Errorf("gradient buffer of %q: %d values for %d activations", a.Name, len(grads[i]), len(a.Data))
+		}
+	}
+	for i := range o.content {
+		t := &o.content[i]
+		if t.target == nil {
+			return errors.New("content targets not set (SetContentTargets)")
+		}
+		j, err := layerIndex(acts, t.Name)
+		if err != nil {
+			return err
+		}
+		if a := acts[j]; a.C != t.c || a.H != t.h || a.W != t.w {
+			return fmt.Errorf("content layer %q: activations %d×%d×%d, content image's %d×%d×%d (the generated image must have the content image's size)", t.Name, a.C, a.H, a.W, t.c, t.h, t.w)
+		}
+		t.act = j
+	}
+	for i := range o.style {
+		t := &o.style[i]
+		if t.target == nil {
+			return errors.New("style targets not set (SetStyleTargets)")
+		}
+		j, err := layerIndex(acts, t.Name)
+		if err != nil {
+			return err
+		}
+		if acts[j].C != t.c {
+			return fmt.Errorf("style layer %q: %d channels, style images have %d", t.Name, acts[j].C, t.c)
+		}
+		t.act = j
+	}
+	return nil
+}
+
+func (o *Objective) uses(name string) bool {
+	for _, t := range o.content {
+		if t.Name == name {
+			return true
+		}
+	}
+	for _, t := range o.style {
+		if t.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// eval returns the layer's raw style cost and writes β·λ·dJ_style/dA into
+// grad: with D = G_G/M − target, J = Σ D²/(4c²) and dJ/dA = D·A/(c²·M)
+// (twice dJ/dG·A, as G = A·Aᵀ and D is symmetric).
+func (t *styleTerm) eval(k Kernel, a Activation, grad []float32, beta float64) (float64, error) {
+	m := a.H * a.W
+	if err := k.Gram(t.gram, a.Data, t.c, m); err != nil {
+		return 0, fmt.Errorf("style layer %q: %w", t.Name, err)
+	}
+	c2 := float64(t.c) * float64(t.c)
+	invM := 1 / float64(m)
+	scale := beta * t.Weight / (c2 * float64(m))
+	var sum float64
+	for i, g := range t.gram {
+		d := float64(g)*invM - t.target[i]
+		sum += d * d
+		t.diff[i] = float32(scale * d)
+	}
+	if scale == 0 {
+		clear(grad)
+	} else if err := k.MatMul(grad, t.diff, a.Data, t.c, t.c, m); err != nil {
+		return 0, fmt.Errorf("style layer %q gradient: %w", t.Name, err)
+	}
+	return sum / (4 * c2), nil
+}
+
+// eval returns the layer's raw content cost Σ (g − c)²/(4N) and writes
+// α·w·(g − c)/(2N) into grad, adding to the style gradient of a shared layer.
+func (t *contentTerm) eval(g, grad []float32, alpha float64) float64 {
+	n := float64(len(g))
+	scale := alpha * t.Weight / (2 * n)
+	target := t.target[:len(g)]
+	grad = grad[:len(g)]
+	var sum float64
+	if t.sharesStyle {
+		for i, v := range g {
+			d := float64(v) - float64(target[i])
+			sum += d * d
+			grad[i] += float32(scale * d)
+		}
+	} else {
+		for i, v := range g {
+			d := float64(v) - float64(target[i])
+			sum += d * d
+			grad[i] = float32(scale * d)
+		}
+	}
+	return sum / (4 * n)
+}
+
+// AddTV computes the total variation of the generated image img (c×h×w,
+// channel-major) into costs, completing costs.Total, and adds
+// tv·dJ_tv/d(img) to grad, the image gradient the backbone returned. See
+// TotalVariation for the normalisation. Call it after Eval.
+func (o *Objective) AddTV(costs *Costs, img []float32, c, h, w int, grad []float32) error {
+	raw, err := TotalVariation(img, c, h, w, o.spec.TV, grad)
+	if err != nil {
+		return err
+	}
+	costs.TV = raw
+	costs.Total = o.spec.Alpha*costs.ContentTotal + o.spec.Beta*costs.StyleTotal + o.spec.TV*raw
+	return nil
+}
+
+// checkActivations checks shapes against data lengths and that no name
+// repeats, so that a layer's activations are unambiguous.
+func checkActivations(acts []Activation) error {
+	for i, a := range acts {
+		if a.C <= 0 || a.H <= 0 || a.W <= 0 {
+			return fmt.Errorf("activation %q: shape %d×%d×%d, want positive", a.Name, a.C, a.H, a.W)
+		}
+		if a.C > math.MaxInt32 || a.H > math.MaxInt32 || a.W > math.MaxInt32 || a.C*a.H > math.MaxInt/a.W {
+			return fmt.Errorf("activation %q: shape %d×%d×%d too large", a.Name, a.C, a.H, a.W)
+		}
+		if len(a.Data) != a.C*a.H*a.W {
+			return fmt.Errorf("activation %q: %d values for %d×%d×%d", a.Name, len(a.Data), a.C, a.H, a.W)
+		}
+		for _, p := range acts[:i] {
+			if p.Name == a.Name {
+				return fmt.Errorf("activation %q given twice", a.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// layerIndex returns the index of name in acts, or an error naming the
+// missing layer.
+func layerIndex(acts []Activation, name string) (int, error) {
+	if i := indexOf(acts, name); i >= 0 {
+		return i, nil
+	}
+	return -1, fmt.Errorf("no activations of layer %q", name)
+}
+
+// indexOf returns the index of name in acts, or -1.
+func indexOf(acts []Activation, name string) int {
+	for i, a := range acts {
+		if a.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// resize returns s with length n, reusing its memory when it is large enough.
+func resize(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
