@@ -1,0 +1,288 @@
+package models
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+
+	"github.com/nst-project/nst/internal/onnxgraph"
+)
+
+// Naming schemes a Backbone can use; see Backbone.Naming.
+const (
+	NamingVGG19 = "vgg19"
+	NamingVGG16 = "vgg16"
+	NamingVGG   = "vgg"
+	NamingONNX  = "onnx"
+)
+
+// LayerInfo describes one layer a configuration can request.
+type LayerInfo struct {
+	// Name is what a configuration writes: relu4_2 for VGG-style chains,
+	// the ONNX tensor name otherwise.
+	Name string
+	// Tensor is the ONNX tensor holding the layer's activation.
+	Tensor string
+	// Op is the op type producing it, as in the file (a MaxPool stays
+	// MaxPool here even when a run swaps it for average pooling).
+	Op string
+	// Node is the producing node's name in the file; it may be empty.
+	Node string
+	// Channels is the activation's channel count; 0 where the graph does
+	// not say it statically.
+	Channels int
+	// Stride is how many input pixels one activation pixel spans along the
+	// height; 0 where the activation has no spatial grid any more (after
+	// Flatten, Gemm or global pooling) or the stride is not a whole number.
+	Stride int
+}
+
+// headOps may start a classifier head right after a VGG-style feature chain.
+var headOps = map[string]bool{
+	"Flatten": true, "Reshape": true, "Gemm": true, "MatMul": true,
+	"GlobalAveragePool": true, "GlobalMaxPool": true,
+}
+
+// isPool reports whether op is a windowed pooling nst can swap.
+func isPool(op string) bool { return op == "MaxPool" || op == "AveragePool" }
+
+// vggLayers names a VGG-style graph: a single chain from the input of
+// Conv [BatchNormalization] Relu units and pooling, up to the graph's end or
+// a classifier head. Names follow the order of the nodes, never what the
+// exporter called them: block b counts pools, unit i counts convolutions
+// within the block. ok is false for any other structure; blocks has the
+// convolution count of each block.
+func vggLayers(c *canonical) (layers []LayerInfo, blocks []int, pools int, ok bool) {
+	consumers := map[string][]*onnx.NodeProto{}
+	for _, n := range c.graph.GetNode() {
+		for _, in := range n.GetInput() {
+			consumers[in] = append(consumers[in], n)
+		}
+	}
+	const (
+		afterPool = iota // at the input or after a pool: a Conv must follow
+		afterConv
+		afterNorm
+		afterRelu
+	)
+	state, block, unit, stride := afterPool, 1, 0, 1
+	channels := 3
+	cur := c.input
+	for {
+		cs := consumers[cur]
+		if len(cs) == 0 {
+			break // the graph ends here
+		}
+		if len(cs) != 1 {
+			return nil, nil, 0, false // a branch: not a chain
+		}
+		n := cs[0]
+		op := n.GetOpType()
+		if len(n.GetInput()) == 0 || n.GetInput()[0] != cur || !onlyWeightsBeside(n, c) {
+			return nil, nil, 0, false
+		}
+		var name string
+		switch {
+		case op == "Conv" && (state == afterPool || state == afterRelu):
+			w := c.inits[n.GetInput()[1]]
+			if w == nil || len(w.GetDims()) != 4 {
+				return nil, nil, 0, false
+			}
+			unit++
+			channels = int(w.GetDims()[0])
+			stride *= int(firstOr(onnxgraph.AttrInts(n, "strides", nil), 1))
+			name, state = fmt.Sprintf("conv%d_%d", block, unit), afterConv
+		case op == "BatchNormalization" && state == afterConv:
+			name, state = fmt.Sprintf("bn%d_%d", block, unit), afterNorm
+		case op == "Relu" && (state == afterConv || state == afterNorm):
+			name, state = fmt.Sprintf("relu%d_%d", block, unit), afterRelu
+		case isPool(op) && state == afterRelu:
+			stride *= int(firstOr(onnxgraph.AttrInts(n, "strides", nil), 1))
+			name, state = fmt.Sprintf("pool%d", block), afterPool
+		case (headOps[op] || isPool(op)) && (state == afterRelu || state == afterPool):
+			// The features end here; what follows is a classifier head
+			// (for torchvision's full model, its adaptive pooling first).
+			return layers, closeBlocks(blocks, unit), pools, len(layers) > 0
+		default:
+			return nil, nil, 0, false
+		}
+		layers = append(layers, LayerInfo{Name: name, Tensor: n.GetOutput()[0], Op: op, Node: n.GetName(), Channels: channels, Stride: stride})
+		if state == afterPool {
+			blocks = append(blocks, unit)
+			pools++
+			block, unit = block+1, 0
+		}
+		cur = n.GetOutput()[0]
+	}
+	if state == afterConv || state == afterNorm {
+		return nil, nil, 0, false // a convolution without its activation
+	}
+	return layers, closeBlocks(blocks, unit), pools, len(layers) > 0
+}
+
+// closeBlocks appends the last block when it ended without a pool.
+func closeBlocks(blocks []int, unit int) []int {
+	if unit > 0 {
+		return append(blocks, unit)
+	}
+	return blocks
+}
+
+// onlyWeightsBeside reports whether every input of n but the first is an
+// initializer (or omitted), as in a plain chain.
+func onlyWeightsBeside(n *onnx.NodeProto, c *canonical) bool {
+	for _, in := range n.GetInput()[1:] {
+		if _, ok := c.inits[in]; in != "" && !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// firstOr returns v[0], or def when v is empty.
+func firstOr(v []int64, def int64) int64 {
+	if len(v) == 0 {
+		return def
+	}
+	return v[0]
+}
+
+// vggNaming names the scheme of a VGG-style chain from its block structure.
+func vggNaming(blocks []int, pools int) string {
+	switch {
+	case pools == 5 && slices.Equal(blocks, []int{2, 2, 4, 4, 4}):
+		return NamingVGG19
+	case pools == 5 && slices.Equal(blocks, []int{2, 2, 3, 3, 3}):
+		return NamingVGG16
+	}
+	return NamingVGG
+}
+
+// geometry is what inspect shows of an activation besides its op.
+type geometry struct{ channels, stride int }
+
+// onnxLayers lists, for a graph that is not a VGG-style chain, every tensor
+// computed from the image, in graph order, under its ONNX name. Channel
+// counts and strides are propagated from the weights and pooling attributes
+// rather than by full shape inference, so that inspect works for any
+// graph, including ops the gradient does not support.
+func onnxLayers(c *canonical) []LayerInfo {
+	geo := map[string]geometry{c.input: {channels: 3, stride: 1}}
+	var layers []LayerInfo
+	for _, n := range c.graph.GetNode() {
+		in, fromImage := geometry{}, false
+		for _, name := range n.GetInput() {
+			if g, ok := geo[name]; ok {
+				in, fromImage = g, true
+				break
+			}
+		}
+		if !fromImage {
+			continue // computes constants (shapes, for instance), not activations
+		}
+		out := propagate(n, in, geo, c.inits)
+		for i, name := range n.GetOutput() {
+			if name == "" || (n.GetOpType() == "MaxPool" && i == 1) {
+				continue // MaxPool's second output holds indices
+			}
+			geo[name] = out
+			layers = append(layers, LayerInfo{Name: name, Tensor: name, Op: n.GetOpType(), Node: n.GetName(), Channels: out.channels, Stride: out.stride})
+		}
+	}
+	return layers
+}
+
+// propagate computes the geometry of n's outputs from that of its first
+// image-derived input.
+func propagate(n *onnx.NodeProto, in geometry, geo map[string]geometry, inits map[string]*onnx.TensorProto) geometry {
+	scale := func(strides []int64) int {
+		if in.stride == 0 {
+			return 0
+		}
+		return in.stride * int(firstOr(strides, 1))
+	}
+	weightDims := func(i int) []int64 {
+		if i < len(n.GetInput()) {
+			if t := inits[n.GetInput()[i]]; t != nil {
+				return t.GetDims()
+			}
+		}
+		return nil
+	}
+	switch n.GetOpType() {
+	case "Conv":
+		ch := 0
+		if d := weightDims(1); len(d) > 0 {
+			ch = int(d[0])
+		}
+		return geometry{channels: ch, stride: scale(onnxgraph.AttrInts(n, "strides", nil))}
+	case "ConvTranspose":
+		ch, s := 0, int(firstOr(onnxgraph.AttrInts(n, "strides", nil), 1))
+		if d := weightDims(1); len(d) > 1 {
+			ch = int(d[1] * onnxgraph.AttrInt(n, "group", 1))
+		}
+		if in.stride%s != 0 {
+			return geometry{channels: ch}
+		}
+		return geometry{channels: ch, stride: in.stride / s}
+	case "MaxPool", "AveragePool", "LpPool":
+		return geometry{channels: in.channels, stride: scale(onnxgraph.AttrInts(n, "strides", nil))}
+	case "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool":
+		return geometry{channels: in.channels}
+	case "Flatten", "Reshape":
+		return geometry{}
+	case "Gemm":
+		d := weightDims(1)
+		if len(d) != 2 {
+			return geometry{}
+		}
+		if onnxgraph.AttrInt(n, "transB", 0) != 0 {
+			return geometry{channels: int(d[0])}
+		}
+		return geometry{channels: int(d[1])}
+	case "MatMul":
+		if d := weightDims(1); len(d) == 2 {
+			return geometry{channels: int(d[1])}
+		}
+		return geometry{}
+	case "Concat":
+		if onnxgraph.AttrInt(n, "axis", 1) != 1 {
+			return in
+		}
+		sum := 0
+		for _, name := range n.GetInput() {
+			g, ok := geo[name]
+			if !ok || g.channels == 0 {
+				return geometry{stride: in.stride}
+			}
+			sum += g.channels
+		}
+		return geometry{channels: sum, stride: in.stride}
+	}
+	// Elementwise ops, activations, normalisations and the like keep the
+	// geometry of their input.
+	return in
+}
+
+// levenshtein is the edit distance between a and b, in runes.
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
