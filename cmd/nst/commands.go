@@ -1,0 +1,183 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/models"
+	"github.com/nst-project/nst/pipeline"
+	"github.com/nst-project/nst/pipeline/record"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "nst",
+		Short: "Neural style transfer on ONNX Runtime",
+		Long: `nst paints a content photo in the style of an artwork (Gatys et al.).
+Nothing is trained: the pixels of the output are optimised so that a ConvNet
+(VGG19 by default) sees the photo's content and the artwork's style.
+
+Experiments are YAML files (see configs/README.md); every run writes its image,
+the resolved config, a manifest, a cost log and a cost plot into its own folder.
+
+Every config key can also be set with an NST_ variable: NST_OPTIMIZER_ITERATIONS=50.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newRunCmd(), newEvalCmd(), newModelCmd(), newVersionCmd())
+	return root
+}
+
+// configFlags are the flags run and eval share.
+type configFlags struct {
+	config string
+	sets   []string
+	out    string
+}
+
+func (f *configFlags) register(cmd *cobra.Command, outHelp string) {
+	cmd.Flags().StringVarP(&f.config, "config", "c", "", "experiment config (YAML), for example configs/demo.yaml")
+	cmd.Flags().StringArrayVar(&f.sets, "set", nil, "override a config key, key=value (repeatable): --set optimizer.iterations=100")
+	cmd.Flags().StringVar(&f.out, "out", "", outHelp)
+}
+
+func (f *configFlags) load() (*pipeline.Config, error) {
+	if f.config == "" {
+		return nil, usageError{fmt.Errorf("missing -c CONFIG; try -c configs/demo.yaml")}
+	}
+	cfg, err := pipeline.LoadConfig(f.config, f.sets)
+	if err != nil {
+		return nil, err
+	}
+	if f.out != "" {
+		cfg.Output.Dir = f.out
+	}
+	return cfg, nil
+}
+
+func newRunCmd() *cobra.Command {
+	var f configFlags
+	cmd := &cobra.Command{
+		Use:   "run -c CONFIG [--set key=value ...] [--out DIR]",
+		Short: "Run a style transfer experiment",
+		Long: `Run optimises an image as the config says and writes into a new folder
+(output.dir, or output.dir-2, -3, ... when it is taken): the final image,
+intermediate images every output.save_every iterations, config.yaml (the
+resolved config, which re-runs as it is), manifest.json, costs.csv and costs.png.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.load()
+			if err != nil {
+				return err
+			}
+			res, err := pipeline.Run(cmd.Context(), cfg, pipeline.RunOptions{Progress: os.Stderr})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res.Image)
+			return nil
+		},
+	}
+	f.register(cmd, "output folder base (overrides output.dir)")
+	return cmd
+}
+
+func newEvalCmd() *cobra.Command {
+	var f configFlags
+	cmd := &cobra.Command{
+		Use:   "eval -c CONFIG [--set key=value ...] --out DIR",
+		Short: "Evaluate the cost and its gradient once, at the initial image",
+		Long: `Eval computes J and dJ/dx once, at the initial image, and writes into DIR:
+costs.json  {"content": {layer: raw cost}, "style": {layer: raw cost}, "tv": t, "total": J}
+            (per-layer values before alpha, beta and layer weights; total is J as the optimiser sees it)
+image.npy   x, the RGB image in [0,1] fed to preprocessing, float32 [1,3,H,W]
+grad.npy    dJ/dx at that x, float32 [1,3,H,W]`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.out == "" {
+				return usageError{fmt.Errorf("eval needs --out DIR")}
+			}
+			cfg, err := f.load()
+			if err != nil {
+				return err
+			}
+			return pipeline.Eval(cmd.Context(), cfg, f.out)
+		},
+	}
+	f.register(cmd, "folder for costs.json, image.npy and grad.npy (required)")
+	return cmd
+}
+
+func newModelCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "model", Short: "Inspect backbones or write the built-in one"}
+	cmd.AddCommand(newInspectCmd(), newSynthCmd())
+	return cmd
+}
+
+func newInspectCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect FILE",
+		Short: "List every nameable layer of an ONNX backbone",
+		Long: `Inspect prints each layer a config can name (layers.content, layers.style):
+its name, channel count, stride relative to the input, and the ONNX op.
+VGG-style chains get the conventional names (conv1_1, relu1_1, ..., pool5);
+other graphs use their ONNX tensor names. FILE may be builtin:vgg19 or builtin:vgg16.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := pipeline.LoadBackbone(args[0], "auto", 0)
+			if err != nil {
+				return err
+			}
+			return b.Inspect(cmd.OutOrStdout())
+		},
+	}
+}
+
+func newSynthCmd() *cobra.Command {
+	var arch, out string
+	var seed int64
+	cmd := &cobra.Command{
+		Use:   "synth --arch vgg19|vgg16 --seed N --out FILE.onnx",
+		Short: "Write a VGG backbone with deterministic random weights",
+		Long: `Synth writes a VGG-architecture ONNX model (features only, free input size)
+with He-normal random weights and zero biases. The same seed gives a
+byte-identical file. Random-weight VGG still transfers style (He, Wang and
+Hopcroft, NeurIPS 2016); it is the built-in backbone when model.path is empty.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageError{fmt.Errorf("synth needs --out FILE.onnx")}
+			}
+			return atomicfile.Write(out, 0o644, func(w io.Writer) error {
+				return models.WriteSynth(w, arch, seed)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&arch, "arch", "vgg19", "vgg19 or vgg16")
+	cmd.Flags().Int64Var(&seed, "seed", 0, "random seed of the weights")
+	cmd.Flags().StringVar(&out, "out", "", "output file (required)")
+	return cmd
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the versions of nst and of the ONNX Runtime it loads",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "nst %s\n", record.ProgramInfo())
+			if err := ortrt.Init(""); err != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "onnxruntime: not loaded (%v)\n", err)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "onnxruntime %s (%s)\n", ortrt.Version(), ortrt.LibraryPath())
+			return nil
+		},
+	}
+}

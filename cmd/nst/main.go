@@ -1,0 +1,50 @@
+// Command nst paints a content photo in the style of an artwork (Gatys et
+// al.): it optimises the pixels of an image so that a pretrained ConvNet,
+// run through ONNX Runtime, sees the photo's content and the artwork's style.
+//
+// Run `nst --help` for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nst-project/nst/pipeline"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+// run executes the command line and returns the process exit code: 0 on
+// success, 1 for any error (one line on stderr, no stack trace), 2 for
+// command-line usage errors, 130 when interrupted.
+func run() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	root := newRootCmd()
+	err := root.ExecuteContext(ctx)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, pipeline.ErrInterrupted):
+		fmt.Fprintln(os.Stderr, "nst:", err)
+		return 130
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "nst:", err)
+		fmt.Fprintln(os.Stderr, "Run 'nst --help' for usage.")
+		return 2
+	default:
+		fmt.Fprintln(os.Stderr, "nst:", err)
+		return 1
+	}
+}
+
+// usageError marks a command-line mistake (as opposed to a failed run).
+type usageError struct{ error }

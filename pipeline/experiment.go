@@ -1,0 +1,399 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nst-project/nst/internal/gemm"
+	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/losses"
+	"github.com/nst-project/nst/models"
+	"github.com/nst-project/nst/pipeline/imageio"
+)
+
+// experiment is a config made ready to evaluate: images loaded and sized,
+// backbone prepared at the output size, cost targets computed. It holds the
+// buffers one evaluation needs, so evaluating allocates nothing.
+type experiment struct {
+	cfg           *Config
+	backbone      *models.Backbone
+	width, height int
+	content       []float32 // the content image, [1,3,H,W] in [0,1]
+	inputs        []input   // image files read, for the manifest
+
+	net       *models.Net
+	kernel    *gemm.ORT
+	objective *losses.Objective
+	costs     *losses.Costs
+	acts      []losses.Activation // headers over the Net's activation buffers
+
+	// timing accumulates where evaluation time goes, for the manifest and
+	// the benchmark.
+	timing timing
+}
+
+// input is an image file the run read.
+type input struct{ role, path string }
+
+// timing splits evaluation time into its parts.
+type timing struct {
+	forward, costs, backward time.Duration
+	evals                    int
+}
+
+// newExperiment loads and checks everything cfg names, cheapest checks
+// first, so that a bad image or layer name fails before the model is built.
+func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) {
+	e = &experiment{cfg: cfg}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	contentImg, err := e.loadImage("content", cfg.Content)
+	if err != nil {
+		return nil, err
+	}
+	contentImg, err = imageio.FitLongSide(contentImg, cfg.Size)
+	if err != nil {
+		return nil, fmt.Errorf("resize content: %w", err)
+	}
+	e.width, e.height = contentImg.Bounds().Dx(), contentImg.Bounds().Dy()
+	e.content = imageio.ToTensor(contentImg)
+	styles := make([][]float32, len(cfg.Style))
+	styleSizes := make([][2]int, len(cfg.Style))
+	for i, s := range cfg.Style {
+		img, err := e.loadImage(fmt.Sprintf("style[%d]", i), s.Path)
+		if err != nil {
+			return nil, err
+		}
+		// The style image's longer side matches the output's, so brush
+		// strokes keep their size relative to the picture.
+		if img, err = imageio.FitLongSide(img, max(e.width, e.height)); err != nil {
+			return nil, fmt.Errorf("resize style %q: %w", s.Path, err)
+		}
+		styles[i] = imageio.ToTensor(img)
+		styleSizes[i] = [2]int{img.Bounds().Dx(), img.Bounds().Dy()}
+	}
+	if cfg.Init == "image" {
+		if _, err := e.loadImage("init", cfg.InitImage); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	if err := ortrt.Init(cfg.Runtime.Library); err != nil {
+		return nil, err
+	}
+	if e.backbone, err = LoadBackbone(cfg.Model.Path, cfg.Model.Arch, cfg.Model.Seed); err != nil {
+		return nil, err
+	}
+	if err := checkArch(e.backbone, cfg.Model); err != nil {
+		return nil, err
+	}
+	spec, layers, err := e.costSpec()
+	if err != nil {
+		return nil, err
+	}
+	pre, err := cfg.Model.Preprocess.models()
+	if err != nil {
+		return nil, err
+	}
+	session := ortrt.SessionOptions{Threads: cfg.Runtime.Threads, Device: cfg.Runtime.Device}
+	e.net, err = e.backbone.Prepare(models.Options{
+		Layers: layers, Pooling: cfg.Model.Pooling, Height: e.height, Width: e.width,
+		Preprocess: pre, Session: session,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prepare %s at %dx%d: %w", e.backbone.Describe(), e.width, e.height, err)
+	}
+	if e.kernel, err = gemm.NewORT(session); err != nil {
+		return nil, err
+	}
+	if e.objective, err = losses.New(spec, e.kernel); err != nil {
+		return nil, err
+	}
+	e.costs = e.objective.NewCosts()
+	e.acts = make([]losses.Activation, len(layers))
+
+	acts, err := e.forward(e.net, e.content)
+	if err != nil {
+		return nil, fmt.Errorf("content targets: %w", err)
+	}
+	if err := e.objective.SetContentTargets(acts); err != nil {
+		return nil, fmt.Errorf("content targets: %w", err)
+	}
+	styleActs := make([][]losses.Activation, len(styles))
+	blend := make([]float64, len(styles))
+	for i, st := range styles {
+		if styleActs[i], err = e.styleActivations(ctx, st, styleSizes[i], layers, pre, session); err != nil {
+			return nil, fmt.Errorf("style %q: %w", cfg.Style[i].Path, err)
+		}
+		blend[i] = cfg.Style[i].Weight
+	}
+	if err := e.objective.SetStyleTargets(styleActs, blend); err != nil {
+		return nil, fmt.Errorf("style targets: %w", err)
+	}
+	return e, nil
+}
+
+// styleActivations runs a style image through the backbone. An image of the
+// output's size reuses the run's Net; another size gets a Net of its own for
+// this one forward pass.
+func (e *experiment) styleActivations(ctx context.Context, img []float32, size [2]int, layers []string, pre models.Preprocess, session ortrt.SessionOptions) ([]losses.Activation, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	net := e.net
+	if size != [2]int{e.width, e.height} {
+		var err error
+		net, err = e.backbone.Prepare(models.Options{
+			Layers: layers, Pooling: e.cfg.Model.Pooling, Height: size[1], Width: size[0],
+			Preprocess: pre, Session: session, ForwardOnly: true,
+		})
+		if err != nil {
+			return nil, err
+		}
+		defer net.Close()
+	}
+	acts, err := e.forward(net, img)
+	if err != nil {
+		return nil, err
+	}
+	// The Net's buffers are reused by the next forward pass: the objective
+	// keeps Grams, not activations, but copy so that nothing aliases.
+	out := make([]losses.Activation, len(acts))
+	for i, a := range acts {
+		out[i] = a
+		out[i].Data = slices.Clone(a.Data)
+	}
+	return out, nil
+}
+
+// forward runs net on img and returns the activations as losses sees them,
+// in e.acts (no allocation).
+func (e *experiment) forward(net *models.Net, img []float32) ([]losses.Activation, error) {
+	acts, err := net.Forward(img)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range acts {
+		e.acts[i] = losses.Activation{Name: a.Name, C: a.C, H: a.H, W: a.W, Data: a.Data}
+	}
+	return e.acts, nil
+}
+
+// evaluate computes J at x and dJ/dx into grad; it is the optimiser's
+// objective. The per-term costs of this evaluation are left in e.costs.
+func (e *experiment) evaluate(ctx context.Context, x, grad []float32) (float64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	acts, err := e.forward(e.net, x)
+	if err != nil {
+		return 0, err
+	}
+	t1 := time.Now()
+	if err := e.objective.Eval(e.costs, acts, e.net.GradBuffers()); err != nil {
+		return 0, err
+	}
+	t2 := time.Now()
+	dx, err := e.net.Backward()
+	if err != nil {
+		return 0, err
+	}
+	copy(grad, dx)
+	t3 := time.Now()
+	if err := e.objective.AddTV(e.costs, x, 3, e.height, e.width, grad); err != nil {
+		return 0, err
+	}
+	t4 := time.Now()
+	e.timing.forward += t1.Sub(t0)
+	e.timing.costs += t2.Sub(t1) + t4.Sub(t3)
+	e.timing.backward += t3.Sub(t2)
+	e.timing.evals++
+	if math.IsNaN(e.costs.Total) || math.IsInf(e.costs.Total, 0) {
+		return 0, fmt.Errorf("%w: J = %v (content %v, style %v, tv %v); lower optimizer.lr or the weights", ErrDiverged, e.costs.Total, e.costs.ContentTotal, e.costs.StyleTotal, e.costs.TV)
+	}
+	return e.costs.Total, nil
+}
+
+// ErrDiverged is returned when the cost stops being a finite number.
+var ErrDiverged = errors.New("cost diverged")
+
+// initImage returns the optimisation's starting point as the config says.
+func (e *experiment) initImage() ([]float32, error) {
+	var x []float32
+	switch e.cfg.Init {
+	case "content":
+		x = slices.Clone(e.content)
+	case "noise":
+		x = make([]float32, len(e.content))
+		e.fillNoise(x)
+		return x, nil
+	case "image":
+		img, err := e.loadImage("", e.cfg.InitImage)
+		if err != nil {
+			return nil, err
+		}
+		if img, err = imageio.Resize(img, e.width, e.height); err != nil {
+			return nil, fmt.Errorf("resize init image: %w", err)
+		}
+		x = imageio.ToTensor(img)
+	}
+	if r := float32(e.cfg.NoiseRatio); r > 0 {
+		noise := make([]float32, len(x))
+		e.fillNoise(noise)
+		for i := range x {
+			x[i] = (1-r)*x[i] + r*noise[i]
+		}
+	}
+	return x, nil
+}
+
+// fillNoise fills x with uniform noise in [0,1) from the config's seed.
+func (e *experiment) fillNoise(x []float32) {
+	r := rand.New(rand.NewPCG(uint64(e.cfg.Seed), 0x6e7374))
+	for i := range x {
+		x[i] = r.Float32()
+	}
+}
+
+// loadImage reads a file or draws a built-in image; a non-empty role
+// records the file for the manifest.
+func (e *experiment) loadImage(role, path string) (*image.NRGBA, error) {
+	if strings.HasPrefix(path, BuiltinPrefix) {
+		img, err := Builtin(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", role, err)
+		}
+		return img, nil
+	}
+	img, err := imageio.Load(path, imageio.LoadOptions{MaxPixels: e.cfg.Limits.MaxPixels})
+	if err != nil {
+		return nil, err
+	}
+	if role != "" {
+		e.inputs = append(e.inputs, input{role, path})
+	}
+	return img, nil
+}
+
+// costSpec turns the config's layers and weights into the losses spec, and
+// lists the layers the backbone must return, in network order.
+func (e *experiment) costSpec() (losses.Spec, []string, error) {
+	spec := losses.Spec{Alpha: e.cfg.Weights.Content, Beta: e.cfg.Weights.Style, TV: e.cfg.Weights.TV}
+	order := map[string]int{}
+	for i, l := range e.backbone.Layers() {
+		order[l.Name] = i
+	}
+	sorted := func(kind string, m map[string]float64) ([]losses.Layer, error) {
+		var ls []losses.Layer
+		for name, w := range m {
+			if _, err := e.backbone.Lookup(name); err != nil {
+				return nil, fmt.Errorf("layers.%s: %w", kind, err)
+			}
+			ls = append(ls, losses.Layer{Name: name, Weight: w})
+		}
+		slices.SortFunc(ls, func(a, b losses.Layer) int { return order[a.Name] - order[b.Name] })
+		return ls, nil
+	}
+	var err error
+	if spec.Content, err = sorted("content", e.cfg.Layers.Content); err != nil {
+		return spec, nil, err
+	}
+	if spec.Style, err = sorted("style", e.cfg.Layers.Style); err != nil {
+		return spec, nil, err
+	}
+	var layers []string
+	for _, l := range slices.Concat(spec.Content, spec.Style) {
+		if !slices.Contains(layers, l.Name) {
+			layers = append(layers, l.Name)
+		}
+	}
+	slices.SortFunc(layers, func(a, b string) int { return order[a] - order[b] })
+	return spec, layers, nil
+}
+
+// Close releases the ONNX Runtime sessions and tensors.
+func (e *experiment) Close() {
+	if e == nil {
+		return
+	}
+	if e.net != nil {
+		e.net.Close()
+	}
+	if e.kernel != nil {
+		e.kernel.Close()
+	}
+}
+
+// models converts the config's preprocessing to the backbone's.
+func (p Preprocess) models() (models.Preprocess, error) {
+	var m models.Preprocess
+	if len(p.Mean) != 3 || len(p.Std) != 3 {
+		return m, fmt.Errorf("model.preprocess: mean and std need 3 values each")
+	}
+	for i := range 3 {
+		m.Mean[i], m.Std[i] = float32(p.Mean[i]), float32(p.Std[i])
+	}
+	m.Scale = float32(p.Scale)
+	m.BGR = p.Channels == "bgr"
+	return m, nil
+}
+
+// LoadBackbone loads the model at path, or builds the built-in random-weight
+// VGG (announced as such) when path is empty (of arch, VGG19 for auto) or
+// builtin:vgg19 / builtin:vgg16.
+func LoadBackbone(path, arch string, seed int64) (*models.Backbone, error) {
+	builtin := path == ""
+	if arch != "vgg16" {
+		arch = "vgg19"
+	}
+	if name, ok := strings.CutPrefix(path, BuiltinPrefix); ok {
+		arch, builtin = name, true
+	}
+	if !builtin {
+		b, err := models.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	b, err := models.Synth(arch, seed)
+	if err != nil {
+		return nil, err
+	}
+	slog.Info("using the "+b.Describe()+"; set model.path to a pretrained file (scripts/fetch-models.sh) for the classic look", "arch", arch)
+	return b, nil
+}
+
+// checkArch checks that the backbone is what model.arch says.
+func checkArch(b *models.Backbone, m ModelConfig) error {
+	switch {
+	case m.Arch == "auto":
+		return nil
+	case m.Path == "" || strings.HasPrefix(m.Path, BuiltinPrefix):
+		if b.Naming() != m.Arch {
+			return fmt.Errorf("model.arch is %s but model.path names the built-in %s; make them agree", m.Arch, b.Naming())
+		}
+		return nil
+	case b.Naming() == m.Arch:
+		return nil
+	case b.Naming() == models.NamingONNX:
+		return fmt.Errorf("model.arch is %s but %s is not a VGG-style chain; set model.arch: auto and name layers by ONNX tensor (nst model inspect %s)", m.Arch, m.Path, m.Path)
+	default:
+		return fmt.Errorf("model.arch is %s but %s is a %s; set model.arch: %s", m.Arch, m.Path, b.Naming(), b.Naming())
+	}
+}

@@ -1,0 +1,257 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/pipeline/imageio"
+	"github.com/nst-project/nst/pipeline/optim"
+	"github.com/nst-project/nst/pipeline/record"
+)
+
+// ErrInterrupted is returned when a run stops because its context was
+// cancelled (Ctrl-C, SIGTERM); what it had done is saved first.
+var ErrInterrupted = errors.New("interrupted")
+
+// RunOptions are the parts of a run that are not part of the experiment.
+type RunOptions struct {
+	// Progress receives the progress bar (on a terminal) or log lines;
+	// nil means none.
+	Progress io.Writer
+}
+
+// Result says where a finished run put its outputs.
+type Result struct {
+	// Dir is the run's own folder.
+	Dir string
+	// Image is the final image's path.
+	Image string
+	// Iterations is the number of optimiser steps taken.
+	Iterations int
+	// Total is the final cost J.
+	Total float64
+}
+
+// Run performs the experiment cfg describes and records it in a new folder
+// under cfg.Output.Dir: the final image, intermediate images, config.yaml,
+// manifest.json, costs.csv and costs.png.
+func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
+	start := time.Now()
+	manifest := record.NewManifest(start)
+	e, err := newExperiment(ctx, cfg)
+	if err != nil {
+		return nil, interrupted(err)
+	}
+	defer e.Close()
+	manifest.AddPhase("prepare", time.Since(start))
+
+	dir, err := record.RunDir(cfg.Output.Dir)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Dir: dir}
+	resolved, err := cfg.Resolved()
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, "config.yaml"), resolved, 0o644); err != nil {
+		return nil, fmt.Errorf("write resolved config: %w", err)
+	}
+	e.describe(manifest)
+
+	terms := e.costTerms()
+	costLog, err := record.CreateCostLog(filepath.Join(dir, record.CostsCSVName), terms)
+	if err != nil {
+		return nil, err
+	}
+	defer costLog.Close()
+
+	x, err := e.initImage()
+	if err != nil {
+		return nil, err
+	}
+	opt, err := newOptimizer(cfg.Optimizer)
+	if err != nil {
+		return nil, err
+	}
+	slog.Info("run", "dir", dir, "size", fmt.Sprintf("%dx%d", e.width, e.height), "optimizer", opt.Name(), "iterations", cfg.Optimizer.Iterations)
+
+	var progress record.Progress = nopProgress{}
+	if o.Progress != nil {
+		progress = record.NewProgress(o.Progress, cfg.Optimizer.Iterations, filepath.Base(dir))
+	}
+	loopStart := time.Now()
+	lastGood := append([]float32(nil), x...)
+	row := make([]float64, len(terms))
+	var runErr error
+	iter := 0
+	for iter < cfg.Optimizer.Iterations {
+		step, err := opt.Step(ctx, x, e.evaluate)
+		if errors.Is(err, optim.ErrConverged) {
+			slog.Info("optimiser converged; stopping early", "iteration", iter)
+			break
+		}
+		if err != nil {
+			runErr = err
+			break
+		}
+		iter = step.Iter
+		res.Total = step.Cost
+		copy(lastGood, x)
+		if err := costLog.Append(iter, e.costRow(row)); err != nil {
+			runErr = err
+			break
+		}
+		progress.Update(iter, step.Cost)
+		if n := cfg.Output.SaveEvery; n > 0 && iter%n == 0 && iter < cfg.Optimizer.Iterations {
+			if _, err := e.saveImage(dir, fmt.Sprintf("iter_%05d", iter), x); err != nil {
+				runErr = err
+				break
+			}
+		}
+	}
+	progress.Finish()
+	manifest.AddPhase("optimize", time.Since(loopStart))
+	e.recordTiming(manifest)
+	res.Iterations = iter
+
+	// Whatever happened, keep the last image whose cost was finite.
+	writeStart := time.Now()
+	name := "final"
+	if runErr != nil {
+		name = "last"
+	}
+	img, saveErr := e.saveImage(dir, name, lastGood)
+	res.Image = img
+	if err := costLog.Close(); err != nil && saveErr == nil {
+		saveErr = err
+	}
+	if table, err := record.ReadCosts(filepath.Join(dir, record.CostsCSVName)); err == nil && len(table.Iterations) > 0 {
+		if err := record.PlotCosts(filepath.Join(dir, record.CostsPNGName), table, record.PlotOptions{Title: filepath.Base(dir)}); err != nil && saveErr == nil {
+			saveErr = err
+		}
+	}
+	manifest.AddPhase("write", time.Since(writeStart))
+	manifest.Finish(time.Now(), iter, e.finalCosts(terms, row), runErr)
+	if err := manifest.Write(filepath.Join(dir, record.ManifestName)); err != nil && saveErr == nil {
+		saveErr = err
+	}
+	if runErr != nil {
+		if errors.Is(runErr, context.Canceled) {
+			return res, fmt.Errorf("%w after %d iterations; the last image is %s", ErrInterrupted, iter, img)
+		}
+		return res, fmt.Errorf("run stopped at iteration %d: %w; the last good image is %s", iter+1, runErr, img)
+	}
+	if saveErr != nil {
+		return res, saveErr
+	}
+	return res, nil
+}
+
+// interrupted maps a cancelled context to ErrInterrupted.
+func interrupted(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w before the first iteration", ErrInterrupted)
+	}
+	return err
+}
+
+type nopProgress struct{}
+
+func (nopProgress) Update(int, float64) {}
+func (nopProgress) Finish()             {}
+
+// newOptimizer builds the optimiser the config names.
+func newOptimizer(c Optimizer) (optim.Optimizer, error) {
+	switch c.Name {
+	case "adam":
+		a := optim.DefaultAdamConfig()
+		a.LR = c.LR
+		return optim.NewAdam(a)
+	case "lbfgs":
+		l := optim.DefaultLBFGSConfig()
+		l.History, l.LR = c.History, c.LR
+		return optim.NewLBFGS(l)
+	}
+	return nil, fmt.Errorf("optimizer.name %q: want lbfgs or adam", c.Name)
+}
+
+// costTerms names the columns of costs.csv: every layer's raw cost, the raw
+// total variation, then the weighted content and style totals and J.
+func (e *experiment) costTerms() []string {
+	spec := e.objective.Spec()
+	var terms []string
+	for _, l := range spec.Content {
+		terms = append(terms, "content:"+l.Name)
+	}
+	for _, l := range spec.Style {
+		terms = append(terms, "style:"+l.Name)
+	}
+	return append(terms, "tv", "content", "style", "total")
+}
+
+// costRow fills row with the last evaluation's costs, in costTerms order.
+func (e *experiment) costRow(row []float64) []float64 {
+	c := e.costs
+	row = row[:0]
+	row = append(row, c.Content...)
+	row = append(row, c.Style...)
+	return append(row, c.TV, c.ContentTotal, c.StyleTotal, c.Total)
+}
+
+func (e *experiment) finalCosts(terms []string, row []float64) []record.Cost {
+	if e.timing.evals == 0 {
+		return nil
+	}
+	out := make([]record.Cost, len(terms))
+	for i, t := range terms {
+		out[i] = record.Cost{Name: t, Value: row[i]}
+	}
+	return out
+}
+
+// saveImage writes x, clamped to [0,1] and rounded to 8 bits, as
+// dir/name.<format>.
+func (e *experiment) saveImage(dir, name string, x []float32) (string, error) {
+	ext := e.cfg.Output.Format
+	if ext == "jpeg" {
+		ext = "jpg"
+	}
+	path := filepath.Join(dir, name+"."+ext)
+	if err := imageio.Save(path, imageio.FromTensor(x, e.width, e.height), e.cfg.Output.Format, e.cfg.Output.JPEGQuality); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// describe records the inputs, model and settings in the manifest.
+func (e *experiment) describe(m *record.Manifest) {
+	m.ONNXRuntime = ortrt.Version()
+	m.Threads = e.cfg.Runtime.Threads
+	m.Seed = e.cfg.Seed
+	m.Model = record.Model{Description: e.backbone.Describe(), Path: e.cfg.Model.Path, SHA256: e.backbone.Digest()}
+	for _, in := range e.inputs {
+		if err := m.AddInput(in.role, in.path); err != nil {
+			slog.Warn("manifest", "err", err)
+		}
+	}
+	for _, s := range e.cfg.Style {
+		if len(s.Path) > len(BuiltinPrefix) && s.Path[:len(BuiltinPrefix)] == BuiltinPrefix {
+			m.Inputs = append(m.Inputs, record.Input{Role: "style", Path: s.Path})
+		}
+	}
+}
+
+// recordTiming adds the evaluation's split to the manifest's phases.
+func (e *experiment) recordTiming(m *record.Manifest) {
+	m.AddPhase("forward", e.timing.forward)
+	m.AddPhase("costs", e.timing.costs)
+	m.AddPhase("backward", e.timing.backward)
+}
