@@ -17,6 +17,7 @@ import (
 	"github.com/nst-project/nst/losses"
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/pipeline/imageio"
+	"github.com/nst-project/nst/pipeline/record"
 )
 
 // experiment is a config made ready to evaluate: images loaded and sized,
@@ -26,8 +27,8 @@ type experiment struct {
 	cfg           *Config
 	backbone      *models.Backbone
 	width, height int
-	content       []float32 // the content image, [1,3,H,W] in [0,1]
-	inputs        []input   // image files read, for the manifest
+	content       []float32      // the content image, [1,3,H,W] in [0,1]
+	inputs        []record.Input // images read or drawn, for the manifest
 
 	net       *models.Net
 	kernel    *gemm.ORT
@@ -39,9 +40,6 @@ type experiment struct {
 	// the benchmark.
 	timing timing
 }
-
-// input is an image file the run read.
-type input struct{ role, path string }
 
 // timing splits evaluation time into its parts.
 type timing struct {
@@ -271,21 +269,29 @@ func (e *experiment) fillNoise(x []float32) {
 }
 
 // loadImage reads a file or draws a built-in image; a non-empty role
-// records the file for the manifest.
+// records it with its SHA-256 for the manifest (of the file's bytes, or of
+// a built-in image's RGBA pixels).
 func (e *experiment) loadImage(role, path string) (*image.NRGBA, error) {
+	var img *image.NRGBA
+	var sum string
+	var err error
 	if strings.HasPrefix(path, BuiltinPrefix) {
-		img, err := Builtin(path)
-		if err != nil {
+		if img, err = Builtin(path); err != nil {
 			return nil, fmt.Errorf("%s: %w", role, err)
 		}
-		return img, nil
-	}
-	img, err := imageio.Load(path, imageio.LoadOptions{MaxPixels: e.cfg.Limits.MaxPixels})
-	if err != nil {
-		return nil, err
+		sum = record.SHA256Hex(img.Pix)
+	} else {
+		if img, err = imageio.Load(path, imageio.LoadOptions{MaxPixels: e.cfg.Limits.MaxPixels}); err != nil {
+			return nil, err
+		}
+		if role != "" {
+			if sum, err = record.FileSHA256(path); err != nil {
+				return nil, fmt.Errorf("%s image: %w", role, err)
+			}
+		}
 	}
 	if role != "" {
-		e.inputs = append(e.inputs, input{role, path})
+		e.inputs = append(e.inputs, record.Input{Role: role, Path: path, SHA256: sum})
 	}
 	return img, nil
 }

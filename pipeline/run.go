@@ -237,16 +237,7 @@ func (e *experiment) describe(m *record.Manifest) {
 	m.Threads = e.cfg.Runtime.Threads
 	m.Seed = e.cfg.Seed
 	m.Model = record.Model{Description: e.backbone.Describe(), Path: e.cfg.Model.Path, SHA256: e.backbone.Digest()}
-	for _, in := range e.inputs {
-		if err := m.AddInput(in.role, in.path); err != nil {
-			slog.Warn("manifest", "err", err)
-		}
-	}
-	for _, s := range e.cfg.Style {
-		if len(s.Path) > len(BuiltinPrefix) && s.Path[:len(BuiltinPrefix)] == BuiltinPrefix {
-			m.Inputs = append(m.Inputs, record.Input{Role: "style", Path: s.Path})
-		}
-	}
+	m.Inputs = append(m.Inputs, e.inputs...)
 }
 
 // recordTiming adds the evaluation's split to the manifest's phases.

@@ -164,7 +164,7 @@ func Differentiate(g *onnx.GraphProto, shapes Shapes, input string, seeds []stri
 		}
 	}
 
-	b := newBuilder(ix, shapes)
+	b := newBuilder(ix, shapes, seeds)
 	plan := &Plan{Forward: b.fwd, Backward: b.bwd}
 	grads := map[string][]string{}
 	for _, s := range seeds {

@@ -228,3 +228,45 @@ func TestUnsortedGraph(t *testing.T) {
 	slices.Reverse(tg.g.Node)
 	checkGradient(t, tg, []string{r1, r2}, fdOptions{})
 }
+
+// TestReluMaxPoolMasking checks the ReLU mask applied at pooled size: used
+// when the pool is the ReLU output's only reader, and then the full-size
+// ReLU output is not saved; not used when the ReLU output is also a seed
+// or read elsewhere.
+func TestReluMaxPoolMasking(t *testing.T) {
+	k3s2p1 := []*onnx.AttributeProto{ints("kernel_shape", 3, 3), ints("strides", 2, 2), ints("pads", 1, 1, 1, 1)}
+	k2s2 := []*onnx.AttributeProto{ints("kernel_shape", 2, 2), ints("strides", 2, 2)}
+	cases := []struct {
+		name      string
+		pool      []*onnx.AttributeProto
+		reluSeed  bool
+		sideRead  bool
+		wantSaved bool // whether the ReLU output is saved
+	}{
+		{"non-overlapping", k2s2, false, false, false},
+		{"overlapping", k3s2p1, false, false, false},
+		{"relu also a seed", k2s2, true, false, true},
+		{"relu read elsewhere", k3s2p1, false, true, true},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tg := newTestGraph(uint64(300+i), 1, 2, 8, 8)
+			r := tg.op("Relu", []string{tg.conv("x", 2, 3, []int64{3, 3}, true, ints("pads", 1, 1, 1, 1))})
+			p := tg.op("MaxPool", []string{r}, c.pool...)
+			seeds := []string{tg.op("Relu", []string{tg.conv(p, 3, 2, []int64{3, 3}, true, ints("pads", 1, 1, 1, 1))})}
+			if c.reluSeed {
+				seeds = append(seeds, r)
+			}
+			if c.sideRead {
+				seeds = append(seeds, tg.op("Mul", []string{r, tg.floats(nil, []float32{-0.5})}))
+			}
+			plan := checkGradient(t, tg, seeds, fdOptions{})
+			if got := slices.Contains(plan.Saved, r); got != c.wantSaved {
+				t.Errorf("ReLU output saved = %v, want %v (saved %v)", got, c.wantSaved, plan.Saved)
+			}
+			if got := slices.Contains(plan.Saved, p); got == c.wantSaved {
+				t.Errorf("pool output saved = %v, want %v (saved %v)", got, !c.wantSaved, plan.Saved)
+			}
+		})
+	}
+}

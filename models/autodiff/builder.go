@@ -37,9 +37,13 @@ type builder struct {
 	consts map[string]string
 	// flipped caches transformed weights by source name and group.
 	flipped map[string]string
+	// seeds holds the seed tensors.
+	seeds map[string]bool
+	// masked holds ReLU outputs whose gradient a consumer already masked.
+	masked map[string]bool
 }
 
-func newBuilder(ix *graphIndex, shapes Shapes) *builder {
+func newBuilder(ix *graphIndex, shapes Shapes, seeds []string) *builder {
 	b := &builder{
 		ix:        ix,
 		shapes:    Shapes{},
@@ -50,6 +54,11 @@ func newBuilder(ix *graphIndex, shapes Shapes) *builder {
 		readAs:    map[string]string{},
 		consts:    map[string]string{},
 		flipped:   map[string]string{},
+		seeds:     map[string]bool{},
+		masked:    map[string]bool{},
+	}
+	for _, s := range seeds {
+		b.seeds[s] = true
 	}
 	for k, v := range shapes {
 		b.shapes[k] = v

@@ -33,6 +33,19 @@ func maxPoolGrad(b *builder, dy string, _ []bool) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if relu := b.reluFeedingOnlyThis(); relu != "" {
+		// At every window's argmax the ReLU input was positive exactly when
+		// the pooled output is, and the scatter below writes nowhere else:
+		// masking here, at the pooled size, is exact and spares saving and
+		// masking the ReLU's full-size output.
+		pooled, err := b.read(output(b.node, 0))
+		if err != nil {
+			return nil, err
+		}
+		zero := b.scalar(0)
+		dy = b.op("Where", []string{b.op("Greater", []string{pooled, zero}), dy, zero})
+		b.masked[relu] = true
+	}
 	fits := true
 	for i := range win.out {
 		fits = fits && y[2+i] <= x[2+i]
@@ -199,4 +212,19 @@ func inverseCounts(win window, in []int64) []float32 {
 		}
 	}
 	return out
+}
+
+// reluFeedingOnlyThis returns b.node's input when a ReLU produced it, no
+// other node reads it and it is no seed: then its gradient is this node's
+// alone. Otherwise it returns "".
+func (b *builder) reluFeedingOnlyThis() string {
+	x := input(b.node, 0)
+	p, ok := b.ix.producer[x]
+	if !ok || b.seeds[x] || len(b.ix.consumers[x]) != 1 {
+		return ""
+	}
+	if n := b.ix.g.GetNode()[p]; n.GetOpType() != "Relu" || !standardDomain(n) {
+		return ""
+	}
+	return x
 }

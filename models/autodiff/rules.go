@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 
@@ -105,22 +104,22 @@ func reshapeGrad(b *builder, dy string, _ []bool) ([]string, error) {
 	return []string{b.op("Reshape", []string{dy, b.ints(x...)})}, nil
 }
 
-// reluGrad masks the gradient with y > 0, read from the saved ReLU output:
-// ReLU outputs are usually requested activations anyway, and
-// Mul(Cast(Greater)) measured faster in ONNX Runtime than Where.
+// reluGrad passes the gradient where the saved ReLU output is positive.
+// The output, not the input, is saved: ReLU outputs are usually requested
+// activations anyway. Where(y > 0, dy, 0) moves 9 bytes per element
+// against 21 for Mul(dy, Cast(y > 0)), and measured 15-25% faster
+// (BenchmarkReluGrad). A ReLU whose gradient the following MaxPool already
+// masked passes it through (see maxPoolGrad).
 func reluGrad(b *builder, dy string, _ []bool) ([]string, error) {
+	if b.masked[output(b.node, 0)] {
+		return []string{dy}, nil
+	}
 	y, err := b.read(output(b.node, 0))
 	if err != nil {
 		return nil, err
 	}
-	switch os.Getenv("RELU") {
-	case "where":
-		return []string{b.op("Where", []string{b.op("Greater", []string{y, b.scalar(0)}), dy, b.scalar(0)})}, nil
-	case "sign":
-		return []string{b.op("Mul", []string{dy, b.op("Sign", []string{y})})}, nil
-	}
-	mask := b.op("Cast", []string{b.op("Greater", []string{y, b.scalar(0)})}, onnxgraph.Int("to", int64(onnx.TensorProto_FLOAT)))
-	return []string{b.op("Mul", []string{dy, mask})}, nil
+	zero := b.scalar(0)
+	return []string{b.op("Where", []string{b.op("Greater", []string{y, zero}), dy, zero})}, nil
 }
 
 // leakyReluGrad scales the gradient by 1 or alpha. With alpha >= 0 the sign
