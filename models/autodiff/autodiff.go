@@ -12,8 +12,9 @@
 // (see bench_test.go): the input gradient of a stride-1 convolution is a
 // convolution with flipped, channel-swapped constant weights, which runs at
 // the forward's speed where ConvTranspose is markedly slower; ReLU masks
-// come from the saved ReLU outputs; max-pooling gradients scatter through
-// the forward's argmax indices.
+// come from the saved ReLU outputs through Where; max-pooling gradients
+// scatter through the forward's argmax indices, and a ReLU feeding only a
+// max pool is masked at the pooled size.
 package autodiff
 
 import (

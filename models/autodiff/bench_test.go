@@ -183,7 +183,7 @@ func BenchmarkVGG19(b *testing.B) {
 	for _, bc := range []struct {
 		size int64
 		avg  bool
-	}{{128, false}, {256, false}, {256, true}} {
+	}{{128, false}, {256, false}, {256, true}, {512, false}} {
 		pool := "maxpool"
 		if bc.avg {
 			pool = "avgpool"
