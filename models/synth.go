@@ -78,6 +78,17 @@ func WriteSynth(w io.Writer, arch string, seed int64) error {
 	if err != nil {
 		return err
 	}
+	return writeSynth(w, spec, seed, arch)
+}
+
+// WriteSynthFrom writes the ONNX file of SynthFrom(spec, seed), so that
+// small backbones can be loaded from disk like any other model file. The
+// same arguments always give the same bytes.
+func WriteSynthFrom(w io.Writer, spec SynthSpec, seed int64) error {
+	return writeSynth(w, spec, seed, "backbone")
+}
+
+func writeSynth(w io.Writer, spec SynthSpec, seed int64, what string) error {
 	m, err := synthModel(spec, seed)
 	if err != nil {
 		return err
@@ -87,7 +98,7 @@ func WriteSynth(w io.Writer, arch string, seed int64) error {
 		return err
 	}
 	if _, err := w.Write(data); err != nil {
-		return fmt.Errorf("write synthetic %s: %w", arch, err)
+		return fmt.Errorf("write synthetic %s: %w", what, err)
 	}
 	return nil
 }

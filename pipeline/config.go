@@ -7,10 +7,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -492,16 +494,24 @@ func (c *Config) Validate() error {
 	if p.Channels != "rgb" && p.Channels != "bgr" {
 		bad("model.preprocess.channels: %q; want rgb or bgr", p.Channels)
 	}
-	for kind, m := range map[string]map[string]float64{"content": c.Layers.Content, "style": c.Layers.Style} {
-		for name, w := range m {
-			if !finiteNonNeg(w) {
-				bad("layers.%s.%s: %v; want a finite number >= 0", kind, name, w)
+	// Fixed orders, not map ranges: the same config must always give the
+	// same message.
+	for _, l := range []struct {
+		kind string
+		m    map[string]float64
+	}{{"content", c.Layers.Content}, {"style", c.Layers.Style}} {
+		for _, name := range slices.Sorted(maps.Keys(l.m)) {
+			if w := l.m[name]; !finiteNonNeg(w) {
+				bad("layers.%s.%s: %v; want a finite number >= 0", l.kind, name, w)
 			}
 		}
 	}
-	for name, w := range map[string]float64{"content": c.Weights.Content, "style": c.Weights.Style, "tv": c.Weights.TV} {
-		if !finiteNonNeg(w) {
-			bad("weights.%s: %v; want a finite number >= 0", name, w)
+	for _, w := range []struct {
+		name  string
+		value float64
+	}{{"content", c.Weights.Content}, {"style", c.Weights.Style}, {"tv", c.Weights.TV}} {
+		if !finiteNonNeg(w.value) {
+			bad("weights.%s: %v; want a finite number >= 0", w.name, w.value)
 		}
 	}
 	switch c.Optimizer.Name {

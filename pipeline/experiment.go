@@ -35,6 +35,7 @@ type experiment struct {
 	objective *losses.Objective
 	costs     *losses.Costs
 	acts      []losses.Activation // headers over the Net's activation buffers
+	scratch   []float32           // a gradient nobody reads, for costsAt
 
 	// timing accumulates where evaluation time goes, for the manifest and
 	// the benchmark.
@@ -90,9 +91,6 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 		return nil, err
 	}
 
-	if err := ortrt.Init(cfg.Runtime.Library); err != nil {
-		return nil, err
-	}
 	if e.backbone, err = LoadBackbone(cfg.Model.Path, cfg.Model.Arch, cfg.Model.Seed); err != nil {
 		return nil, err
 	}
@@ -105,6 +103,11 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 	}
 	pre, err := cfg.Model.Preprocess.models()
 	if err != nil {
+		return nil, err
+	}
+	// ONNX Runtime is needed from here on only, so that a mistyped layer
+	// is reported even where the library is missing.
+	if err := ortrt.Init(cfg.Runtime.Library); err != nil {
 		return nil, err
 	}
 	session := ortrt.SessionOptions{Threads: cfg.Runtime.Threads, Device: cfg.Runtime.Device}

@@ -105,6 +105,10 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 		iter = step.Iter
 		res.Total = step.Cost
 		copy(lastGood, x)
+		if err := e.costsAt(ctx, x, step.Cost); err != nil {
+			runErr = err
+			break
+		}
 		if err := costLog.Append(iter, e.costRow(row)); err != nil {
 			runErr = err
 			break
@@ -144,7 +148,7 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 		saveErr = err
 	}
 	if runErr != nil {
-		if errors.Is(runErr, context.Canceled) {
+		if cancelled(runErr) {
 			return res, fmt.Errorf("%w after %d iterations; the last image is %s", ErrInterrupted, iter, img)
 		}
 		return res, fmt.Errorf("run stopped at iteration %d: %w; the last good image is %s", iter+1, runErr, img)
@@ -157,10 +161,17 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 
 // interrupted maps a cancelled context to ErrInterrupted.
 func interrupted(err error) error {
-	if errors.Is(err, context.Canceled) {
+	if cancelled(err) {
 		return fmt.Errorf("%w before the first iteration", ErrInterrupted)
 	}
 	return err
+}
+
+// cancelled reports whether err comes from a context that is done. A
+// deadline counts as an interruption too, as the manifest's status (see
+// record.ExitStatus) already records it.
+func cancelled(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 type nopProgress struct{}
@@ -195,6 +206,26 @@ func (e *experiment) costTerms() []string {
 		terms = append(terms, "style:"+l.Name)
 	}
 	return append(terms, "tv", "content", "style", "total")
+}
+
+// costsAt makes e.costs describe x, whose cost the optimiser reported as
+// total. An L-BFGS line search can end by rejecting its last trial point
+// and keeping an earlier one, which leaves e.costs with the rejected
+// point's terms; x is then evaluated again (into a scratch gradient, so the
+// optimiser's state is untouched), so that costs.csv and the manifest
+// describe the image the run holds. Evaluation is deterministic, so the
+// exact comparison only fails in that case, and costs one evaluation then.
+func (e *experiment) costsAt(ctx context.Context, x []float32, total float64) error {
+	if e.costs.Total == total {
+		return nil
+	}
+	if e.scratch == nil {
+		e.scratch = make([]float32, len(x))
+	}
+	if _, err := e.evaluate(ctx, x, e.scratch); err != nil {
+		return fmt.Errorf("cost terms of the accepted point: %w", err)
+	}
+	return nil
 }
 
 // costRow fills row with the last evaluation's costs, in costTerms order.

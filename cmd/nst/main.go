@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/nst-project/nst/pipeline"
@@ -34,16 +35,23 @@ func run() int {
 	case err == nil:
 		return 0
 	case errors.Is(err, pipeline.ErrInterrupted):
-		fmt.Fprintln(os.Stderr, "nst:", err)
+		fmt.Fprintln(os.Stderr, "nst:", oneLine(err))
 		return 130
 	case errors.As(err, new(usageError)):
-		fmt.Fprintln(os.Stderr, "nst:", err)
+		fmt.Fprintln(os.Stderr, "nst:", oneLine(err))
 		fmt.Fprintln(os.Stderr, "Run 'nst --help' for usage.")
 		return 2
 	default:
-		fmt.Fprintln(os.Stderr, "nst:", err)
+		fmt.Fprintln(os.Stderr, "nst:", oneLine(err))
 		return 1
 	}
+}
+
+// oneLine keeps an error on the single line scripts and users expect: a
+// config with several bad values reports them all (errors.Join), one per
+// line, and a line without the "nst:" prefix would read as unrelated.
+func oneLine(err error) string {
+	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
 }
 
 // usageError marks a command-line mistake (as opposed to a failed run).

@@ -1,0 +1,412 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nst-project/nst/models"
+	"github.com/nst-project/nst/pipeline/record"
+)
+
+// actAsNST makes the test binary behave as nst itself when set, so the
+// tests run the real command line in a child process (exit codes, stderr,
+// signals) without a separate go build.
+const actAsNST = "NST_CMD_TEST_ACT_AS_NST"
+
+// tinyModel is a three-block VGG written by TestMain, small enough that a
+// full run takes a fraction of a second.
+var tinyModel string
+
+func TestMain(m *testing.M) {
+	if os.Getenv(actAsNST) == "1" {
+		os.Args = append([]string{"nst"}, os.Args[1:]...)
+		os.Exit(run())
+	}
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "nst-cmd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	tinyModel = filepath.Join(dir, "tiny.onnx")
+	var buf bytes.Buffer
+	if err := models.WriteSynthFrom(&buf, models.SynthSpec{Blocks: [][]int{{4}, {8}, {8}}}, 7); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := os.WriteFile(tinyModel, buf.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// result is what one nst process left behind.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// nst runs the command line args in a child process. The child's working
+// directory stays the package folder, where ONNX Runtime's standard lookup
+// finds the library installed in the tree; every output goes to absolute
+// temporary paths.
+func nst(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), actAsNST+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := result{stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		res.code = exit.ExitCode()
+	default:
+		t.Fatalf("nst %s: %v", strings.Join(args, " "), err)
+	}
+	return res
+}
+
+// writeConfig writes a tiny experiment, with extra appended as further
+// top-level YAML, and returns its path.
+func writeConfig(t *testing.T, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	body := fmt.Sprintf(`content: builtin:village
+style:
+  - {path: builtin:swirls, weight: 1}
+size: 32
+model: {path: %q, arch: auto}
+layers:
+  content: {relu2_1: 1}
+  style: {relu1_1: 0.5, relu2_1: 0.3, relu3_1: 0.2}
+optimizer: {iterations: 5}
+output: {dir: %q, save_every: 0}
+runtime: {threads: 1}
+%s`, tinyModel, filepath.Join(dir, "run"), extra)
+	path := filepath.Join(dir, "exp.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// checkNoTrace fails the test when output holds a Go panic or stack trace.
+func checkNoTrace(t *testing.T, output string) {
+	t.Helper()
+	for _, bad := range []string{"goroutine ", "panic:", ".go:"} {
+		if strings.Contains(output, bad) {
+			t.Errorf("output holds %q, a Go stack trace:\n%s", bad, output)
+		}
+	}
+}
+
+func TestRunPrintsFinalImage(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	r := nst(t, "run", "-c", writeConfig(t, ""), "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	want := filepath.Join(out, "final.png")
+	if r.stdout != want+"\n" {
+		t.Errorf("stdout %q, want the image path %q", r.stdout, want+"\n")
+	}
+	f, err := os.Open(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("final image: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 32 || b.Dy() != 21 {
+		t.Errorf("final image is %v, want 32x21", b)
+	}
+	// stderr is a pipe here, so progress comes as log lines.
+	if !strings.Contains(r.stderr, "iteration=5 ") {
+		t.Errorf("stderr does not report iteration 5:\n%s", r.stderr)
+	}
+	checkNoTrace(t, r.stderr)
+}
+
+func TestEvalWritesItsFiles(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "eval")
+	r := nst(t, "eval", "-c", writeConfig(t, ""), "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	for _, name := range []string{"image.npy", "grad.npy"} {
+		shape, _, err := record.ReadNPY(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(shape, []int{1, 3, 21, 32}) {
+			t.Errorf("%s shape %v, want [1 3 21 32]", name, shape)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "costs.json")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestBadConfigsGiveOneErrorLine(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-photo.png")
+	tests := []struct {
+		name  string
+		extra string
+		args  []string
+		want  []string
+	}{
+		{"unknown key", "optimiser: {lr: 0.5}\n", nil,
+			[]string{`unknown key "optimiser"`, `did you mean "optimizer"?`}},
+		{"unknown key by --set", "", []string{"--set", "weights.stlye=3"},
+			[]string{`unknown key "weights.stlye"`, `did you mean "weights.style"?`}},
+		{"missing file", "", []string{"--set", "content=" + missing},
+			[]string{missing}},
+		{"wrong layer", "", []string{"--set", "layers.style.relu3_2=1"},
+			[]string{`unknown layer "relu3_2"`, `did you mean "relu3_1"?`}},
+		{"negative weight", "weights: {style: -1}\n", nil,
+			[]string{"weights.style: -1; want a finite number >= 0"}},
+		{"several bad values", "weights: {style: -1, tv: -2}\nnoise_ratio: 2\n", nil,
+			[]string{"noise_ratio: 2", "weights.style: -1", "weights.tv: -2"}},
+		{"missing model", "", []string{"--set", "model.path=" + missing},
+			[]string{missing}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			config := writeConfig(t, tt.extra)
+			out := filepath.Join(t.TempDir(), "out")
+			r := nst(t, append([]string{"run", "-c", config, "--out", out}, tt.args...)...)
+			if r.code != 1 {
+				t.Errorf("exit %d, want 1", r.code)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout %q, want nothing", r.stdout)
+			}
+			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "nst: ") {
+				t.Fatalf("stderr is not one line starting \"nst: \":\n%s", r.stderr)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(lines[0], want) {
+					t.Errorf("error %q lacks %q", lines[0], want)
+				}
+			}
+			checkNoTrace(t, r.stderr)
+			if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a rejected config created the output folder (stat: %v)", err)
+			}
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	config := writeConfig(t, "")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"run without config", []string{"run"}, "missing -c CONFIG"},
+		{"eval without out", []string{"eval", "-c", config}, "eval needs --out DIR"},
+		{"unknown flag", []string{"run", "-c", config, "--iterations", "5"}, "unknown flag: --iterations"},
+		{"synth without out", []string{"model", "synth"}, "synth needs --out"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := nst(t, tt.args...)
+			if r.code != 2 {
+				t.Errorf("exit %d, want 2 (usage)", r.code)
+			}
+			want := "nst: " + tt.want
+			if lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], want) || lines[1] != "Run 'nst --help' for usage." {
+				t.Errorf("stderr:\n%s\nwant %q... then the help hint", r.stderr, want)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--help"}, []string{"Usage:", "\n  run ", "\n  eval ", "\n  model ", "\n  version ", "NST_"}},
+		{[]string{"run", "--help"}, []string{"nst run -c CONFIG", "--config", "--set", "--out", "costs.csv", "manifest.json"}},
+		{[]string{"eval", "--help"}, []string{"costs.json", "image.npy", "grad.npy", "[1,3,H,W]"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := nst(t, tt.args...)
+			if r.code != 0 {
+				t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("help lacks %q:\n%s", want, r.stdout)
+				}
+			}
+		})
+	}
+}
+
+func TestModelInspectListsVGG16(t *testing.T) {
+	r := nst(t, "model", "inspect", "builtin:vgg16")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	var want []string
+	for b, convs := range []int{2, 2, 3, 3, 3} {
+		for i := range convs {
+			want = append(want, fmt.Sprintf("conv%d_%d", b+1, i+1), fmt.Sprintf("relu%d_%d", b+1, i+1))
+		}
+		want = append(want, fmt.Sprintf("pool%d", b+1))
+	}
+	var layers []string
+	convs := 0
+	sc := bufio.NewScanner(strings.NewReader(r.stdout))
+	header := false
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		switch {
+		case len(fields) > 0 && fields[0] == "LAYER":
+			header = true
+		case header && len(fields) >= 4:
+			layers = append(layers, fields[0])
+			if fields[3] == "Conv" {
+				convs++
+			}
+		}
+	}
+	if !slices.Equal(layers, want) {
+		t.Errorf("layers %v\nwant %v", layers, want)
+	}
+	if convs != 13 {
+		t.Errorf("%d convolutions, want 13", convs)
+	}
+}
+
+func TestModelSynthIsByteIdentical(t *testing.T) {
+	dir := t.TempDir()
+	var sums []string
+	for _, name := range []string{"a.onnx", "b.onnx"} {
+		path := filepath.Join(dir, name)
+		r := nst(t, "model", "synth", "--arch", "vgg16", "--seed", "3", "--out", path)
+		if r.code != 0 {
+			t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		sums = append(sums, hex.EncodeToString(sum[:]))
+	}
+	if sums[0] != sums[1] {
+		t.Errorf("two syntheses with seed 3 differ: %s, %s", sums[0], sums[1])
+	}
+	// The file must be the built-in backbone a run records in its manifest.
+	b, err := models.Synth("vgg16", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Digest() != sums[0] {
+		t.Errorf("synthesised file sha256 %s, the built-in vgg16 seed 3 digest %s", sums[0], b.Digest())
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := nst(t, "version")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	ortLine := regexp.MustCompile(`^onnxruntime 1\.\d+\.\d+ \(.*libonnxruntime[^)]*\)$`)
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "nst ") || !ortLine.MatchString(lines[1]) {
+		t.Errorf("version output:\n%s\nwant \"nst VERSION\" then \"onnxruntime X.Y.Z (PATH)\"", r.stdout)
+	}
+}
+
+// TestInterruptSavesAndExits130 sends SIGINT once the run has logged its
+// first iteration; Adam never converges, so the run cannot end first.
+func TestInterruptSavesAndExits130(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "run", "-c", writeConfig(t, ""), "--out", out,
+		"--set", "optimizer.name=adam", "--set", "optimizer.lr=0.01", "--set", "optimizer.iterations=1000000")
+	cmd.Env = append(os.Environ(), actAsNST+"=1")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	sc := bufio.NewScanner(stderr)
+	signalled := false
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if !signalled && strings.Contains(sc.Text(), "iteration=1 ") {
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			signalled = true
+		}
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Fatalf("wait: %v, want exit status 130; stderr:\n%s", err, strings.Join(lines, "\n"))
+	}
+	if !signalled {
+		t.Fatalf("the run never logged iteration 1:\n%s", strings.Join(lines, "\n"))
+	}
+	last := lines[len(lines)-1]
+	image := filepath.Join(out, "last.png")
+	if !strings.HasPrefix(last, "nst: interrupted after ") || !strings.HasSuffix(last, image) {
+		t.Errorf("last stderr line %q, want \"nst: interrupted after N iterations; the last image is %s\"", last, image)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout %q, want nothing for an interrupted run", stdout.String())
+	}
+	if _, err := os.Stat(image); err != nil {
+		t.Error(err)
+	}
+	m, err := record.ReadManifest(filepath.Join(out, record.ManifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Status != record.StatusInterrupted || m.Iterations < 1 {
+		t.Errorf("manifest status %q after %d iterations, want interrupted after at least 1", m.Status, m.Iterations)
+	}
+	checkNoTrace(t, strings.Join(lines, "\n"))
+}

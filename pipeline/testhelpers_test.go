@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nst-project/nst/models"
+)
+
+// tinySpec is a three-block VGG with 4, 8 and 8 channels: every code path
+// of a real VGG (convolutions, ReLU, pooling swapped to average) at a
+// cost small enough for many runs on two shared cores.
+var tinySpec = models.SynthSpec{Blocks: [][]int{{4}, {8}, {8}}}
+
+// writeTinyModel writes the tiny backbone into a folder of the test's; it
+// takes microseconds, and a file per test keeps tests independent.
+func writeTinyModel(t testing.TB) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := models.WriteSynthFrom(&buf, tinySpec, 7); err != nil {
+		t.Fatalf("write tiny backbone: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "tiny.onnx")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// tinyYAML is an experiment on the tiny backbone at 32 pixels, one ONNX
+// Runtime thread (the thread count is part of what makes runs
+// byte-reproducible), with extra appended as further top-level YAML.
+func tinyYAML(t testing.TB, outDir, extra string) string {
+	t.Helper()
+	return fmt.Sprintf(`content: builtin:village
+style:
+  - {path: builtin:swirls, weight: 1}
+size: 32
+model: {path: %q, arch: auto, pooling: avg}
+layers:
+  content: {relu2_1: 1}
+  style: {relu1_1: 0.5, relu2_1: 0.3, relu3_1: 0.2}
+weights: {content: 10, style: 40, tv: 0.5}
+optimizer: {name: lbfgs, iterations: 8}
+output: {dir: %q, save_every: 3}
+runtime: {threads: 1}
+%s`, writeTinyModel(t), filepath.Join(outDir, "run"), extra)
+}
+
+// tinyConfig loads tinyYAML through LoadConfig, as nst run would, with
+// sets as --set overrides.
+func tinyConfig(t testing.TB, extra string, sets ...string) *Config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tiny.yaml")
+	if err := os.WriteFile(path, []byte(tinyYAML(t, t.TempDir(), extra)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path, sets)
+	if err != nil {
+		t.Fatalf("tiny config: %v", err)
+	}
+	return cfg
+}
+
+// writePNG writes a w x h image with a smooth gradient and a square, so
+// that content and style costs are far from zero.
+func writePNG(t *testing.T, path string, w, h int) {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			i := img.PixOffset(x, y)
+			img.Pix[i] = uint8(255 * x / w)
+			img.Pix[i+1] = uint8(255 * y / h)
+			if x > w/4 && x < w/2 && y > h/3 && y < 2*h/3 {
+				img.Pix[i+2] = 230
+			}
+			img.Pix[i+3] = 255
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// decodePNG decodes the PNG at path.
+func decodePNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("decode %s: %v", path, err)
+	}
+	return img
+}
