@@ -5,8 +5,10 @@ import (
 	"image"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // BuiltinPrefix marks an image drawn by nst itself instead of read from disk,
@@ -33,13 +35,30 @@ func BuiltinNames() []string {
 }
 
 // Builtin draws the built-in image named by ref ("builtin:NAME").
+// Each image is drawn once per process (the swirls take about a second) and
+// callers get their own copy.
 func Builtin(ref string) (*image.NRGBA, error) {
-	draw, ok := builtinImages[strings.TrimPrefix(ref, BuiltinPrefix)]
+	name := strings.TrimPrefix(ref, BuiltinPrefix)
+	draw, ok := builtinImages[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown built-in image %q; choose one of %s", ref, strings.Join(BuiltinNames(), ", "))
 	}
-	return draw(), nil
+	builtinMu.Lock()
+	img, ok := builtinDrawn[name]
+	if !ok {
+		img = draw()
+		builtinDrawn[name] = img
+	}
+	builtinMu.Unlock()
+	out := *img
+	out.Pix = slices.Clone(img.Pix)
+	return &out, nil
 }
+
+var (
+	builtinMu    sync.Mutex
+	builtinDrawn = map[string]*image.NRGBA{}
+)
 
 // canvas is a float RGB image the painters blend into; it is converted to
 // 8 bits once at the end so overlapping soft shapes do not band.

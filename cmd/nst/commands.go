@@ -30,6 +30,19 @@ Every config key can also be set with an NST_ variable: NST_OPTIMIZER_ITERATIONS
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	// An unknown subcommand is a usage mistake too (exit 2), with cobra's
+	// suggestion of the nearest command.
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		hint := ""
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf(" (did you mean %q?)", s[0])
+		}
+		return usageError{fmt.Errorf("unknown command %q%s", args[0], hint)}
+	}
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	root.AddCommand(newRunCmd(), newEvalCmd(), newModelCmd(), newVersionCmd())
 	return root
 }
