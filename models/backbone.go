@@ -6,11 +6,12 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"text/tabwriter"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
+
+	"github.com/nst-project/nst/internal/suggest"
 )
 
 // ErrUnknownLayer is wrapped by Lookup's error for a name the backbone does
@@ -110,12 +111,13 @@ func (b *Backbone) Lookup(name string) (LayerInfo, error) {
 	if i, ok := b.index[name]; ok {
 		return b.layers[i], nil
 	}
-	best, bestDist := "", -1
-	for _, l := range b.layers {
-		if d := levenshtein(strings.ToLower(name), strings.ToLower(l.Name)); bestDist < 0 || d < bestDist {
-			best, bestDist = l.Name, d
-		}
+	names := make([]string, len(b.layers))
+	for i, l := range b.layers {
+		names[i] = l.Name
 	}
+	// Always name the nearest layer, however far: layer names are terse and
+	// a listing of them is one command away.
+	best, _ := suggest.Nearest(name, names)
 	return LayerInfo{}, fmt.Errorf("%w %q in %s (%s naming); did you mean %q? (nst model inspect lists them)", ErrUnknownLayer, name, b.shortName(), b.naming, best)
 }
 

@@ -13,6 +13,7 @@ func TestDistance(t *testing.T) {
 		{"relu4_2", "relu4_1", 1},
 		{"kitten", "sitting", 3},
 		{"iterations", "iteratoins", 2},
+		{"größe", "grüße", 1},
 	}
 	for _, tt := range tests {
 		if got := Distance(tt.a, tt.b); got != tt.want {
