@@ -33,6 +33,8 @@ type Config struct {
 	InitImage  string        `mapstructure:"init_image" yaml:"init_image"`
 	NoiseRatio float64       `mapstructure:"noise_ratio" yaml:"noise_ratio"`
 	Seed       int64         `mapstructure:"seed" yaml:"seed"`
+	Color      string        `mapstructure:"color" yaml:"color"`
+	Scales     []ScaleConfig `mapstructure:"scales" yaml:"scales"`
 	Model      ModelConfig   `mapstructure:"model" yaml:"model"`
 	Layers     LayersConfig  `mapstructure:"layers" yaml:"layers"`
 	Weights    Weights       `mapstructure:"weights" yaml:"weights"`
@@ -42,11 +44,33 @@ type Config struct {
 	Limits     Limits        `mapstructure:"limits" yaml:"limits"`
 }
 
-// StyleConfig is one style image and its share of the blended style target.
+// StyleConfig is one style image, its share of the style cost, its size
+// relative to the output and, optionally, the region where it applies.
 type StyleConfig struct {
 	Path   string  `mapstructure:"path" yaml:"path"`
 	Weight float64 `mapstructure:"weight" yaml:"weight"`
+	// Scale is the style image's longer side relative to the output's
+	// (1 when not given): below 1 the brush strokes come out smaller.
+	Scale float64 `mapstructure:"scale" yaml:"scale"`
+	// Mask is a greyscale image, white where this style applies; empty for
+	// everywhere.
+	Mask string `mapstructure:"mask" yaml:"mask"`
 }
+
+// ScaleConfig is one step of a coarse-to-fine run: the output's longer side
+// at this step and the optimiser steps taken there.
+type ScaleConfig struct {
+	Size       int `mapstructure:"size" yaml:"size"`
+	Iterations int `mapstructure:"iterations" yaml:"iterations"`
+}
+
+// Colour modes (the color key).
+const (
+	ColorNone      = "none"
+	ColorLuminance = "luminance"
+	ColorHistogram = "histogram"
+	ColorAfter     = "after"
+)
 
 // ModelConfig selects the backbone and how it wants its pixels.
 type ModelConfig struct {
@@ -110,8 +134,9 @@ type Limits struct {
 // Default returns the config every key falls back to.
 func Default() Config {
 	return Config{
-		Size: 512,
-		Init: "content",
+		Size:  512,
+		Init:  "content",
+		Color: ColorNone,
 		Model: ModelConfig{
 			Arch:    "vgg19",
 			Pooling: "avg",
@@ -188,6 +213,13 @@ func LoadConfig(path string, sets []string) (*Config, error) {
 		if err := yaml.Unmarshal([]byte(val), &parsed); err != nil {
 			return nil, fmt.Errorf("--set %s: value %q is not valid YAML: %s", key, val, yamlMessage(err))
 		}
+		if lk := strings.ToLower(key); lk == "layers" || lk == "layers.content" || lk == "layers.style" {
+			// A whole layer map replaces the file's, like any other value.
+			if err := setLayerMaps(doc, lk, parsed); err != nil {
+				return nil, fmt.Errorf("--set %s: %w", key, err)
+			}
+			continue
+		}
 		if strings.HasPrefix(key, "layers.content.") || strings.HasPrefix(key, "layers.style.") {
 			f, ok := toFloat(parsed)
 			if !ok {
@@ -226,6 +258,10 @@ func LoadConfig(path string, sets []string) (*Config, error) {
 		}
 		(*m)[name] = w
 	}
+	defaultStyleScales(&cfg, v.Get("style"))
+	if len(cfg.Scales) == 0 {
+		cfg.Scales = nil // as in Default: no schedule, one scale
+	}
 	if len(cfg.Layers.Content) == 0 {
 		cfg.Layers.Content = clone(DefaultContentLayers)
 	}
@@ -255,6 +291,51 @@ func setDefaults(v *viper.Viper) {
 		}
 	}
 	walk("", m)
+}
+
+// defaultStyleScales sets style[i].scale to 1 where the config does not give
+// it. Defaults do not reach into lists, and a zero left by decoding cannot
+// be told from an explicit 0 (which Validate must reject): raw is the style
+// list as the file or --set gave it.
+func defaultStyleScales(cfg *Config, raw any) {
+	items, _ := raw.([]any)
+	for i := range cfg.Style {
+		given := false
+		if i < len(items) {
+			if m, ok := items[i].(map[string]any); ok {
+				for k := range m {
+					given = given || strings.EqualFold(k, "scale")
+				}
+			}
+		}
+		if !given {
+			cfg.Style[i].Scale = 1
+		}
+	}
+}
+
+// setLayerMaps puts a --set value for layers, layers.content or
+// layers.style into the decoded file, where the layer maps are read from,
+// after checking it as the file's own value would be.
+func setLayerMaps(doc map[string]any, key string, val any) error {
+	layers, _ := doc["layers"].(map[string]any)
+	if layers == nil {
+		layers = map[string]any{}
+	}
+	if key == "layers" {
+		m, ok := val.(map[string]any)
+		if !ok {
+			return fmt.Errorf("want a mapping like {content: {relu4_2: 1}, style: {relu1_1: 1}}")
+		}
+		layers = m
+	} else {
+		layers[strings.TrimPrefix(key, "layers.")] = val
+	}
+	if err := checkKeys(map[string]any{"layers": layers}, reflect.TypeFor[Config](), ""); err != nil {
+		return err
+	}
+	doc["layers"] = layers
+	return nil
 }
 
 func layerMap(doc map[string]any, kind string) map[string]float64 {
@@ -448,6 +529,9 @@ func (c *Config) Validate() error {
 		if !finiteNonNeg(s.Weight) {
 			bad("style[%d].weight: %v; want a finite number >= 0", i, s.Weight)
 		}
+		if !(s.Scale >= MinStyleScale && s.Scale <= MaxStyleScale) {
+			bad("style[%d].scale: %v; want %v to %v (the style image's longer side relative to the output's)", i, s.Scale, MinStyleScale, MaxStyleScale)
+		}
 	}
 	if total := sumStyleWeights(c.Style); len(c.Style) > 0 && total <= 0 {
 		bad("style weights sum to %v; at least one must be positive", total)
@@ -455,6 +539,12 @@ func (c *Config) Validate() error {
 	if c.Size < 16 || c.Size > 16384 {
 		bad("size: %d; want 16 to 16384 (the output's longer side in pixels)", c.Size)
 	}
+	switch c.Color {
+	case ColorNone, ColorLuminance, ColorHistogram, ColorAfter:
+	default:
+		bad("color: %q; want none, luminance, histogram or after", c.Color)
+	}
+	errs = append(errs, c.validateScales()...)
 	switch c.Init {
 	case "content", "noise":
 	case "image":
@@ -575,6 +665,7 @@ func (c *Config) Resolved() ([]byte, error) {
 	r.Style = append([]StyleConfig(nil), c.Style...)
 	for i := range r.Style {
 		r.Style[i].Path = absPath(r.Style[i].Path)
+		r.Style[i].Mask = absPath(r.Style[i].Mask)
 	}
 	var buf bytes.Buffer
 	buf.WriteString("# Resolved by nst: every key with its value for this run.\n")

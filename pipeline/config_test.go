@@ -26,7 +26,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want := Default()
 	want.Content = "builtin:village"
-	want.Style = []StyleConfig{{Path: "builtin:swirls", Weight: 1}}
+	want.Style = []StyleConfig{{Path: "builtin:swirls", Weight: 1, Scale: 1}}
 	want.Layers = LayersConfig{Content: DefaultContentLayers, Style: DefaultStyleLayers}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("config = %+v\nwant %+v", *cfg, want)
@@ -37,7 +37,7 @@ func TestLoadConfigOverrides(t *testing.T) {
 	body := minimal + "layers:\n  content: {'input.4': 2}\n  style: {/22/Relu_output_0: 0.5}\noptimizer: {name: adam, lr: 0.05}\n"
 	t.Setenv("NST_OPTIMIZER_ITERATIONS", "7")
 	t.Setenv("NST_SIZE", "300")
-	cfg, err := LoadConfig(writeConfig(t, body), []string{"size=128", "weights.tv=0.5", "layers.style.relu1_1=0.25", "model.preprocess.mean=[1, 2, 3]"})
+	cfg, err := LoadConfig(writeConfig(t, body), []string{"size=128", "weights.tv=0.5", "layers.style.relu1_1=0.25", "model.preprocess.mean=[1, 2, 3]", "layers.content={input.4: 2, relu3_2: 1}"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestLoadConfigOverrides(t *testing.T) {
 	if !reflect.DeepEqual(cfg.Model.Preprocess.Mean, []float64{1, 2, 3}) {
 		t.Errorf("mean = %v", cfg.Model.Preprocess.Mean)
 	}
-	if !reflect.DeepEqual(cfg.Layers.Content, map[string]float64{"input.4": 2}) {
+	if !reflect.DeepEqual(cfg.Layers.Content, map[string]float64{"input.4": 2, "relu3_2": 1}) {
 		t.Errorf("content layers = %v: raw ONNX names keep their case and dots", cfg.Layers.Content)
 	}
 	if !reflect.DeepEqual(cfg.Layers.Style, map[string]float64{"/22/Relu_output_0": 0.5, "relu1_1": 0.25}) {
@@ -83,6 +83,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad optimizer", minimal + "optimizer: {name: sgd}\n", nil, `optimizer.name: "sgd"`},
 		{"bad set key", minimal, []string{"optimizer.iteratons=5"}, `did you mean "optimizer.iterations"?`},
 		{"set without value", minimal, []string{"size"}, "want key=value"},
+		{"set layer map of non-numbers", minimal, []string{"layers.style={relu1_1: big}"}, `weight big is not a number`},
+		{"set layers to a scalar", minimal, []string{"layers=3"}, "want a mapping"},
 		{"style weights all zero", "content: a.png\nstyle:\n  - {path: b.png, weight: 0}\n", nil, "at least one must be positive"},
 		{"init image missing", minimal + "init: image\n", nil, "init_image: missing"},
 		{"preprocess length", minimal + "model: {preprocess: {mean: [1, 2]}}\n", nil, "mean and std need 3 values"},
