@@ -43,7 +43,7 @@ Every config key can also be set with an NST_ variable: NST_OPTIMIZER_ITERATIONS
 		return usageError{fmt.Errorf("unknown command %q%s", args[0], hint)}
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
-	root.AddCommand(newRunCmd(), newEvalCmd(), newModelCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newEvalCmd(), newModelCmd(), newUnitsCmd(), newVersionCmd())
 	return root
 }
 
@@ -76,20 +76,35 @@ func (f *configFlags) load() (*pipeline.Config, error) {
 
 func newRunCmd() *cobra.Command {
 	var f configFlags
+	var resume string
 	cmd := &cobra.Command{
-		Use:   "run -c CONFIG [--set key=value ...] [--out DIR]",
+		Use:   "run -c CONFIG [--set key=value ...] [--out DIR] | run --resume DIR",
 		Short: "Run a style transfer experiment",
 		Long: `Run optimises an image as the config says and writes into a new folder
 (output.dir, or output.dir-2, -3, ... when it is taken): the final image,
 intermediate images every output.save_every iterations, config.yaml (the
-resolved config, which re-runs as it is), manifest.json, costs.csv and costs.png.`,
+resolved config, which re-runs as it is), manifest.json, costs.csv and costs.png.
+
+A run stopped by Ctrl-C, SIGTERM or a failed write (a full disk) saves a
+checkpoint in its folder; run --resume DIR continues it there and ends with
+exactly the image an uninterrupted run would have made.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.load()
-			if err != nil {
-				return err
+			opts := pipeline.RunOptions{Progress: os.Stderr}
+			var res *pipeline.Result
+			var err error
+			if resume != "" {
+				if f.config != "" || len(f.sets) > 0 || f.out != "" {
+					return usageError{fmt.Errorf("--resume continues a run as its own config.yaml says; it takes no -c, --set or --out")}
+				}
+				res, err = pipeline.Resume(cmd.Context(), resume, opts)
+			} else {
+				var cfg *pipeline.Config
+				if cfg, err = f.load(); err != nil {
+					return err
+				}
+				res, err = pipeline.Run(cmd.Context(), cfg, opts)
 			}
-			res, err := pipeline.Run(cmd.Context(), cfg, pipeline.RunOptions{Progress: os.Stderr})
 			if err != nil {
 				return err
 			}
@@ -98,6 +113,7 @@ resolved config, which re-runs as it is), manifest.json, costs.csv and costs.png
 		},
 	}
 	f.register(cmd, "output folder base (overrides output.dir)")
+	cmd.Flags().StringVar(&resume, "resume", "", "continue the stopped run in folder `DIR` from its checkpoint")
 	return cmd
 }
 

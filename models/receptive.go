@@ -1,0 +1,276 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+	"image"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+
+	"github.com/nst-project/nst/internal/onnxgraph"
+)
+
+// ReceptiveField is the part of the input image one unit of a layer can
+// see. It is computed from the graph's windows, not estimated from where a
+// unit looks most: it is the box around every input pixel some path of
+// windows connects the unit to (a dilated window may skip pixels inside
+// that box).
+type ReceptiveField struct {
+	// Height and Width are the field's extent in input pixels.
+	Height, Width int
+	// StrideY and StrideX are the input pixels between the fields of
+	// neighbouring units along each axis.
+	StrideY, StrideX int
+	// Top and Left are the first input row and column the field of unit
+	// (0, 0) covers. They are negative when the field reaches into the
+	// zero padding around the image.
+	Top, Left int
+}
+
+// Box returns the input pixels the field of the unit at activation row y,
+// column x covers. The rectangle may extend beyond the image where the
+// unit sees padding; intersect it with the image bounds to crop.
+func (r ReceptiveField) Box(y, x int) image.Rectangle {
+	x0, y0 := r.Left+x*r.StrideX, r.Top+y*r.StrideY
+	return image.Rect(x0, y0, x0+r.Width, y0+r.Height)
+}
+
+// span is a receptive field along one axis: unit 0 sees input pixels lo to
+// hi inclusive, and each further unit is jump pixels further on.
+type span struct{ lo, hi, jump int }
+
+// field is a receptive field along both axes, height first.
+type field [2]span
+
+// ReceptiveField computes the receptive field of layer by walking the
+// graph from the image to the layer's tensor with the standard recurrence:
+// a window of k taps (k_eff = d·(k−1)+1 with dilation d), stride s and
+// leading padding p maps a field (lo, hi, jump) to
+// (lo − p·jump, hi + (k_eff−1−p)·jump, jump·s). Convolutions, pooling and
+// Pad change the field; elementwise, normalisation and channel ops keep it;
+// where two image-derived tensors meet (a residual Add, a Concat) a unit
+// sees the union of both fields. Layers after an op that mixes every
+// position (Flatten, Gemm, global pooling) or moves positions around
+// (Resize, Reshape) have no receptive field, and the error says which op
+// is in the way.
+func (b *Backbone) ReceptiveField(layer string) (ReceptiveField, error) {
+	l, err := b.Lookup(layer)
+	if err != nil {
+		return ReceptiveField{}, err
+	}
+	f, err := b.canon.fieldOf(l.Tensor)
+	if err != nil {
+		return ReceptiveField{}, fmt.Errorf("receptive field of %s: %w", layer, err)
+	}
+	return ReceptiveField{
+		Height: f[0].hi - f[0].lo + 1, Width: f[1].hi - f[1].lo + 1,
+		StrideY: f[0].jump, StrideX: f[1].jump,
+		Top: f[0].lo, Left: f[1].lo,
+	}, nil
+}
+
+// fieldOf walks c's nodes, which are in topological order, and returns the
+// field of tensor. A node that cannot be analysed records its error on its
+// outputs rather than failing at once: only an error on the way to tensor
+// matters.
+func (c *canonical) fieldOf(tensor string) (field, error) {
+	fields := map[string]field{c.input: {{0, 0, 1}, {0, 0, 1}}}
+	failed := map[string]error{}
+	for _, n := range c.graph.GetNode() {
+		var in []field
+		var inErr error
+		for _, name := range n.GetInput() {
+			if f, ok := fields[name]; ok {
+				in = append(in, f)
+			} else if err, ok := failed[name]; ok && inErr == nil {
+				inErr = err
+			}
+		}
+		if len(in) == 0 && inErr == nil {
+			continue // constants, or shapes computed from them
+		}
+		if skipsField[n.GetOpType()] {
+			continue // reads only the tensor's shape: its outputs carry no pixels
+		}
+		var f field
+		err := inErr
+		if err == nil {
+			if f, err = nodeField(n, in, c.inits); err != nil {
+				err = fmt.Errorf("node %q (%s): %w", label(n), n.GetOpType(), err)
+			}
+		}
+		for i, name := range n.GetOutput() {
+			if name == "" || (i > 0 && n.GetOpType() == "MaxPool") {
+				continue // MaxPool's second output holds indices
+			}
+			if err != nil {
+				failed[name] = err
+			} else {
+				fields[name] = f
+			}
+		}
+	}
+	if f, ok := fields[tensor]; ok {
+		return f, nil
+	}
+	if err, ok := failed[tensor]; ok {
+		return field{}, err
+	}
+	return field{}, fmt.Errorf("tensor %q is not computed from the image", tensor)
+}
+
+// skipsField lists ops whose outputs describe a tensor's shape, not its
+// pixels.
+var skipsField = map[string]bool{"Shape": true, "Size": true}
+
+// keepsField lists ops under which each output position depends on the
+// same input position only (elementwise maths, activations, casts) or on
+// the channels at that position (batch normalisation at inference, LRN,
+// Concat along channels is handled beside them).
+var keepsField = map[string]bool{
+	"Relu": true, "LeakyRelu": true, "PRelu": true, "Elu": true, "Selu": true, "Celu": true,
+	"Sigmoid": true, "HardSigmoid": true, "HardSwish": true, "Tanh": true, "Softplus": true,
+	"Softsign": true, "Mish": true, "ThresholdedRelu": true, "Clip": true, "Abs": true, "Neg": true,
+	"Exp": true, "Log": true, "Sqrt": true, "Reciprocal": true, "Pow": true, "Erf": true,
+	"Sign": true, "Floor": true, "Ceil": true, "Round": true, "Cast": true,
+	"Add": true, "Sub": true, "Mul": true, "Div": true, "Max": true, "Min": true, "Sum": true, "Mean": true,
+	"BatchNormalization": true, "LRN": true,
+}
+
+// nodeField is the field of n's outputs given the fields of its
+// image-derived inputs (at least one).
+func nodeField(n *onnx.NodeProto, in []field, inits map[string]*onnx.TensorProto) (field, error) {
+	switch op := n.GetOpType(); {
+	case keepsField[op]:
+		return union(in)
+	case op == "Concat" || op == "Split":
+		if axis := onnxgraph.AttrInt(n, "axis", 0); axis != 1 && axis != -3 {
+			return field{}, fmt.Errorf("%s along axis %d moves positions; only the channel axis keeps them", op, axis)
+		}
+		return union(in)
+	case op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "LpPool":
+		if len(in) != 1 || len(n.GetInput()) == 0 {
+			return field{}, errors.New("weights computed from the image")
+		}
+		w, err := readWindow(n, inits)
+		if err != nil {
+			return field{}, err
+		}
+		return w.apply(in[0]), nil
+	case op == "Pad":
+		return padField(n, in, inits)
+	}
+	return field{}, errors.New("no receptive field after it: it mixes or moves image positions")
+}
+
+// union is the field of a unit that sees all of fields at once.
+func union(fields []field) (field, error) {
+	u := fields[0]
+	for _, f := range fields[1:] {
+		for a := range u {
+			if f[a].jump != u[a].jump {
+				return field{}, fmt.Errorf("inputs with strides %d and %d meet", u[a].jump, f[a].jump)
+			}
+			u[a].lo, u[a].hi = min(u[a].lo, f[a].lo), max(u[a].hi, f[a].hi)
+		}
+	}
+	return u, nil
+}
+
+// window is a sliding window along height and width.
+type window struct {
+	kernel, stride, dilation, lead [2]int
+}
+
+// apply maps the field of a window's input to that of its output.
+func (w window) apply(f field) field {
+	var out field
+	for a, s := range f {
+		keff := w.dilation[a]*(w.kernel[a]-1) + 1
+		out[a] = span{
+			lo:   s.lo - w.lead[a]*s.jump,
+			hi:   s.hi + (keff-1-w.lead[a])*s.jump,
+			jump: s.jump * w.stride[a],
+		}
+	}
+	return out
+}
+
+// readWindow reads the window of a Conv or pooling node: kernel from
+// kernel_shape or, for Conv, the weight's dimensions; strides, dilations
+// and leading padding from the attributes.
+func readWindow(n *onnx.NodeProto, inits map[string]*onnx.TensorProto) (window, error) {
+	kernel := onnxgraph.AttrInts(n, "kernel_shape", nil)
+	if kernel == nil && n.GetOpType() == "Conv" && len(n.GetInput()) > 1 {
+		if t := inits[n.GetInput()[1]]; t != nil && len(t.GetDims()) > 2 {
+			kernel = t.GetDims()[2:]
+		}
+	}
+	if len(kernel) != 2 {
+		return window{}, fmt.Errorf("kernel %v: only 2-D windows over height and width have a receptive field here", kernel)
+	}
+	strides := onnxgraph.AttrInts(n, "strides", []int64{1, 1})
+	dilations := onnxgraph.AttrInts(n, "dilations", []int64{1, 1})
+	pads := onnxgraph.AttrInts(n, "pads", []int64{0, 0, 0, 0})
+	if len(strides) != 2 || len(dilations) != 2 || len(pads) != 4 {
+		return window{}, fmt.Errorf("strides %v, dilations %v, pads %v do not fit a 2-D window", strides, dilations, pads)
+	}
+	var w window
+	for a := range 2 {
+		w.kernel[a], w.stride[a], w.dilation[a], w.lead[a] = int(kernel[a]), int(strides[a]), int(dilations[a]), int(pads[a])
+		if w.kernel[a] < 1 || w.stride[a] < 1 || w.dilation[a] < 1 || w.lead[a] < 0 {
+			return window{}, fmt.Errorf("kernel %v, strides %v, dilations %v, pads %v: want positive sizes and non-negative pads", kernel, strides, dilations, pads)
+		}
+	}
+	switch autoPad := onnxgraph.AttrString(n, "auto_pad", "NOTSET"); autoPad {
+	case "NOTSET":
+	case "VALID":
+		w.lead = [2]int{}
+	case "SAME_UPPER", "SAME_LOWER":
+		for a := range 2 {
+			// The total padding is k_eff−1 whatever the input size only at
+			// stride 1; with a larger stride it depends on the size.
+			if w.stride[a] != 1 {
+				return window{}, fmt.Errorf("auto_pad %s with stride %d: the padding, and so the field's position, depends on the image size", autoPad, w.stride[a])
+			}
+			total := w.dilation[a] * (w.kernel[a] - 1)
+			w.lead[a] = total / 2
+			if autoPad == "SAME_LOWER" {
+				w.lead[a] = total - total/2
+			}
+		}
+	default:
+		return window{}, fmt.Errorf("auto_pad %q", autoPad)
+	}
+	return w, nil
+}
+
+// padField shifts a field by the leading padding of a Pad node, whose pads
+// (an initializer in opset-17 form) list the begins of every axis, then
+// the ends.
+func padField(n *onnx.NodeProto, in []field, inits map[string]*onnx.TensorProto) (field, error) {
+	if len(in) != 1 || len(n.GetInput()) < 2 {
+		return field{}, errors.New("pads computed from the image")
+	}
+	t := inits[n.GetInput()[1]]
+	if t == nil {
+		return field{}, errors.New("pads computed at run time")
+	}
+	pads, err := onnxgraph.Int64Data(t)
+	if err != nil {
+		return field{}, err
+	}
+	if len(pads) != 8 {
+		return field{}, fmt.Errorf("pads %v: want 8 values for an [N,C,H,W] tensor", pads)
+	}
+	if pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0 {
+		return field{}, fmt.Errorf("pads %v change the batch or channel axis", pads)
+	}
+	f := in[0]
+	for a := range f {
+		lead := int(pads[2+a])
+		f[a].lo -= lead * f[a].jump
+		f[a].hi -= lead * f[a].jump
+	}
+	return f, nil
+}

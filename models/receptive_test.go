@@ -1,0 +1,177 @@
+package models
+
+import (
+	"errors"
+	"image"
+	"strings"
+	"testing"
+
+	"github.com/nst-project/nst/internal/onnxgraph"
+)
+
+func TestReceptiveFieldVGG(t *testing.T) {
+	// Hand-computed with the recurrence: a 3x3 pad-1 convolution widens the
+	// field by 2 strides and moves its top-left by one stride; a 2x2
+	// stride-2 pool widens it by one stride and doubles the stride.
+	type want struct{ size, stride, top int }
+	for _, tc := range []struct {
+		arch   string
+		layers map[string]want
+	}{
+		{"vgg19", map[string]want{
+			"conv1_1": {3, 1, -1}, "relu1_1": {3, 1, -1}, "conv1_2": {5, 1, -2}, "pool1": {6, 2, -2},
+			"conv2_1": {10, 2, -4}, "conv2_2": {14, 2, -6}, "pool2": {16, 4, -6},
+			"conv3_1": {24, 4, -10}, "conv3_2": {32, 4, -14}, "conv3_3": {40, 4, -18}, "relu3_4": {48, 4, -22}, "pool3": {52, 8, -22},
+			"conv4_1": {68, 8, -30}, "relu4_2": {84, 8, -38}, "conv4_4": {116, 8, -54}, "pool4": {124, 16, -54},
+			"relu5_1": {156, 16, -70}, "conv5_4": {252, 16, -118}, "pool5": {268, 32, -118},
+		}},
+		// VGG16's published values: conv5_3 196, pool5 212.
+		{"vgg16", map[string]want{
+			"conv3_3": {40, 4, -18}, "pool3": {44, 8, -18}, "conv4_3": {92, 8, -42}, "pool4": {100, 16, -42},
+			"conv5_3": {196, 16, -90}, "pool5": {212, 32, -90},
+		}},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			b, err := Synth(tc.arch, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for layer, w := range tc.layers {
+				got, err := b.ReceptiveField(layer)
+				if err != nil {
+					t.Fatalf("%s: %v", layer, err)
+				}
+				exp := ReceptiveField{Height: w.size, Width: w.size, StrideY: w.stride, StrideX: w.stride, Top: w.top, Left: w.top}
+				if got != exp {
+					t.Errorf("%s: %+v, want %+v", layer, got, exp)
+				}
+				// The layer's stride as naming computed it agrees.
+				if l, _ := b.Lookup(layer); l.Stride != got.StrideY {
+					t.Errorf("%s: stride %d, Lookup says %d", layer, got.StrideY, l.Stride)
+				}
+			}
+		})
+	}
+}
+
+// branchyField builds a graph that is no VGG chain, with every kind of
+// window the recurrence handles and fields known by hand:
+//
+//	padded = Pad(image, top 2, left 1, right 1)             rows -2..-2, cols -1..-1, stride 1
+//	a      = Conv 3x3 stride 2 (no padding)                 rows -2..0,  cols -1..1,  stride 2
+//	r      = Relu(a)
+//	b      = Conv 3x3 dilation 2, pads top 2 left 1 ...     rows -6..4,  cols -3..7,  stride 2
+//	sum    = Add(b, r): the union                           rows -6..4,  cols -3..7
+//	pooled = AveragePool 3x3 stride 2 pads 1                rows -8..6,  cols -5..9,  stride 4
+//	same   = Conv 3x3 SAME_LOWER on r                       rows -4..2,  cols -3..3,  stride 2
+//	odd    = Conv 2x2 stride 2 SAME_UPPER on r              (depends on the image size)
+//	flat   = Flatten(pooled)                                (no grid)
+//
+// Weights are positive so that, for a positive image, every ReLU passes
+// and a unit's input gradient is non-zero exactly over its field.
+func branchyField() *fileBuilder {
+	f := newFileBuilder(17, 8, 9)
+	f.input("image", 1, 3, -1, -1)
+	f.g.Initializer = append(f.g.Initializer, onnxgraph.Int64s("pads", []int64{8}, []int64{0, 0, 2, 1, 0, 0, 0, 1}))
+	f.node("Pad", "pad", []string{"image", "pads"}, []string{"padded"})
+	f.node("Conv", "conv_a", []string{"padded", f.positive("wa", 0.1, 4, 3, 3, 3)}, []string{"a"}, onnxgraph.Ints("strides", 2, 2))
+	f.node("Relu", "relu", []string{"a"}, []string{"r"})
+	f.node("Conv", "conv_b", []string{"r", f.positive("wb", 0.1, 4, 4, 3, 3)}, []string{"b"},
+		onnxgraph.Ints("kernel_shape", 3, 3), onnxgraph.Ints("dilations", 2, 2), onnxgraph.Ints("pads", 2, 1, 2, 3))
+	f.node("Add", "residual", []string{"b", "r"}, []string{"sum"})
+	f.node("AveragePool", "avg", []string{"sum"}, []string{"pooled"},
+		onnxgraph.Ints("kernel_shape", 3, 3), onnxgraph.Ints("strides", 2, 2), onnxgraph.Ints("pads", 1, 1, 1, 1))
+	f.node("Conv", "conv_same", []string{"r", f.positive("ws", 0.1, 4, 4, 3, 3)}, []string{"same"},
+		onnxgraph.Ints("kernel_shape", 3, 3), onnxgraph.String("auto_pad", "SAME_LOWER"))
+	f.node("Conv", "conv_odd", []string{"r", f.positive("wo", 0.1, 4, 4, 2, 2)}, []string{"odd"},
+		onnxgraph.Ints("strides", 2, 2), onnxgraph.String("auto_pad", "SAME_UPPER"))
+	f.node("Flatten", "flatten", []string{"pooled"}, []string{"flat"})
+	f.output("flat", 1, -1)
+	f.output("same", 1, 4, -1, -1)
+	f.output("odd", 1, 4, -1, -1)
+	return f
+}
+
+func TestReceptiveFieldOfEveryWindowKind(t *testing.T) {
+	b := mustLoad(t, branchyField())
+	for _, tc := range []struct {
+		layer string
+		want  ReceptiveField
+		err   string
+	}{
+		{layer: "padded", want: ReceptiveField{Height: 1, Width: 1, StrideY: 1, StrideX: 1, Top: -2, Left: -1}},
+		{layer: "a", want: ReceptiveField{Height: 3, Width: 3, StrideY: 2, StrideX: 2, Top: -2, Left: -1}},
+		{layer: "r", want: ReceptiveField{Height: 3, Width: 3, StrideY: 2, StrideX: 2, Top: -2, Left: -1}},
+		{layer: "b", want: ReceptiveField{Height: 11, Width: 11, StrideY: 2, StrideX: 2, Top: -6, Left: -3}},
+		{layer: "sum", want: ReceptiveField{Height: 11, Width: 11, StrideY: 2, StrideX: 2, Top: -6, Left: -3}},
+		{layer: "pooled", want: ReceptiveField{Height: 15, Width: 15, StrideY: 4, StrideX: 4, Top: -8, Left: -5}},
+		{layer: "same", want: ReceptiveField{Height: 7, Width: 7, StrideY: 2, StrideX: 2, Top: -4, Left: -3}},
+		{layer: "odd", err: "auto_pad SAME_UPPER with stride 2"},
+		{layer: "flat", err: `node "flatten" (Flatten)`},
+	} {
+		t.Run(tc.layer, func(t *testing.T) {
+			got, err := b.ReceptiveField(tc.layer)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("%+v, want %+v", got, tc.want)
+			}
+		})
+	}
+	if _, err := b.ReceptiveField("pooledd"); !errors.Is(err, ErrUnknownLayer) {
+		t.Errorf("unknown layer: error %v, want ErrUnknownLayer", err)
+	}
+}
+
+// TestReceptiveFieldMatchesGradientSupport checks the graph walk against
+// what the network does: the input pixels that move a unit's value, found
+// by backpropagating from that unit alone, fill exactly its field's box
+// (clipped to the image). Layer b alone is left out: its dilated taps
+// skip pixels inside its field's extent, which the residual Add fills in.
+func TestReceptiveFieldMatchesGradientSupport(t *testing.T) {
+	b := mustLoad(t, branchyField())
+	const h, w = 37, 41
+	for _, layer := range []string{"r", "sum", "pooled", "same"} {
+		rf, err := b.ReceptiveField(layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		net := prepare(t, b, Options{Layers: []string{layer}, Height: h, Width: w})
+		img := randImage(h, w, 3)
+		for i := range img {
+			img[i] += 0.5 // positive everywhere, so every ReLU passes
+		}
+		acts, err := net.Forward(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := acts[0]
+		for _, unit := range [][2]int{{0, 0}, {a.H / 2, a.W / 2}, {a.H - 1, a.W - 1}} {
+			seed := net.GradBuffers()[0]
+			clear(seed)
+			seed[unit[0]*a.W+unit[1]] = 1 // channel 0
+			grad, err := net.Backward()
+			if err != nil {
+				t.Fatal(err)
+			}
+			support := image.Rectangle{}
+			for i, g := range grad {
+				if g != 0 {
+					p := i % (h * w)
+					support = support.Union(image.Rect(p%w, p/w, p%w+1, p/w+1))
+				}
+			}
+			want := rf.Box(unit[0], unit[1]).Intersect(image.Rect(0, 0, w, h))
+			if support != want {
+				t.Errorf("%s unit %v: gradient is non-zero over %v, field box %v", layer, unit, support, want)
+			}
+		}
+	}
+}
