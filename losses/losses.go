@@ -23,6 +23,11 @@
 // per-position feature correlations otherwise. Several style images blend
 // their normalised Grams with weights that are normalised to sum 1.
 //
+// A style image may also be restricted to a region of the generated image
+// by a mask (spatial control, Gatys et al. 2017): its term then compares a
+// guided Gram, of the activations weighted by the mask, with the style's
+// own Gram. See SetGuidedStyleTargets and guided.go for the formulas.
+//
 // An Objective holds the targets (computed once per run) and the buffers of
 // one iteration; Eval writes the gradients into caller-owned buffers and
 // allocates nothing. The heavy products (about 2·nC²·nH·nW flops for each

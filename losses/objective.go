@@ -17,6 +17,9 @@ type Objective struct {
 	kernel  Kernel
 	content []contentTerm
 	style   []styleTerm
+	// masked and product are the guided terms' scratch: the masked
+	// activations and the gradient's product of one layer at a time.
+	masked, product []float32
 }
 
 // contentTerm is one content layer: its target activations and, during Eval,
@@ -31,18 +34,18 @@ type contentTerm struct {
 	act         int
 }
 
-// styleTerm is one style layer. Its Gram and gradient go through eval alone,
-// so that a guided Gram (per-style masks weighting positions) only has to
-// weight the activations before the Gram and the gradient after its
-// product; targets, normalisation and costs stay as they are.
+// styleTerm is one style layer. Without masks it has one target over the
+// whole image (target, gram, diff); with masks (SetGuidedStyleTargets) its
+// guides replace them, and eval hands over to evalGuided.
 type styleTerm struct {
 	Layer
 	c      int
 	target []float64 // Σ_i blend_i·G_Si/M_Si, c×c; nil until set
 	gram   []float32 // c×c: the generated image's Gram
 	// diff is the gradient's left factor β·λ·(G_G/M − target)/(c²·M), c×c.
-	diff []float32
-	act  int
+	diff   []float32
+	guides []guide
+	act    int
 }
 
 // New checks spec and returns an Objective whose style products run on
@@ -155,67 +158,7 @@ func (o *Objective) SetContentTargets(acts []Activation) error {
 // weights. The images may differ in size from each other and from the
 // generated image (see the package doc); they must agree in channels.
 func (o *Objective) SetStyleTargets(styles [][]Activation, blend []float64) error {
-	if len(o.style) == 0 {
-		return nil
-	}
-	if len(styles) == 0 {
-		return errors.New("style targets: no style image")
-	}
-	weights, err := normaliseBlend(blend, len(styles))
-	if err != nil {
-		return err
-	}
-	for i, acts := range styles {
-		if err := checkActivations(acts); err != nil {
-			return fmt.Errorf("style image %d: %w", i, err)
-		}
-		for _, t := range o.style {
-			if _, err := layerIndex(acts, t.Name); err != nil {
-				return fmt.Errorf("style image %d: %w", i, err)
-			}
-		}
-	}
-	// Targets are built aside and committed together, so that an error
-	// leaves the previous targets in place.
-	built := make([]styleTerm, len(o.style))
-	committed := false
-	defer func() {
-		for _, acts := range styles {
-			for _, t := range o.style {
-				o.forget(acts[indexOf(acts, t.Name)].Data)
-			}
-		}
-		if !committed {
-			for _, b := range built {
-				o.forget(b.gram)
-			}
-		}
-	}()
-	for ti, t := range o.style {
-		c := styles[0][indexOf(styles[0], t.Name)].C
-		b := styleTerm{Layer: t.Layer, c: c, target: make([]float64, c*c), gram: make([]float32, c*c), diff: make([]float32, c*c)}
-		built[ti] = b
-		for si, acts := range styles {
-			a := acts[indexOf(acts, t.Name)]
-			if a.C != c {
-				return fmt.Errorf("style layer %q: image %d has %d channels, image 0 has %d", t.Name, si, a.C, c)
-			}
-			m := a.H * a.W
-			if err := o.kernel.Gram(b.gram, a.Data, c, m); err != nil {
-				return fmt.Errorf("style layer %q, image %d: %w", t.Name, si, err)
-			}
-			wm := weights[si] / float64(m)
-			for j, g := range b.gram {
-				b.target[j] += wm * float64(g)
-			}
-		}
-	}
-	for i := range o.style {
-		o.forget(o.style[i].gram, o.style[i].diff)
-	}
-	copy(o.style, built)
-	committed = true
-	return nil
+	return o.SetGuidedStyleTargets(styles, blend, nil)
 }
 
 // forget tells a kernel that keeps per-buffer state that bufs will not be
@@ -286,7 +229,13 @@ func (o *Objective) Eval(costs *Costs, acts []Activation, grads [][]float32) err
 	// of the same layer can add to them.
 	for i := range o.style {
 		t := &o.style[i]
-		raw, err := t.eval(o.kernel, acts[t.act], grads[t.act], o.spec.Beta)
+		var raw float64
+		var err error
+		if t.guides != nil {
+			raw, err = t.evalGuided(o.kernel, acts[t.act], grads[t.act], o.spec.Beta, o.masked, o.product)
+		} else {
+			raw, err = t.eval(o.kernel, acts[t.act], grads[t.act], o.spec.Beta)
+		}
 		if err != nil {
 			return err
 		}
@@ -333,7 +282,7 @@ func (o *Objective) resolve(acts []Activation, grads [][]float32) error {
 	}
 	for i := range o.style {
 		t := &o.style[i]
-		if t.target == nil {
+		if t.target == nil && t.guides == nil {
 			return errors.New("style targets not set (SetStyleTargets)")
 		}
 		j, err := layerIndex(acts, t.Name)
@@ -342,6 +291,9 @@ func (o *Objective) resolve(acts []Activation, grads [][]float32) error {
 		}
 		if acts[j].C != t.c {
 			return fmt.Errorf("style layer %q: %d channels, style images have %d", t.Name, acts[j].C, t.c)
+		}
+		if err := t.checkGuides(acts[j]); err != nil {
+			return err
 		}
 		t.act = j
 	}

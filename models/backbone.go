@@ -20,7 +20,8 @@ var ErrUnknownLayer = errors.New("unknown layer")
 
 // Backbone is a loaded, normalised model with named layers. It is immutable
 // and cheap to Prepare many times, for different sizes and layers, also
-// from several goroutines.
+// from several goroutines; Nets it prepared may share a forward session
+// (see Options.ForwardOnly).
 type Backbone struct {
 	source  string // the file, or "" for a built-in model
 	builtin string // how a built-in model describes itself
@@ -34,6 +35,8 @@ type Backbone struct {
 	digestOnce sync.Once
 	digest     string
 	digestOf   func() string // computes digest lazily where it is not known at load
+
+	forwards forwardRegistry // forward sessions Nets of other sizes may share
 }
 
 // newBackbone normalises g and names its layers. For a VGG-style chain the

@@ -26,7 +26,10 @@ type Options struct {
 	Preprocess Preprocess
 	// ForwardOnly builds no backward pass: Backward then fails. It serves
 	// images whose activations are only targets (style images of another
-	// size), at a fraction of the time and memory.
+	// size), at a fraction of the time and memory. While an open Net of the
+	// same backbone, pooling and session options computes the layers, the
+	// new Net runs on that Net's forward session, with tensors of its own
+	// size, instead of creating a session.
 	ForwardOnly bool
 	// Session configures both ONNX Runtime sessions. With ProfilePrefix set,
 	// the forward session profiles into PREFIX_forward_DATE.json and the
@@ -41,29 +44,74 @@ type Activation struct {
 	Name    string
 	C, H, W int
 	// Data holds C*H*W values, channel-major. It aliases the Net's output
-	// tensor and is overwritten by the next Forward.
+	// tensor: the next Forward overwrites it, and Close unmaps it (memory
+	// outside the Go heap, see ortrt.Pages), after which it must not be
+	// read.
 	Data []float32
 }
 
 // Net computes activations and input gradients for one image size and one
-// set of layers. Its tensors and buffers are allocated once: Forward and
-// Backward allocate nothing themselves (onnxruntime_go's
-// DynamicAdvancedSession.Run, behind ortrt.Session.Run, still allocates a
-// few small argument slices per run). A Net is not safe for concurrent use.
+// set of layers. Its tensors and buffers are allocated once and bound to
+// the sessions once (ortrt.Binding): Forward and Backward allocate nothing.
+// A Net is not safe for concurrent use.
 type Net struct {
 	height, width int
 	pre           affine
 
 	forward, backward *ortrt.Session
+	shared            *sharedForward // holds forward
+	bwdGraph          *cachedGraph   // holds backward
+	fwdRun, bwdRun    *ortrt.Binding
 	fwdIn, fwdOut     []ort.Value
 	bwdIn, bwdOut     []ort.Value
 	owned             []ort.Value // every tensor the Net created, destroyed by Close
+	// pages holds every tensor's data (see ortrt.Pages): the input, the
+	// forward outputs, the gradient seeds and both gradients.
+	pages *ortrt.Pages
 
 	input       []float32 // backs fwdIn[0]
 	activations []Activation
 	seeds       [][]float32 // back the backward session's seed inputs
 	inputGrad   []float32   // backs bwdOut[0]: dJ/d(model input)
 	imageGrad   []float32   // dJ/d(image), returned by Backward
+
+	convFLOPs int64
+}
+
+// Cached reports whether the Net's sessions were opened from the graph
+// cache (see UseGraphCache) rather than built.
+func (n *Net) Cached() bool {
+	return n.shared != nil && n.shared.graph.bytes != nil && (n.bwdGraph == nil || n.bwdGraph.bytes != nil)
+}
+
+// ConvFLOPs is the number of floating-point operations (a multiply-add
+// counting two) of the forward pass's convolutions, which are nearly all
+// of a VGG's work. The backward pass's input gradients cost as much.
+func (n *Net) ConvFLOPs() int64 { return n.convFLOPs }
+
+// convFLOPs counts the convolutions' operations from the static shapes:
+// every output element sums (input channels / group) × kernel products.
+func convFLOPs(g *onnx.GraphProto, shapes autodiff.Shapes) int64 {
+	var total int64
+	for _, node := range g.GetNode() {
+		if node.GetOpType() != "Conv" || len(node.GetInput()) < 2 || len(node.GetOutput()) < 1 {
+			continue
+		}
+		w, y := shapes[node.GetInput()[1]], shapes[node.GetOutput()[0]]
+		if len(w) < 2 || len(y) == 0 {
+			continue
+		}
+		perOutput := int64(2)
+		for _, d := range w[1:] {
+			perOutput *= d
+		}
+		outputs, err := onnxgraph.NumElements(y)
+		if err != nil {
+			continue
+		}
+		total += perOutput * outputs
+	}
+	return total
 }
 
 // Prepare builds a Net: it cuts the graph after the deepest requested
@@ -130,8 +178,18 @@ func (b *Backbone) prepare(o Options) (*Net, error) {
 			return nil, err
 		}
 	}
-	n := &Net{height: o.Height, width: o.Width, pre: pre}
-	if err := n.open(o, g.input, plan, shapes, tensors); err != nil {
+	n := &Net{height: o.Height, width: o.Width, pre: pre, convFLOPs: convFLOPs(g.graph, shapes)}
+	if o.ForwardOnly {
+		if sf := b.forwards.find(o, tensors); sf != nil {
+			n.shared, n.forward = sf, sf.session
+			if err := n.openShared(o, g.input, shapes, tensors); err != nil {
+				n.Close()
+				return nil, err
+			}
+			return n, nil
+		}
+	}
+	if err := n.open(o, &b.forwards, g.input, plan, shapes, tensors); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -163,7 +221,7 @@ func (c *canonical) differentiable() error {
 }
 
 // open creates the sessions and every tensor they read and write.
-func (n *Net) open(o Options, input string, plan *autodiff.Plan, shapes autodiff.Shapes, tensors []string) error {
+func (n *Net) open(o Options, reg *forwardRegistry, input string, plan *autodiff.Plan, shapes autodiff.Shapes, tensors []string) error {
 	backwardTypes := map[string]*onnx.TypeProto_Tensor{}
 	for _, in := range plan.Backward.GetInput() { // nil Backward: no inputs
 		backwardTypes[in.GetName()] = in.GetType().GetTensorType()
@@ -178,38 +236,56 @@ func (n *Net) open(o Options, input string, plan *autodiff.Plan, shapes autodiff
 			outNames = append(outNames, s)
 		}
 	}
-	byName := map[string]ort.Value{}
+	image := []int64{1, 3, int64(o.Height), int64(o.Width)}
+	var l layout
+	inSlot := l.add(onnx.TensorProto_FLOAT, image)
+	outSlots := make([]slot, len(outNames))
+	elems := map[string]onnx.TensorProto_DataType{}
 	fwd := plan.Forward
 	fwd.Output = nil
-	for _, name := range outNames {
+	for i, name := range outNames {
 		shape, ok := shapes[name]
+		elem := onnx.TensorProto_FLOAT
 		if tt := backwardTypes[name]; tt != nil {
 			shape, ok = staticDims(tt), true
+			elem = onnx.TensorProto_DataType(tt.GetElemType())
 		}
 		if !ok {
 			return fmt.Errorf("no static shape for %q", name)
 		}
-		elem := onnx.TensorProto_FLOAT
-		if tt := backwardTypes[name]; tt != nil {
-			elem = onnx.TensorProto_DataType(tt.GetElemType())
+		outSlots[i] = l.add(elem, shape)
+		elems[name] = elem
+		fwd.Output = append(fwd.Output, onnxgraph.Value(name, elem, freeSpatial(shape)...))
+	}
+	var seedSlots []slot
+	var gradSlot, imageGradSlot slot
+	if !o.ForwardOnly {
+		for _, name := range tensors {
+			seedSlots = append(seedSlots, l.add(onnx.TensorProto_FLOAT, shapes[name]))
 		}
-		v, err := n.newTensor(elem, shape)
+		gradSlot = l.add(onnx.TensorProto_FLOAT, image)
+		imageGradSlot = l.add(onnx.TensorProto_FLOAT, image)
+	}
+	var err error
+	if n.pages, err = ortrt.AllocPages(l.size); err != nil {
+		return fmt.Errorf("tensors: %w", err)
+	}
+
+	in, err := n.tensor(inSlot)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	n.input = in.(*ort.Tensor[float32]).GetData()
+	n.fwdIn = []ort.Value{in}
+	byName := map[string]ort.Value{}
+	for i, name := range outNames {
+		v, err := n.tensor(outSlots[i])
 		if err != nil {
 			return fmt.Errorf("output %q: %w", name, err)
 		}
 		byName[name] = v
 		n.fwdOut = append(n.fwdOut, v)
-		fwd.Output = append(fwd.Output, onnxgraph.Value(name, elem, shape...))
 	}
-
-	plane := o.Height * o.Width
-	n.input = make([]float32, 3*plane)
-	in, err := n.wrap(n.input, []int64{1, 3, int64(o.Height), int64(o.Width)})
-	if err != nil {
-		return fmt.Errorf("input: %w", err)
-	}
-	n.fwdIn = []ort.Value{in}
-
 	for i, name := range tensors {
 		c, h, w, err := chw(shapes[name])
 		if err != nil {
@@ -220,12 +296,11 @@ func (n *Net) open(o Options, input string, plan *autodiff.Plan, shapes autodiff
 		if o.ForwardOnly {
 			continue
 		}
-		seed := make([]float32, len(data))
-		v, err := n.wrap(seed, shapes[name])
+		v, err := n.tensor(seedSlots[i])
 		if err != nil {
 			return fmt.Errorf("gradient of %q: %w", o.Layers[i], err)
 		}
-		n.seeds = append(n.seeds, seed)
+		n.seeds = append(n.seeds, v.(*ort.Tensor[float32]).GetData())
 		n.bwdIn = append(n.bwdIn, v)
 	}
 	fwdOpts, bwdOpts := o.Session, o.Session
@@ -233,8 +308,12 @@ func (n *Net) open(o Options, input string, plan *autodiff.Plan, shapes autodiff
 		fwdOpts.ProfilePrefix = o.Session.ProfilePrefix + "_forward"
 		bwdOpts.ProfilePrefix = o.Session.ProfilePrefix + "_backward"
 	}
-	n.forward, err = newSession(fwd, []string{input}, outNames, fwdOpts)
+	fg, err := newSession(fwd, []string{input}, outNames, fwdOpts)
 	if err != nil {
+		return fmt.Errorf("forward session: %w", err)
+	}
+	n.shared, n.forward = reg.add(o, fg, elems), fg.session
+	if n.fwdRun, err = n.forward.Bind(n.fwdIn, n.fwdOut); err != nil {
 		return fmt.Errorf("forward session: %w", err)
 	}
 	if o.ForwardOnly {
@@ -244,29 +323,171 @@ func (n *Net) open(o Options, input string, plan *autodiff.Plan, shapes autodiff
 	for _, s := range plan.Saved {
 		n.bwdIn = append(n.bwdIn, byName[s])
 	}
-	n.inputGrad = make([]float32, 3*plane)
-	out, err := n.wrap(n.inputGrad, []int64{1, 3, int64(o.Height), int64(o.Width)})
+	out, err := n.tensor(gradSlot)
 	if err != nil {
 		return fmt.Errorf("input gradient: %w", err)
 	}
+	n.inputGrad = out.(*ort.Tensor[float32]).GetData()
 	n.bwdOut = []ort.Value{out}
-	n.imageGrad = make([]float32, 3*plane)
+	if n.imageGrad, err = ortrt.View[float32](n.pages, imageGradSlot.offset, imageGradSlot.elems); err != nil {
+		return fmt.Errorf("image gradient: %w", err)
+	}
 
 	bwdIn := append(slices.Clone(plan.SeedInputs), plan.Saved...)
-	n.backward, err = newSession(plan.Backward, bwdIn, []string{plan.InputGrad}, bwdOpts)
+	n.bwdGraph, err = newSession(plan.Backward, bwdIn, []string{plan.InputGrad}, bwdOpts)
 	if err != nil {
+		return fmt.Errorf("backward session: %w", err)
+	}
+	n.backward = n.bwdGraph.session
+	if n.bwdRun, err = n.backward.Bind(n.bwdIn, n.bwdOut); err != nil {
 		return fmt.Errorf("backward session: %w", err)
 	}
 	return nil
 }
 
-// newSession serialises g and opens an ONNX Runtime session on it.
-func newSession(g *onnx.GraphProto, inputs, outputs []string, o ortrt.SessionOptions) (*ortrt.Session, error) {
-	data, err := onnxgraph.Marshal(onnxgraph.Model(g))
+// openShared makes the tensors of a forward-only Net running on a session
+// another Net created, and binds the outputs it reads.
+func (n *Net) openShared(o Options, input string, shapes autodiff.Shapes, tensors []string) error {
+	var l layout
+	inSlot := l.add(onnx.TensorProto_FLOAT, []int64{1, 3, int64(o.Height), int64(o.Width)})
+	outSlots := make([]slot, len(tensors))
+	for i, name := range tensors {
+		shape, ok := shapes[name]
+		if !ok {
+			return fmt.Errorf("no static shape for %q", name)
+		}
+		outSlots[i] = l.add(onnx.TensorProto_FLOAT, shape)
+	}
+	var err error
+	if n.pages, err = ortrt.AllocPages(l.size); err != nil {
+		return fmt.Errorf("tensors: %w", err)
+	}
+	in, err := n.tensor(inSlot)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	n.input = in.(*ort.Tensor[float32]).GetData()
+	n.fwdIn = []ort.Value{in}
+	for i, name := range tensors {
+		v, err := n.tensor(outSlots[i])
+		if err != nil {
+			return fmt.Errorf("output %q: %w", name, err)
+		}
+		c, h, w, err := chw(shapes[name])
+		if err != nil {
+			return fmt.Errorf("layer %q: %w", o.Layers[i], err)
+		}
+		n.fwdOut = append(n.fwdOut, v)
+		n.activations = append(n.activations, Activation{Name: o.Layers[i], C: c, H: h, W: w, Data: v.(*ort.Tensor[float32]).GetData()})
+	}
+	if n.fwdRun, err = n.forward.BindNamed(n.fwdIn, tensors, n.fwdOut); err != nil {
+		return fmt.Errorf("forward session: %w", err)
+	}
+	return nil
+}
+
+// freeSpatial returns an image tensor's shape, [N,C,H,W], with H and W
+// free, so that a forward session serves images of any size; other shapes
+// stay as they are.
+func freeSpatial(shape []int64) []int64 {
+	if len(shape) != 4 {
+		return shape
+	}
+	return []int64{shape[0], shape[1], -1, -1}
+}
+
+// slot is where one tensor of a Net lies in its pages.
+type slot struct {
+	elem   onnx.TensorProto_DataType
+	shape  []int64
+	elems  int
+	offset int
+}
+
+// layout places tensors one after another in a block of memory.
+type layout struct{ size int }
+
+// tensorAlign keeps every tensor on its own cache lines, as ONNX Runtime's
+// allocator does, so vectorised kernels see aligned data.
+const tensorAlign = 64
+
+// add reserves room for a tensor. An element type the Net cannot hold, or
+// a shape too large, surfaces when the tensor is made.
+func (l *layout) add(elem onnx.TensorProto_DataType, shape []int64) slot {
+	s := slot{elem: elem, shape: shape, offset: l.size}
+	size := elemBytes(elem)
+	if n, err := onnxgraph.NumElements(shape); err == nil && size > 0 {
+		s.elems = int(n)
+	}
+	l.size += (s.elems*size + tensorAlign - 1) &^ (tensorAlign - 1)
+	return s
+}
+
+// elemBytes is the size of the element types a Net passes between its
+// sessions, 0 for any other.
+func elemBytes(elem onnx.TensorProto_DataType) int {
+	switch elem {
+	case onnx.TensorProto_FLOAT, onnx.TensorProto_INT32:
+		return 4
+	case onnx.TensorProto_INT64:
+		return 8
+	case onnx.TensorProto_BOOL, onnx.TensorProto_UINT8:
+		return 1
+	}
+	return 0
+}
+
+// tensor makes the tensor of a slot over the Net's pages, owned by the Net.
+func (n *Net) tensor(s slot) (ort.Value, error) {
+	shape := ort.NewShape(s.shape...)
+	var v ort.Value
+	var err error
+	switch s.elem {
+	case onnx.TensorProto_FLOAT:
+		v, err = viewTensor[float32](n.pages, s, shape)
+	case onnx.TensorProto_INT64:
+		v, err = viewTensor[int64](n.pages, s, shape)
+	case onnx.TensorProto_INT32:
+		v, err = viewTensor[int32](n.pages, s, shape)
+	case onnx.TensorProto_BOOL:
+		v, err = viewTensor[bool](n.pages, s, shape)
+	case onnx.TensorProto_UINT8:
+		v, err = viewTensor[uint8](n.pages, s, shape)
+	default:
+		return nil, fmt.Errorf("element type %v is not supported between sessions", s.elem)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return ortrt.NewSession(data, inputs, outputs, o)
+	n.owned = append(n.owned, v)
+	return v, nil
+}
+
+func viewTensor[T ort.TensorData](p *ortrt.Pages, s slot, shape ort.Shape) (*ort.Tensor[T], error) {
+	data, err := ortrt.View[T](p, s.offset, s.elems)
+	if err != nil {
+		return nil, err
+	}
+	return ort.NewTensor(shape, data)
+}
+
+// newSession serialises g and opens an ONNX Runtime session on it, through
+// the graph cache when it is on (see UseGraphCache). The serialization, as
+// large as the weights, goes into pages released as soon as ONNX Runtime
+// has read it, rather than onto the Go heap, which would keep it until a
+// collection and fault in fresh memory for the next one.
+func newSession(g *onnx.GraphProto, inputs, outputs []string, o ortrt.SessionOptions) (*cachedGraph, error) {
+	m := onnxgraph.Model(g)
+	buf, err := ortrt.AllocPages(onnxgraph.Size(m))
+	if err != nil {
+		return nil, fmt.Errorf("serialize graph: %w", err)
+	}
+	defer buf.Free()
+	data, err := onnxgraph.MarshalAppend(buf.Bytes()[:0], m)
+	if err != nil {
+		return nil, err
+	}
+	return openGraph(data, inputs, outputs, o)
 }
 
 // staticDims reads a fully static tensor type's dimensions.
@@ -289,42 +510,6 @@ func chw(shape []int64) (c, h, w int, err error) {
 	return 0, 0, 0, fmt.Errorf("activation shape %v: want [1,C,H,W] or [1,C]", shape)
 }
 
-// wrap makes a float32 tensor backed by data, owned by the Net.
-func (n *Net) wrap(data []float32, shape []int64) (ort.Value, error) {
-	t, err := ort.NewTensor(ort.NewShape(shape...), data)
-	if err != nil {
-		return nil, err
-	}
-	n.owned = append(n.owned, t)
-	return t, nil
-}
-
-// newTensor makes an empty tensor of an ONNX element type, owned by the Net.
-func (n *Net) newTensor(elem onnx.TensorProto_DataType, shape []int64) (ort.Value, error) {
-	s := ort.NewShape(shape...)
-	var v ort.Value
-	var err error
-	switch elem {
-	case onnx.TensorProto_FLOAT:
-		v, err = ort.NewEmptyTensor[float32](s)
-	case onnx.TensorProto_INT64:
-		v, err = ort.NewEmptyTensor[int64](s)
-	case onnx.TensorProto_INT32:
-		v, err = ort.NewEmptyTensor[int32](s)
-	case onnx.TensorProto_BOOL:
-		v, err = ort.NewEmptyTensor[bool](s)
-	case onnx.TensorProto_UINT8:
-		v, err = ort.NewEmptyTensor[uint8](s)
-	default:
-		return nil, fmt.Errorf("element type %v is not supported between sessions", elem)
-	}
-	if err != nil {
-		return nil, err
-	}
-	n.owned = append(n.owned, v)
-	return v, nil
-}
-
 // Forward runs the network on img, [1,3,H,W] RGB values in [0,1], and
 // returns the requested activations in Options.Layers order. The slice and
 // the data it points to are reused: they are valid until the next Forward.
@@ -336,7 +521,7 @@ func (n *Net) Forward(img []float32) ([]Activation, error) {
 		return nil, fmt.Errorf("forward: image has %d values, want 3x%dx%d = %d", len(img), n.height, n.width, len(n.input))
 	}
 	n.pre.apply(n.input, img)
-	if err := n.forward.Run(n.fwdIn, n.fwdOut); err != nil {
+	if err := n.fwdRun.Run(); err != nil {
 		return nil, fmt.Errorf("forward: %w", err)
 	}
 	return n.activations, nil
@@ -357,7 +542,7 @@ func (n *Net) Backward() ([]float32, error) {
 		}
 		return nil, errors.New("backward: net is closed")
 	}
-	if err := n.backward.Run(n.bwdIn, n.bwdOut); err != nil {
+	if err := n.bwdRun.Run(); err != nil {
 		return nil, fmt.Errorf("backward: %w", err)
 	}
 	n.pre.backprop(n.imageGrad, n.inputGrad)
@@ -368,18 +553,30 @@ func (n *Net) Backward() ([]float32, error) {
 // writes its profiles now. Closing twice is harmless.
 func (n *Net) Close() error {
 	var errs []error
-	if err := n.forward.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close forward session: %w", err))
+	for _, b := range []*ortrt.Binding{n.fwdRun, n.bwdRun} {
+		if err := b.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close binding: %w", err))
+		}
 	}
-	if err := n.backward.Close(); err != nil {
+	n.fwdRun, n.bwdRun = nil, nil
+	if n.shared != nil {
+		if err := n.shared.release(); err != nil {
+			errs = append(errs, fmt.Errorf("close forward session: %w", err))
+		}
+	}
+	if err := n.bwdGraph.close(); err != nil {
 		errs = append(errs, fmt.Errorf("close backward session: %w", err))
 	}
-	n.forward, n.backward = nil, nil
+	n.forward, n.backward, n.shared, n.bwdGraph = nil, nil, nil, nil
 	for _, v := range n.owned {
 		if err := v.Destroy(); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	n.owned = nil
+	if err := n.pages.Free(); err != nil {
+		errs = append(errs, fmt.Errorf("free tensors: %w", err))
+	}
+	n.input, n.activations, n.seeds, n.inputGrad, n.imageGrad = nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }

@@ -21,9 +21,10 @@ type EvalCosts struct {
 	Total   float64            `json:"total"`
 }
 
-// Eval evaluates the cost and its gradient once, at the initial image, and
-// writes costs.json, image.npy (x, float32 [1,3,H,W] in [0,1]) and grad.npy
-// (dJ/dx) into dir.
+// Eval evaluates the cost and its gradient once, at the initial image (of
+// the first scale, with scales), and writes costs.json, image.npy (x,
+// float32 [1,3,H,W] in [0,1]; [1,1,H,W], the luminance, with color:
+// luminance) and grad.npy (dJ/dx) into dir.
 func Eval(ctx context.Context, cfg *Config, dir string) error {
 	e, err := newExperiment(ctx, cfg)
 	if err != nil {
@@ -57,7 +58,7 @@ func Eval(ctx context.Context, cfg *Config, dir string) error {
 	if err := atomicfile.WriteFile(filepath.Join(dir, "costs.json"), append(js, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write costs.json: %w", err)
 	}
-	shape := []int{1, 3, e.height, e.width}
+	shape := []int{1, e.channels(), e.height, e.width}
 	if err := record.WriteNPY(filepath.Join(dir, "image.npy"), shape, x); err != nil {
 		return err
 	}

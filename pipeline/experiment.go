@@ -20,15 +20,38 @@ import (
 	"github.com/nst-project/nst/pipeline/record"
 )
 
-// experiment is a config made ready to evaluate: images loaded and sized,
-// backbone prepared at the output size, cost targets computed. It holds the
+// experiment is a config made ready to evaluate: images loaded, backbone
+// prepared at the current scale's size, cost targets computed. It holds the
 // buffers one evaluation needs, so evaluating allocates nothing.
 type experiment struct {
 	cfg           *Config
 	backbone      *models.Backbone
-	width, height int
+	width, height int            // the output's size at the current scale
 	content       []float32      // the content image, [1,3,H,W] in [0,1]
 	inputs        []record.Input // images read or drawn, for the manifest
+
+	// The images as loaded; each scale resizes them again from these.
+	contentImg *image.NRGBA
+	styleImgs  []*image.NRGBA
+	maskImgs   []*image.NRGBA // nil for a style without a mask
+	// styles are the style images as the network saw them at the current
+	// scale (resized, colour-transformed), styleSizes their sizes.
+	styles     [][]float32
+	styleSizes [][2]int
+
+	// What every scale shares: the cost terms, the layers the backbone
+	// returns, its preprocessing and session options.
+	spec    losses.Spec
+	layers  []string
+	pre     models.Preprocess
+	session ortrt.SessionOptions
+
+	scales []ScaleConfig // the coarse-to-fine schedule (one scale without scales)
+	scale  int           // index of the scale the Net and targets are at
+
+	// Colour mode buffers (color.go): the content's luminance and the grey
+	// RGB image the network sees, in luminance mode.
+	contentY, grey []float32
 
 	net       *models.Net
 	kernel    *gemm.ORT
@@ -57,30 +80,27 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 			e.Close()
 		}
 	}()
-	contentImg, err := e.loadImage("content", cfg.Content)
-	if err != nil {
+	e.scales = cfg.ScaleList()
+	if e.contentImg, err = e.loadImage("content", cfg.Content); err != nil {
 		return nil, err
 	}
-	contentImg, err = imageio.FitLongSide(contentImg, cfg.Size)
-	if err != nil {
-		return nil, fmt.Errorf("resize content: %w", err)
-	}
-	e.width, e.height = contentImg.Bounds().Dx(), contentImg.Bounds().Dy()
-	e.content = imageio.ToTensor(contentImg)
-	styles := make([][]float32, len(cfg.Style))
-	styleSizes := make([][2]int, len(cfg.Style))
+	e.styleImgs = make([]*image.NRGBA, len(cfg.Style))
+	e.maskImgs = make([]*image.NRGBA, len(cfg.Style))
 	for i, s := range cfg.Style {
-		img, err := e.loadImage(fmt.Sprintf("style[%d]", i), s.Path)
-		if err != nil {
+		if e.styleImgs[i], err = e.loadImage(fmt.Sprintf("style[%d]", i), s.Path); err != nil {
 			return nil, err
 		}
-		// The style image's longer side matches the output's, so brush
-		// strokes keep their size relative to the picture.
-		if img, err = imageio.FitLongSide(img, max(e.width, e.height)); err != nil {
-			return nil, fmt.Errorf("resize style %q: %w", s.Path, err)
+		if s.Mask == "" {
+			continue
 		}
-		styles[i] = imageio.ToTensor(img)
-		styleSizes[i] = [2]int{img.Bounds().Dx(), img.Bounds().Dy()}
+		role := fmt.Sprintf("style[%d].mask", i)
+		if e.maskImgs[i], err = e.loadImage(role, s.Mask); err != nil {
+			return nil, err
+		}
+		warnMaskAspect(role, e.maskImgs[i].Bounds(), e.contentImg.Bounds())
+	}
+	if err := e.checkStyleSizes(); err != nil {
+		return nil, err
 	}
 	if cfg.Init == "image" {
 		if _, err := e.loadImage("init", cfg.InitImage); err != nil {
@@ -97,12 +117,10 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 	if err := checkArch(e.backbone, cfg.Model); err != nil {
 		return nil, err
 	}
-	spec, layers, err := e.costSpec()
-	if err != nil {
+	if e.spec, e.layers, err = e.costSpec(); err != nil {
 		return nil, err
 	}
-	pre, err := cfg.Model.Preprocess.models()
-	if err != nil {
+	if e.pre, err = cfg.Model.Preprocess.models(); err != nil {
 		return nil, err
 	}
 	// ONNX Runtime is needed from here on only, so that a mistyped layer
@@ -110,40 +128,9 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 	if err := ortrt.Init(cfg.Runtime.Library); err != nil {
 		return nil, err
 	}
-	session := ortrt.SessionOptions{Threads: cfg.Runtime.Threads, Device: cfg.Runtime.Device}
-	e.net, err = e.backbone.Prepare(models.Options{
-		Layers: layers, Pooling: cfg.Model.Pooling, Height: e.height, Width: e.width,
-		Preprocess: pre, Session: session,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("prepare %s at %dx%d: %w", e.backbone.Describe(), e.width, e.height, err)
-	}
-	if e.kernel, err = gemm.NewORT(session); err != nil {
+	e.session = ortrt.SessionOptions{Threads: cfg.Runtime.Threads, Device: cfg.Runtime.Device}
+	if err := e.enterScale(ctx, 0); err != nil {
 		return nil, err
-	}
-	if e.objective, err = losses.New(spec, e.kernel); err != nil {
-		return nil, err
-	}
-	e.costs = e.objective.NewCosts()
-	e.acts = make([]losses.Activation, len(layers))
-
-	acts, err := e.forward(e.net, e.content)
-	if err != nil {
-		return nil, fmt.Errorf("content targets: %w", err)
-	}
-	if err := e.objective.SetContentTargets(acts); err != nil {
-		return nil, fmt.Errorf("content targets: %w", err)
-	}
-	styleActs := make([][]losses.Activation, len(styles))
-	blend := make([]float64, len(styles))
-	for i, st := range styles {
-		if styleActs[i], err = e.styleActivations(ctx, st, styleSizes[i], layers, pre, session); err != nil {
-			return nil, fmt.Errorf("style %q: %w", cfg.Style[i].Path, err)
-		}
-		blend[i] = cfg.Style[i].Weight
-	}
-	if err := e.objective.SetStyleTargets(styleActs, blend); err != nil {
-		return nil, fmt.Errorf("style targets: %w", err)
 	}
 	return e, nil
 }
@@ -201,7 +188,7 @@ func (e *experiment) evaluate(ctx context.Context, x, grad []float32) (float64, 
 		return 0, err
 	}
 	t0 := time.Now()
-	acts, err := e.forward(e.net, x)
+	acts, err := e.forward(e.net, e.netInput(x))
 	if err != nil {
 		return 0, err
 	}
@@ -214,9 +201,9 @@ func (e *experiment) evaluate(ctx context.Context, x, grad []float32) (float64, 
 	if err != nil {
 		return 0, err
 	}
-	copy(grad, dx)
+	e.gradToVariable(grad, dx)
 	t3 := time.Now()
-	if err := e.objective.AddTV(e.costs, x, 3, e.height, e.width, grad); err != nil {
+	if err := e.objective.AddTV(e.costs, x, e.channels(), e.height, e.width, grad); err != nil {
 		return 0, err
 	}
 	t4 := time.Now()
@@ -242,7 +229,7 @@ func (e *experiment) initImage() ([]float32, error) {
 	case "noise":
 		x = make([]float32, len(e.content))
 		e.fillNoise(x)
-		return x, nil
+		return e.variable(x), nil
 	case "image":
 		img, err := e.loadImage("", e.cfg.InitImage)
 		if err != nil {
@@ -260,7 +247,7 @@ func (e *experiment) initImage() ([]float32, error) {
 			x[i] = (1-r)*x[i] + r*noise[i]
 		}
 	}
-	return x, nil
+	return e.variable(x), nil
 }
 
 // fillNoise fills x with uniform noise in [0,1) from the config's seed.
@@ -285,6 +272,10 @@ func (e *experiment) loadImage(role, path string) (*image.NRGBA, error) {
 		sum = record.SHA256Hex(img.Pix)
 	} else {
 		if img, err = imageio.Load(path, imageio.LoadOptions{MaxPixels: e.cfg.Limits.MaxPixels}); err != nil {
+			if role != "" {
+				// Say which config key named the file.
+				err = fmt.Errorf("%s: %w", role, err)
+			}
 			return nil, err
 		}
 		if role != "" {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nst-project/nst/internal/atomicfile"
@@ -25,6 +26,10 @@ type RunOptions struct {
 	// Progress receives the progress bar (on a terminal) or log lines;
 	// nil means none.
 	Progress io.Writer
+
+	// resume, set by Resume, continues a stopped run instead of starting
+	// one.
+	resume *resumePoint
 }
 
 // Result says where a finished run put its outputs.
@@ -52,7 +57,7 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 	defer e.Close()
 	manifest.AddPhase("prepare", time.Since(start))
 
-	dir, err := record.RunDir(cfg.Output.Dir)
+	dir, err := o.resume.runDir(cfg.Output.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +72,7 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 	e.describe(manifest)
 
 	terms := e.costTerms()
-	costLog, err := record.CreateCostLog(filepath.Join(dir, record.CostsCSVName), terms)
+	costLog, err := o.resume.openCostLog(e, manifest, filepath.Join(dir, record.CostsCSVName), terms)
 	if err != nil {
 		return nil, err
 	}
@@ -81,20 +86,42 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	slog.Info("run", "dir", dir, "size", fmt.Sprintf("%dx%d", e.width, e.height), "optimizer", opt.Name(), "iterations", cfg.Optimizer.Iterations)
-
-	var progress record.Progress = nopProgress{}
-	if o.Progress != nil {
-		progress = record.NewProgress(o.Progress, cfg.Optimizer.Iterations, filepath.Base(dir))
+	row := make([]float64, len(terms))
+	x, iter, err := o.resume.restore(ctx, e, x, opt, costLog, row, dir)
+	if err != nil {
+		return nil, err
 	}
+	slog.Info("run", "dir", dir, "size", fmt.Sprintf("%dx%d", e.width, e.height), "optimizer", opt.Name(), "iterations", e.totalIterations(), "scales", len(e.scales))
+
+	progress := e.progress(o.Progress, dir)
 	loopStart := time.Now()
 	lastGood := append([]float32(nil), x...)
-	row := make([]float64, len(terms))
 	var runErr error
-	iter := 0
-	for iter < cfg.Optimizer.Iterations {
+	for iter < e.totalIterations() {
+		if iter >= e.scaleEnd() {
+			// The scale is done: the next one starts from its result.
+			progress.Finish()
+			progress = nopProgress{}
+			next, err := e.nextScale(ctx, dir, x)
+			if err != nil {
+				runErr = err
+				break
+			}
+			x, lastGood = next, slices.Clone(next)
+			if opt, err = newOptimizer(cfg.Optimizer); err != nil {
+				runErr = err
+				break
+			}
+			progress = e.progress(o.Progress, dir)
+			continue
+		}
 		step, err := opt.Step(ctx, x, e.evaluate)
 		if errors.Is(err, optim.ErrConverged) {
+			if !e.lastScale() {
+				slog.Info("optimiser converged; moving to the next scale", "iteration", iter)
+				iter = e.scaleEnd()
+				continue
+			}
 			slog.Info("optimiser converged; stopping early", "iteration", iter)
 			break
 		}
@@ -102,7 +129,7 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 			runErr = err
 			break
 		}
-		iter = step.Iter
+		iter = e.scaleStart() + step.Iter
 		res.Total = step.Cost
 		copy(lastGood, x)
 		if err := e.costsAt(ctx, x, step.Cost); err != nil {
@@ -113,15 +140,20 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 			runErr = err
 			break
 		}
-		progress.Update(iter, step.Cost)
-		if n := cfg.Output.SaveEvery; n > 0 && iter%n == 0 && iter < cfg.Optimizer.Iterations {
-			if _, err := e.saveImage(dir, fmt.Sprintf("iter_%05d", iter), x); err != nil {
+		progress.Update(iter-e.scaleStart(), step.Cost)
+		if n := cfg.Output.SaveEvery; n > 0 && iter%n == 0 && iter < e.scaleEnd() {
+			if _, err := e.saveImage(dir, e.iterImageName(iter), x); err != nil {
 				runErr = err
 				break
 			}
 		}
 	}
 	progress.Finish()
+	if runErr == nil {
+		// Scales without iterations, or skipped after convergence, still
+		// bring the result to the output's size.
+		lastGood, runErr = e.finishScales(ctx, dir, lastGood)
+	}
 	manifest.AddPhase("optimize", time.Since(loopStart))
 	e.recordTiming(manifest)
 	res.Iterations = iter
@@ -132,7 +164,7 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 	if runErr != nil {
 		name = "last"
 	}
-	img, saveErr := e.saveImage(dir, name, lastGood)
+	img, saveErr := e.saveResult(dir, name, lastGood)
 	res.Image = img
 	if err := costLog.Close(); err != nil && saveErr == nil {
 		saveErr = err
@@ -147,14 +179,8 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 	if err := manifest.Write(filepath.Join(dir, record.ManifestName)); err != nil && saveErr == nil {
 		saveErr = err
 	}
-	if runErr != nil {
-		if cancelled(runErr) {
-			return res, fmt.Errorf("%w after %d iterations; the last image is %s", ErrInterrupted, iter, img)
-		}
-		return res, fmt.Errorf("run stopped at iteration %d: %w; the last good image is %s", iter+1, runErr, img)
-	}
-	if saveErr != nil {
-		return res, saveErr
+	if err := o.resume.conclude(e, dir, iter, lastGood, opt, img, runErr, saveErr); err != nil {
+		return res, err
 	}
 	return res, nil
 }
@@ -248,15 +274,27 @@ func (e *experiment) finalCosts(terms []string, row []float64) []record.Cost {
 	return out
 }
 
-// saveImage writes x, clamped to [0,1] and rounded to 8 bits, as
+// saveImage writes the optimiser's variable x as an image (see
+// experiment.rgb), clamped to [0,1] and rounded to 8 bits, as
 // dir/name.<format>.
 func (e *experiment) saveImage(dir, name string, x []float32) (string, error) {
+	return e.saveRGB(dir, name, e.rgb(x))
+}
+
+// saveResult writes the run's result for the variable x (see
+// experiment.result) as saveImage does.
+func (e *experiment) saveResult(dir, name string, x []float32) (string, error) {
+	return e.saveRGB(dir, name, e.result(x))
+}
+
+// saveRGB writes the RGB tensor rgb of the current size as saveImage does.
+func (e *experiment) saveRGB(dir, name string, rgb []float32) (string, error) {
 	ext := e.cfg.Output.Format
 	if ext == "jpeg" {
 		ext = "jpg"
 	}
 	path := filepath.Join(dir, name+"."+ext)
-	if err := imageio.Save(path, imageio.FromTensor(x, e.width, e.height), e.cfg.Output.Format, e.cfg.Output.JPEGQuality); err != nil {
+	if err := saveImageFile(path, imageio.FromTensor(rgb, e.width, e.height), e.cfg.Output.Format, e.cfg.Output.JPEGQuality); err != nil {
 		return "", err
 	}
 	return path, nil

@@ -392,8 +392,8 @@ func TestInterruptSavesAndExits130(t *testing.T) {
 	}
 	last := lines[len(lines)-1]
 	image := filepath.Join(out, "last.png")
-	if !strings.HasPrefix(last, "nst: interrupted after ") || !strings.HasSuffix(last, image) {
-		t.Errorf("last stderr line %q, want \"nst: interrupted after N iterations; the last image is %s\"", last, image)
+	if !strings.HasPrefix(last, "nst: interrupted after ") || !strings.HasSuffix(last, "; the last image is "+image+"; resume with: nst run --resume "+out) {
+		t.Errorf("last stderr line %q, want \"nst: interrupted after N iterations; the last image is %s; resume with: nst run --resume %s\"", last, image, out)
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("stdout %q, want nothing for an interrupted run", stdout.String())

@@ -12,7 +12,8 @@
 // (see bench_test.go): the input gradient of a stride-1 convolution is a
 // convolution with flipped, channel-swapped constant weights, which runs at
 // the forward's speed where ConvTranspose is markedly slower; ReLU masks
-// come from the saved ReLU outputs through Where; max-pooling gradients
+// come from the saved ReLU outputs through Where, or, for a ReLU that is no
+// seed, from a one-byte mask the forward saves; max-pooling gradients
 // scatter through the forward's argmax indices, and a ReLU feeding only a
 // max pool is masked at the pooled size.
 package autodiff
@@ -24,7 +25,6 @@ import (
 	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/nst-project/nst/internal/onnxgraph"
 )
@@ -34,7 +34,8 @@ type Plan struct {
 	// Forward is the graph to run forward: a copy of g with what the
 	// backward pass needs from it (MaxPool nodes given an Indices output,
 	// an Identity exposing the input when the backward reads it). Its
-	// outputs are left for the caller to set.
+	// outputs are left for the caller to set. Its initializers are g's own
+	// (see onnxgraph.CloneSharingInitializers): neither may be modified.
 	Forward *onnx.GraphProto
 	// Backward has inputs SeedInputs (in seed order) then Saved, exactly one
 	// output, InputGrad, and its own initializers; every input and output
@@ -43,8 +44,10 @@ type Plan struct {
 	// Saved lists the forward tensors the backward graph reads, ordered and
 	// without duplicates. The caller adds them to the forward session's
 	// outputs and feeds them to the backward session under the same names.
-	// ReLU outputs are saved for their masks, so Saved usually overlaps the
-	// seeds: a tensor that is both is one forward output.
+	// Seed ReLU outputs are saved for their masks, so Saved usually
+	// overlaps the seeds: a tensor that is both is one forward output.
+	// Other ReLUs save their mask (BOOL), computed by a node the plan adds
+	// to Forward.
 	Saved []string
 	// SeedInputs are the backward inputs carrying dJ/d(seeds[i]), with the
 	// seeds' shapes.
@@ -244,7 +247,8 @@ func differentiableInput(n *onnx.NodeProto, j int) bool {
 	return slices.Contains(r.inputs, j)
 }
 
-// cloneGraph deep-copies g so the plan never aliases the caller's graph.
+// cloneGraph copies g so that the plan's changes never reach the caller's
+// graph; the weights, which the plan does not change, are shared.
 func cloneGraph(g *onnx.GraphProto) *onnx.GraphProto {
-	return proto.Clone(g).(*onnx.GraphProto)
+	return onnxgraph.CloneSharingInitializers(g)
 }

@@ -59,9 +59,12 @@ func newRunner(b *testing.B, g *onnx.GraphProto, outputs []string, values map[st
 		}
 		var v ort.Value
 		var err error
-		if types[name] == onnx.TensorProto_INT64 {
+		switch types[name] {
+		case onnx.TensorProto_INT64:
 			v, err = ort.NewEmptyTensor[int64](ort.NewShape(shapes[name]...))
-		} else {
+		case onnx.TensorProto_BOOL:
+			v, err = ort.NewEmptyTensor[bool](ort.NewShape(shapes[name]...))
+		default:
 			t, e := ort.NewEmptyTensor[float32](ort.NewShape(shapes[name]...))
 			if e == nil {
 				for i := range t.GetData() {

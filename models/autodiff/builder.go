@@ -41,6 +41,9 @@ type builder struct {
 	seeds map[string]bool
 	// masked holds ReLU outputs whose gradient a consumer already masked.
 	masked map[string]bool
+	// fwdZero names the forward graph's float zero, once forwardMask
+	// has added it.
+	fwdZero string
 }
 
 func newBuilder(ix *graphIndex, shapes Shapes, seeds []string) *builder {
@@ -173,6 +176,28 @@ func (b *builder) read(name string) (string, error) {
 	b.save(saved, onnx.TensorProto_FLOAT)
 	b.readAs[name] = saved
 	return saved, nil
+}
+
+// forwardMask adds y > 0 to the forward graph, saved for the backward
+// graph as a BOOL tensor, and returns its name there.
+func (b *builder) forwardMask(y string) (string, error) {
+	if m, ok := b.readAs[y+"\x00mask"]; ok {
+		return m, nil
+	}
+	shape, err := b.shape(y)
+	if err != nil {
+		return "", err
+	}
+	if b.fwdZero == "" {
+		b.fwdZero = b.fresh("zero")
+		b.fwd.Initializer = append(b.fwd.Initializer, onnxgraph.Floats32(b.fwdZero, nil, []float32{0}))
+	}
+	mask := b.fresh(y + "_mask")
+	b.fwd.Node = append(b.fwd.Node, onnxgraph.Node("Greater", mask, []string{y, b.fwdZero}, []string{mask}))
+	b.shapes[mask] = shape
+	b.save(mask, onnx.TensorProto_BOOL)
+	b.readAs[y+"\x00mask"] = mask
+	return mask, nil
 }
 
 // save records a forward tensor as read by the backward graph.

@@ -40,11 +40,19 @@ func convGrad(b *builder, dy string, needs []bool) ([]string, error) {
 		return nil, fmt.Errorf("input %v, weights %v and group %d do not fit", x, w, group)
 	}
 	if weights := b.ix.constant(input(b.node, 1)); weights != nil && win.unitStrides() {
-		flipped, err := b.flippedWeights(input(b.node, 1), w, group)
+		channels := x[1]
+		if group == 1 && w[0]%blockedChannels == 0 && channels%blockedChannels != 0 {
+			channels += blockedChannels - channels%blockedChannels
+		}
+		flipped, err := b.flippedWeights(input(b.node, 1), w, group, channels)
 		if err != nil {
 			return nil, err
 		}
-		return []string{b.flippedConv(dy, flipped, win, x, y, group)}, nil
+		dx := b.flippedConv(dy, flipped, win, x, y, group)
+		if channels != x[1] {
+			dx = b.op("Slice", []string{dx, b.ints(0), b.ints(x[1]), b.ints(1)})
+		}
+		return []string{dx}, nil
 	}
 	weights, err := b.read(input(b.node, 1))
 	if err != nil {
@@ -53,16 +61,17 @@ func convGrad(b *builder, dy string, needs []bool) ([]string, error) {
 	return []string{b.transposedConv(dy, weights, w[2:], win, x, y, group)}, nil
 }
 
-// flippedWeights returns a constant W' of shape [C, M/group, k...] with
-// W'[g*C/group+i, o, k] = W[g*M/group+o, i, K-1-k] for every group g.
-func (b *builder) flippedWeights(name string, w []int64, group int64) (string, error) {
-	key := fmt.Sprintf("%s/%d", name, group)
+// blockedChannels is the channel multiple ONNX Runtime's blocked-layout
+// convolutions need (the AVX-512 block; AVX2's 8 divides it).
+const blockedChannels = 16
+
+// flippedWeights returns a constant W' of shape [channels, M/group, k...]
+// with W'[g*C/group+i, o, k] = W[g*M/group+o, i, K-1-k] for every group g,
+// C = group·W.shape[1], and zeros in rows C to channels-1 (group 1 only).
+func (b *builder) flippedWeights(name string, w []int64, group, channels int64) (string, error) {
+	key := fmt.Sprintf("%s/%d/%d", name, group, channels)
 	if f, ok := b.flipped[key]; ok {
 		return f, nil
-	}
-	data, err := onnxgraph.Float32Data(b.ix.constant(name))
-	if err != nil {
-		return "", fmt.Errorf("weights: %w", err)
 	}
 	m, cg := w[0], w[1]
 	mg := m / group
@@ -70,24 +79,24 @@ func (b *builder) flippedWeights(name string, w []int64, group int64) (string, e
 	for _, d := range w[2:] {
 		k *= d
 	}
-	if int64(len(data)) != m*cg*k {
-		return "", fmt.Errorf("weights %q hold %d values for shape %v", name, len(data), w)
+	order := make([]int, channels*mg)
+	for j := range order {
+		order[j] = -1
 	}
-	out := make([]float32, len(data))
 	for g := range group {
 		for o := range mg {
 			for i := range cg {
-				src := data[((g*mg+o)*cg+i)*k:][:k]
-				dst := out[((g*cg+i)*mg+o)*k:][:k]
-				// Reversing the row-major kernel block flips every spatial axis.
-				for j, v := range src {
-					dst[k-1-int64(j)] = v
-				}
+				order[(g*cg+i)*mg+o] = int((g*mg+o)*cg + i)
 			}
 		}
 	}
-	dims := append([]int64{cg * group, mg}, w[2:]...)
-	f := b.floats(name+"_flipped", dims, out)
+	dims := append([]int64{channels, mg}, w[2:]...)
+	t, err := onnxgraph.FlippedFloats32(b.fresh(name+"_flipped"), dims, b.ix.constant(name), int(k), order)
+	if err != nil {
+		return "", fmt.Errorf("weights %q: %w", name, err)
+	}
+	b.bwd.Initializer = append(b.bwd.Initializer, t)
+	f := t.GetName()
 	b.flipped[key] = f
 	return f, nil
 }

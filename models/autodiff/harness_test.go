@@ -150,7 +150,7 @@ func outputType(g *onnx.GraphProto, name string) onnx.TensorProto_DataType {
 			switch {
 			case n.GetOpType() == "MaxPool" && j == 1, n.GetOpType() == "Shape":
 				return onnx.TensorProto_INT64
-			case n.GetOpType() == "Dropout" && j == 1:
+			case n.GetOpType() == "Dropout" && j == 1, n.GetOpType() == "Greater":
 				return onnx.TensorProto_BOOL
 			}
 		}

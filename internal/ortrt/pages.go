@@ -1,0 +1,81 @@
+package ortrt
+
+import (
+	"fmt"
+	"unsafe"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Pages is a block of memory for large tensors, mapped outside the Go heap
+// where the platform allows (Linux) and backed by transparent huge pages
+// where the kernel offers them for the asking (THP mode "madvise" or
+// "always").
+//
+// Why not the Go heap: on the virtual machines nst is measured on, the
+// first touch of a 4 KiB page costs 15-45 µs (a fault that exits to the
+// hypervisor), so the 440 MB a 512x512 VGG19 network reads and writes each
+// iteration cost seconds of page faults on the first iteration, and every
+// time the Go runtime returned idle heap to the system and took it back. A
+// 2 MiB huge page costs about as much as one 4 KiB page, and mapped memory
+// is released the moment Free is called rather than when the collector
+// and the scavenger get to it. The Go runtime does not ask for huge pages
+// for its heap.
+type Pages struct {
+	mem    []byte // what callers see: the size asked for
+	mapped []byte // the whole mapping; nil for Go memory
+}
+
+// hugePageSize is the alignment and granularity of mappings: the x86-64
+// and arm64 transparent huge page size.
+const hugePageSize = 2 << 20
+
+// AllocPages returns zeroed memory of at least size bytes.
+func AllocPages(size int) (*Pages, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("allocate %d bytes: negative size", size)
+	}
+	if size == 0 {
+		return &Pages{}, nil
+	}
+	mem, mapped, err := mapPages(size)
+	if err != nil {
+		return nil, fmt.Errorf("allocate %d MiB: %w", size>>20, err)
+	}
+	p := &Pages{mem: mem[:size:size]}
+	if mapped {
+		p.mapped = mem
+	}
+	return p, nil
+}
+
+// Bytes returns the memory; it is valid until Free.
+func (p *Pages) Bytes() []byte { return p.mem }
+
+// Free releases the memory. Slices of it must not be used afterwards.
+// Freeing twice is harmless.
+func (p *Pages) Free() error {
+	if p == nil || p.mem == nil {
+		return nil
+	}
+	mapped := p.mapped
+	p.mem, p.mapped = nil, nil
+	if mapped == nil {
+		return nil
+	}
+	return unmapPages(mapped)
+}
+
+// View returns the bytes [offset, offset+n*size(T)) of p as a []T. offset
+// must be a multiple of T's alignment.
+func View[T ort.TensorData](p *Pages, offset, n int) ([]T, error) {
+	var zero T
+	size, align := int(unsafe.Sizeof(zero)), int(unsafe.Alignof(zero))
+	if offset < 0 || n < 0 || offset%align != 0 || offset+n*size > len(p.mem) {
+		return nil, fmt.Errorf("view of %d elements of %d bytes at offset %d does not fit %d bytes", n, size, offset, len(p.mem))
+	}
+	if n == 0 {
+		return []T{}, nil
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(&p.mem[offset])), n), nil
+}

@@ -1,0 +1,25 @@
+package ortrt
+
+import (
+	"syscall"
+)
+
+// mapPages maps anonymous memory rounded up to whole huge pages and asks
+// the kernel to back it with huge pages. A refused madvise (THP disabled)
+// leaves ordinary pages, which work all the same.
+func mapPages(size int) ([]byte, bool, error) {
+	n := (size + hugePageSize - 1) &^ (hugePageSize - 1)
+	mem, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, false, err
+	}
+	_ = syscall.Madvise(mem, madvHugePage)
+	return mem, true, nil
+}
+
+// madvHugePage is MADV_HUGEPAGE, which package syscall does not name.
+const madvHugePage = 14
+
+func unmapPages(mem []byte) error {
+	return syscall.Munmap(mem)
+}

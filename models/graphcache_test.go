@@ -1,0 +1,102 @@
+package models
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestGraphCacheReopensSessions checks that a second Prepare opens its
+// sessions from the entries the first wrote, that they compute the same
+// activations and gradient, and that a damaged entry is rebuilt.
+func TestGraphCacheReopensSessions(t *testing.T) {
+	dir := t.TempDir()
+	UseGraphCache(dir)
+	t.Cleanup(func() { UseGraphCache("") })
+	b, err := SynthFrom(SynthSpec{Blocks: [][]int{{4}, {8}}}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Layers: []string{"relu1_1", "relu2_1"}, Pooling: PoolingAvg, Height: 16, Width: 12, Preprocess: ImageNetPreprocess, Session: ortrtOptions}
+	img := randImage(16, 12, 8)
+	run := func() (acts, grad []float32, fromCache bool) {
+		t.Helper()
+		n, err := b.Prepare(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		a, err := n.Forward(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, g := range n.GradBuffers() {
+			copy(g, a[i].Data)
+			acts = append(acts, a[i].Data...)
+		}
+		dx, err := n.Backward()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return acts, append([]float32(nil), dx...), n.shared.graph.bytes != nil && n.bwdGraph.bytes != nil
+	}
+	acts, grad, cached := run()
+	if cached {
+		t.Fatal("the first Prepare used cache entries that cannot exist yet")
+	}
+	entries, _ := filepath.Glob(filepath.Join(dir, "*.ort"))
+	if len(entries) != 2 {
+		t.Fatalf("cache holds %v, want the forward and backward graphs", entries)
+	}
+	for _, damage := range []bool{false, true} {
+		if damage {
+			if err := os.WriteFile(entries[0], []byte("not a graph"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a, g, cached := run()
+		if cached == damage {
+			t.Errorf("damaged %v: both sessions from the cache: %v", damage, cached)
+		}
+		checkSame(t, "activations", [][]float32{a}, [][]float32{acts})
+		checkSame(t, "gradient", [][]float32{g}, [][]float32{grad})
+	}
+	if _, _, cached := run(); !cached {
+		t.Error("the damaged entry was not rebuilt")
+	}
+}
+
+func TestTrimGraphCacheDropsLeastRecentlyUsed(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	files := []struct {
+		name string
+		size int
+		age  time.Duration
+		kept bool
+	}{
+		{"old.ort", 400, 3 * time.Hour, false},
+		{"mid.ort", 400, 2 * time.Hour, true},
+		{"new.ort", 400, time.Minute, true},
+		{"crashed.ort.1.tmp", 100, 2 * time.Hour, false},
+		{"writing.ort.2.tmp", 100, time.Minute, true},
+		{"other.txt", 5000, 5 * time.Hour, true},
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, make([]byte, f.size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, now.Add(-f.age), now.Add(-f.age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trimGraphCache(dir, 900)
+	for _, f := range files {
+		_, err := os.Stat(filepath.Join(dir, f.name))
+		if kept := err == nil; kept != f.kept {
+			t.Errorf("%s kept %v, want %v", f.name, kept, f.kept)
+		}
+	}
+}

@@ -1,0 +1,390 @@
+package pipeline
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nst-project/nst/models"
+)
+
+// Footprint is what a run's memory depends on besides the image size: the
+// network's layers up to the deepest one the costs read, its weights and
+// the optimiser's history. It holds plain values, so that the estimate can
+// be made, and tested, without loading anything.
+type Footprint struct {
+	// Layers are the backbone's layers from the image up to the deepest
+	// requested one, in graph order.
+	Layers []LayerFootprint
+	// BackboneBytes is the size of the weights the loaded backbone keeps
+	// in memory for the whole run; NetBytes that of the weights up to the
+	// deepest requested layer, which each ONNX Runtime session holds.
+	BackboneBytes, NetBytes int64
+	// Optimizer is "lbfgs" or "adam"; History is L-BFGS's pair count.
+	Optimizer string
+	History   int
+	// StyleSizes are the style images' sizes, width then height, where
+	// they differ from the output's: each gets a forward-only network of
+	// its own while the run's network exists.
+	StyleSizes [][2]int
+}
+
+// LayerFootprint is one layer's share of a run's memory.
+type LayerFootprint struct {
+	// Op is the ONNX op producing the layer: Relu outputs are kept from
+	// the forward to the backward pass for their masks.
+	Op string
+	// Channels is the activation's channel count, and Stride how many
+	// image pixels one activation pixel spans; a layer of stride 0 (no
+	// spatial grid) counts as one pixel.
+	Channels, Stride int
+	// Requested marks the layers the costs read, Content those of them
+	// the content cost reads (its targets are kept).
+	Requested, Content bool
+}
+
+// Constants of the memory model, fitted to the peak resident memory (VmHWM)
+// nst bench measured for the built-in VGG19 with the Gatys et al. layers:
+// 601, 1165 and 3759 MB at 256, 512 and 1024 pixels against estimates of
+// 602, 1274 and 3959 MB (the graph cache empty; opening cached graphs
+// lowers the peak by about 100 MB).
+const (
+	// baseBytes is the process before any image: the Go runtime and its
+	// heap's slack, ONNX Runtime's library and its environment.
+	baseBytes = 90 << 20
+	// sessionWeightCopies is how many copies of its weights an ONNX
+	// Runtime session holds: the initializers in the blocked layout its
+	// convolutions use, and what creating it leaves allocated.
+	sessionWeightCopies = 2
+	// arenaActivations is ONNX Runtime's working memory, one arena the
+	// passes share, in multiples of the largest activation: at the
+	// backward pass's widest point the incoming gradient, its masked and
+	// blocked-layout copies and the convolution's output.
+	arenaActivations = 4
+)
+
+// EstimatePeak predicts the peak resident memory, in bytes, of a run of f
+// on a width×height image.
+func EstimatePeak(f Footprint, width, height int) int64 {
+	if width <= 0 || height <= 0 {
+		return 0
+	}
+	act := func(l LayerFootprint, w, h int) int64 {
+		s := max(l.Stride, 1)
+		if l.Stride == 0 {
+			w, h = 1, 1
+		}
+		return int64(l.Channels) * int64((h+s-1)/s) * int64((w+s-1)/s)
+	}
+	image := 4 * 3 * int64(width) * int64(height)
+
+	// The run's network: its tensors (input, requested activations, the
+	// one-byte masks of the other ReLUs, gradient seeds, two gradients),
+	// its two sessions' weights and ONNX Runtime's working memory.
+	var requested, masks, content, grams, largest int64
+	for _, l := range f.Layers {
+		n := act(l, width, height)
+		largest = max(largest, 4*n)
+		switch {
+		case l.Requested:
+			requested += 4 * n
+			grams += 16 * int64(l.Channels) * int64(l.Channels)
+		case l.Op == "Relu":
+			masks += n
+		}
+		if l.Content {
+			content += 4 * n
+		}
+	}
+	largest = max(largest, image)
+	net := 3*image + 2*requested + masks + 2*sessionWeightCopies*f.NetBytes + arenaActivations*largest
+
+	// The costs keep the content targets and C×C Gram matrices; the loop
+	// keeps the image, its last good copy and its gradient.
+	costs := content + grams + 3*image
+	opt := 3 * image // Adam's moments and its gradient
+	if f.Optimizer != "adam" {
+		opt = int64(2*f.History+6) * image // pairs, gradients, direction, trial point
+	}
+
+	// A style image of another size runs once through the network's
+	// forward session, into tensors of its size, which the pipeline copies
+	// before computing the style targets.
+	var style int64
+	for _, s := range f.StyleSizes {
+		var outs int64
+		for _, l := range f.Layers {
+			if l.Requested {
+				outs += 4 * act(l, s[0], s[1])
+			}
+		}
+		style = max(style, 2*outs)
+	}
+	return baseBytes + f.BackboneBytes + net + costs + opt + style
+}
+
+// MemoryError reports a run that would not fit in memory.
+type MemoryError struct {
+	// Estimate is the run's predicted peak and Limit what it may use.
+	Estimate, Limit int64
+	// LimitFrom says where the limit comes from.
+	LimitFrom string
+	// Width and Height are the requested size; FitWidth and FitHeight the
+	// largest size of the same aspect ratio that fits, 0 when none does.
+	Width, Height, FitWidth, FitHeight int
+}
+
+// Error says what does not fit and what would.
+func (e *MemoryError) Error() string {
+	msg := fmt.Sprintf("a %dx%d run needs about %s of memory, more than the %s %s",
+		e.Width, e.Height, formatBytes(e.Estimate), formatBytes(e.Limit), e.LimitFrom)
+	if e.FitWidth == 0 {
+		return msg + "; no size fits: lower the style images' size or raise the limit"
+	}
+	return msg + fmt.Sprintf("; the largest size that fits is %dx%d (size: %d)", e.FitWidth, e.FitHeight, max(e.FitWidth, e.FitHeight))
+}
+
+// CheckMemory estimates a run's peak and returns it, with a *MemoryError
+// when it exceeds limit (runtime.max_memory, in bytes) or, with limit 0,
+// the memory the system has available.
+func CheckMemory(f Footprint, width, height int, limit int64) (int64, error) {
+	estimate := EstimatePeak(f, width, height)
+	from := "set by runtime.max_memory"
+	if limit <= 0 {
+		avail, err := AvailableMemory()
+		if err != nil {
+			// Without a limit to check against, the estimate is all
+			// there is to report.
+			return estimate, nil
+		}
+		limit, from = avail, "available on this machine"
+	}
+	if estimate <= limit {
+		return estimate, nil
+	}
+	fw, fh := LargestFitting(f, width, height, limit)
+	return estimate, &MemoryError{Estimate: estimate, Limit: limit, LimitFrom: from, Width: width, Height: height, FitWidth: fw, FitHeight: fh}
+}
+
+// LargestFitting returns the largest size with width:height's aspect
+// ratio whose estimated peak stays within limit, or 0, 0.
+func LargestFitting(f Footprint, width, height int, limit int64) (int, int) {
+	long := max(width, height)
+	scaled := func(l int) (int, int) {
+		w := max(1, int(math.Round(float64(width)*float64(l)/float64(long))))
+		h := max(1, int(math.Round(float64(height)*float64(l)/float64(long))))
+		return w, h
+	}
+	fits := func(l int) bool {
+		w, h := scaled(l)
+		return EstimatePeak(f, w, h) <= limit
+	}
+	if !fits(1) {
+		return 0, 0
+	}
+	lo, hi := 1, long // fits(lo); the answer lies below hi or is hi
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		if fits(mid) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return scaled(lo)
+}
+
+// FootprintOf describes a run of cfg on backbone b reading layers, with
+// the style images of the sizes given (those equal to width×height need
+// no network of their own).
+func FootprintOf(b *models.Backbone, layers []string, cfg *Config, width, height int, styleSizes [][2]int) (Footprint, error) {
+	f := Footprint{Optimizer: cfg.Optimizer.Name, History: cfg.Optimizer.History}
+	all := b.Layers()
+	deepest := -1
+	for _, name := range layers {
+		i := slices.IndexFunc(all, func(l models.LayerInfo) bool { return l.Name == name })
+		if i < 0 {
+			return f, fmt.Errorf("memory estimate: %w %q", models.ErrUnknownLayer, name)
+		}
+		deepest = max(deepest, i)
+	}
+	for i := 0; i <= deepest; i++ {
+		l := all[i]
+		_, content := cfg.Layers.Content[l.Name]
+		f.Layers = append(f.Layers, LayerFootprint{Op: l.Op, Channels: l.Channels, Stride: l.Stride, Requested: slices.Contains(layers, l.Name), Content: content})
+	}
+	f.BackboneBytes = b.WeightBytes("")
+	if deepest >= 0 {
+		f.NetBytes = b.WeightBytes(all[deepest].Name)
+	}
+	for _, s := range styleSizes {
+		if s != [2]int{width, height} {
+			f.StyleSizes = append(f.StyleSizes, s)
+		}
+	}
+	return f, nil
+}
+
+// experimentPeak estimates e's peak as CheckMemory would have before it
+// was built.
+func experimentPeak(e *experiment) (int64, error) {
+	_, layers, err := e.costSpec()
+	if err != nil {
+		return 0, err
+	}
+	var styles [][2]int
+	for _, s := range e.cfg.Style {
+		img, err := e.loadImage("", s.Path)
+		if err != nil {
+			return 0, err
+		}
+		long := max(e.width, e.height)
+		if s.Scale > 0 {
+			long = max(1, int(math.Round(s.Scale*float64(long))))
+		}
+		w, h := styleSize(img.Bounds().Dx(), img.Bounds().Dy(), long)
+		styles = append(styles, [2]int{w, h})
+	}
+	f, err := FootprintOf(e.backbone, layers, e.cfg, e.width, e.height, styles)
+	if err != nil {
+		return 0, err
+	}
+	return EstimatePeak(f, e.width, e.height), nil
+}
+
+// styleSize is the size a style image of w×h is resized to for an output
+// whose longer side is long (its longer side matches the output's).
+func styleSize(w, h, long int) (int, int) {
+	if w >= h {
+		return long, max(1, int(math.Round(float64(h)*float64(long)/float64(w))))
+	}
+	return max(1, int(math.Round(float64(w)*float64(long)/float64(h)))), long
+}
+
+// AvailableMemory is the memory a new run can use: the system's
+// MemAvailable, or the cgroup's limit minus its usage when that is lower.
+func AvailableMemory() (int64, error) {
+	avail, err := meminfo("MemAvailable")
+	if err != nil {
+		return 0, err
+	}
+	if limit, err := readInt("/sys/fs/cgroup/memory.max"); err == nil {
+		if used, err := readInt("/sys/fs/cgroup/memory.current"); err == nil && limit-used < avail {
+			avail = max(limit-used, 0)
+		}
+	}
+	return avail, nil
+}
+
+// meminfo reads a /proc/meminfo field, in bytes.
+func meminfo(field string) (int64, error) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, fmt.Errorf("read available memory: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok || name != field {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("read available memory: %s: %w", field, err)
+		}
+		return kb << 10, nil
+	}
+	return 0, fmt.Errorf("read available memory: no %s in /proc/meminfo", field)
+}
+
+// readInt reads a file holding one integer ("max" is no integer).
+func readInt(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// ParseMemory reads a memory size as runtime.max_memory gives it: bytes,
+// or a number with a unit (KB, MB, GB, TB in powers of 1000; KiB, MiB, GiB,
+// TiB in powers of 1024), such as 1.5GB or 800MiB.
+func ParseMemory(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		scale  float64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+	}
+	scale := 1.0
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, scale = strings.TrimSpace(rest), u.scale
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || v*scale > math.MaxInt64/2 {
+		return 0, fmt.Errorf("memory size %q: want bytes or a number with KB, MB, GB, KiB, MiB or GiB, for example 1.5GB", s)
+	}
+	return int64(v * scale), nil
+}
+
+// formatBytes writes a size in MB or GB (powers of 1000), as people read
+// them off a machine's specification.
+func formatBytes(n int64) string {
+	if n >= 1e9 {
+		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+	}
+	return fmt.Sprintf("%d MB", (n+5e5)/1e6)
+}
+
+// peakRSS is the process's peak resident memory (VmHWM), or 0 where
+// /proc does not say.
+func peakRSS() int64 {
+	kb, err := procStatus("VmHWM")
+	if err != nil {
+		return 0
+	}
+	return kb << 10
+}
+
+// resetPeakRSS restarts peakRSS's count from the current resident memory
+// (Linux's clear_refs 5); it does nothing where that is not allowed.
+func resetPeakRSS() {
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// procStatus reads a /proc/self/status field in kB.
+func procStatus(field string) (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		name, rest, ok := strings.Cut(line, ":")
+		if ok && name == field {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	return 0, errors.New("no " + field + " in /proc/self/status")
+}
+
+// processCPU is the CPU time the process has used, all threads together.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

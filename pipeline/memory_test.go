@@ -1,0 +1,178 @@
+package pipeline
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/nst-project/nst/models"
+)
+
+// smallFootprint is a two-block network: conv/relu/pool at stride 1 then 2.
+func smallFootprint() Footprint {
+	return Footprint{
+		Layers: []LayerFootprint{
+			{Op: "Conv", Channels: 8, Stride: 1},
+			{Op: "Relu", Channels: 8, Stride: 1, Requested: true},
+			{Op: "MaxPool", Channels: 8, Stride: 2},
+			{Op: "Conv", Channels: 16, Stride: 2},
+			{Op: "Relu", Channels: 16, Stride: 2},
+			{Op: "Conv", Channels: 16, Stride: 2},
+			{Op: "Relu", Channels: 16, Stride: 2, Requested: true, Content: true},
+		},
+		BackboneBytes: 1000,
+		NetBytes:      100,
+		Optimizer:     "lbfgs",
+		History:       2,
+	}
+}
+
+func TestEstimatePeak(t *testing.T) {
+	// At 10x6: image 720 bytes; activations 8x10x6 = 480 values at
+	// stride 1, 16x5x3 = 240 at stride 2.
+	const image = 720
+	requested := int64(4*480 + 4*240)
+	masks := int64(240) // the unrequested ReLU, one byte per value
+	grams := int64(16*8*8 + 16*16*16)
+	net := 3*image + 2*requested + masks + 2*2*100 + 4*(4*480)
+	costs := 4*240 + grams + 3*image
+	opt := int64((2*2 + 6) * image)
+	base := int64(baseBytes + 1000)
+	f := smallFootprint()
+	if got, want := EstimatePeak(f, 10, 6), base+net+costs+opt; got != want {
+		t.Errorf("EstimatePeak = %d, want %d", got, want)
+	}
+	adam := f
+	adam.Optimizer = "adam"
+	if got, want := EstimatePeak(adam, 10, 6), base+net+costs+3*image; got != want {
+		t.Errorf("EstimatePeak with Adam = %d, want %d", got, want)
+	}
+	styled := f
+	styled.StyleSizes = [][2]int{{4, 4}, {20, 2}}
+	// The larger style: 20x2 gives 8x2x20 and 16x1x10 requested values.
+	if got, want := EstimatePeak(styled, 10, 6), base+net+costs+opt+2*4*(320+160); got != want {
+		t.Errorf("EstimatePeak with style images = %d, want %d", got, want)
+	}
+	for _, size := range [][2]int{{0, 5}, {5, -1}} {
+		if got := EstimatePeak(f, size[0], size[1]); got != 0 {
+			t.Errorf("EstimatePeak(%v) = %d, want 0", size, got)
+		}
+	}
+	prev := int64(0)
+	for _, s := range []int{16, 64, 256, 1024} {
+		got := EstimatePeak(f, s, s)
+		if got <= prev {
+			t.Errorf("EstimatePeak at %d = %d, not above %d at the smaller size", s, got, prev)
+		}
+		prev = got
+	}
+}
+
+func TestCheckMemory(t *testing.T) {
+	f := smallFootprint()
+	need := EstimatePeak(f, 400, 300)
+	if est, err := CheckMemory(f, 400, 300, need); err != nil || est != need {
+		t.Errorf("CheckMemory at its own estimate: %d, %v; want %d, nil", est, err, need)
+	}
+	limit := EstimatePeak(f, 200, 150) + 1
+	_, err := CheckMemory(f, 400, 300, limit)
+	var me *MemoryError
+	if !errors.As(err, &me) {
+		t.Fatalf("CheckMemory over the limit: %v, want a *MemoryError", err)
+	}
+	if me.FitWidth != 200 || me.FitHeight != 150 {
+		t.Errorf("largest fitting size %dx%d, want 200x150", me.FitWidth, me.FitHeight)
+	}
+	for _, want := range []string{"400x300", "runtime.max_memory", "largest size that fits is 200x150 (size: 200)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	_, err = CheckMemory(f, 400, 300, baseBytes)
+	if !errors.As(err, &me) || me.FitWidth != 0 || !strings.Contains(err.Error(), "no size fits") {
+		t.Errorf("CheckMemory below the base: %v, want no size to fit", err)
+	}
+	if avail, err := AvailableMemory(); err == nil {
+		if _, err := CheckMemory(f, 64, 64, 0); err != nil && avail > EstimatePeak(f, 64, 64) {
+			t.Errorf("CheckMemory against %d bytes available: %v", avail, err)
+		}
+	}
+}
+
+func TestLargestFittingKeepsAspect(t *testing.T) {
+	f := smallFootprint()
+	for _, c := range []struct{ w, h int }{{1000, 500}, {300, 900}, {640, 640}} {
+		limit := EstimatePeak(f, c.w/3, c.h/3)
+		w, h := LargestFitting(f, c.w, c.h, limit)
+		if EstimatePeak(f, w, h) > limit {
+			t.Errorf("%dx%d: %dx%d does not fit", c.w, c.h, w, h)
+		}
+		long := max(w, h) + 1
+		scale := float64(long) / float64(max(c.w, c.h))
+		nw, nh := int(math.Round(float64(c.w)*scale)), int(math.Round(float64(c.h)*scale))
+		if EstimatePeak(f, nw, nh) <= limit {
+			t.Errorf("%dx%d: %dx%d fits too, but %dx%d was returned", c.w, c.h, nw, nh, w, h)
+		}
+		if d := float64(w)/float64(h) - float64(c.w)/float64(c.h); d > 0.02 || d < -0.02 {
+			t.Errorf("%dx%d: %dx%d changes the aspect ratio", c.w, c.h, w, h)
+		}
+	}
+}
+
+func TestParseMemory(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"1200000000", 1_200_000_000, false},
+		{"1.5GB", 1_500_000_000, false},
+		{"800MiB", 800 << 20, false},
+		{" 2 GiB ", 2 << 30, false},
+		{"512KB", 512_000, false},
+		{"100B", 100, false},
+		{"", 0, true},
+		{"lots", 0, true},
+		{"-1GB", 0, true},
+		{"1.5XB", 0, true},
+	} {
+		got, err := ParseMemory(c.in)
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("ParseMemory(%q) = %d, %v; want %d, error %v", c.in, got, err, c.want, c.err)
+		}
+	}
+}
+
+func TestFootprintOf(t *testing.T) {
+	b, err := models.SynthFrom(models.SynthSpec{Blocks: [][]int{{4}, {8, 8}, {8}}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	cfg.Layers.Content = map[string]float64{"relu2_2": 1}
+	f, err := FootprintOf(b, []string{"relu1_1", "relu2_2"}, &cfg, 40, 30, [][2]int{{40, 30}, {40, 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, l := range f.Layers {
+		ops = append(ops, l.Op)
+	}
+	if got := strings.Join(ops, " "); got != "Conv Relu MaxPool Conv Relu Conv Relu" {
+		t.Errorf("layers %s, want the chain up to relu2_2", got)
+	}
+	last := f.Layers[len(f.Layers)-1]
+	if !f.Layers[1].Requested || f.Layers[1].Content || !last.Requested || !last.Content || last.Channels != 8 || last.Stride != 2 {
+		t.Errorf("layers %+v", f.Layers)
+	}
+	if f.NetBytes <= 0 || f.NetBytes >= f.BackboneBytes {
+		t.Errorf("weights: network %d, backbone %d bytes; want 0 < network < backbone", f.NetBytes, f.BackboneBytes)
+	}
+	if len(f.StyleSizes) != 1 || f.StyleSizes[0] != [2]int{40, 20} {
+		t.Errorf("style sizes %v, want only the one differing from the output", f.StyleSizes)
+	}
+	if _, err := FootprintOf(b, []string{"relu9_9"}, &cfg, 40, 30, nil); !errors.Is(err, models.ErrUnknownLayer) {
+		t.Errorf("unknown layer: %v", err)
+	}
+}

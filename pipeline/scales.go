@@ -1,0 +1,270 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"slices"
+
+	"github.com/nst-project/nst/internal/gemm"
+	"github.com/nst-project/nst/losses"
+	"github.com/nst-project/nst/models"
+	"github.com/nst-project/nst/pipeline/imageio"
+	"github.com/nst-project/nst/pipeline/record"
+)
+
+// Coarse-to-fine (the scales key). A run optimises at each scale in turn,
+// the output's longer side growing from scale to scale. Each scale starts
+// from the previous scale's result, clamped to [0, 1] and enlarged by
+// bilinear interpolation of the float image (imageio.ResizeBilinear): going
+// through an 8-bit image would round away detail the optimiser made below
+// 1/255, and a Lanczos filter's ringing would add halos the next scale must
+// first remove, while the coarse result holds no detail finer than
+// bilinear can carry. Content, style and mask targets are computed again at
+// every scale, from the images as loaded, with a Net of the new size; the
+// previous one is closed first, so peak memory is the largest scale's.
+//
+// Iterations count on across scales (scale 2 of [{256, 100}, {512, 50}]
+// holds iterations 101-150), so costs.csv has one row per step with
+// increasing iterations; the costs of different scales are not comparable
+// and jump where a scale starts. Each scale's result is kept as
+// scale<N>_<size>px.png, and intermediate images carry the scale's size.
+
+// Bounds of style[].scale: a twentieth of the output is about the least a
+// backbone can still read texture from, and eight times it is already 64
+// times the output's pixels.
+const (
+	MinStyleScale = 0.05
+	MaxStyleScale = 8
+)
+
+// validateScales checks the coarse-to-fine schedule: sizes increasing, each
+// a valid size, the last one the output's size.
+func (c *Config) validateScales() []error {
+	var errs []error
+	for i, s := range c.Scales {
+		if s.Size < 16 || s.Size > 16384 {
+			errs = append(errs, fmt.Errorf("scales[%d].size: %d; want 16 to 16384 (the output's longer side at this scale)", i, s.Size))
+		}
+		if i > 0 && s.Size <= c.Scales[i-1].Size {
+			errs = append(errs, fmt.Errorf("scales[%d].size: %d after %d; sizes must increase, coarse to fine", i, s.Size, c.Scales[i-1].Size))
+		}
+		if s.Iterations < 0 || s.Iterations > 1_000_000 {
+			errs = append(errs, fmt.Errorf("scales[%d].iterations: %d; want 0 to 1000000", i, s.Iterations))
+		}
+	}
+	if n := len(c.Scales); n > 0 && c.Scales[n-1].Size != c.Size {
+		errs = append(errs, fmt.Errorf("scales: the last scale's size is %d but size is %d; the last scale is the output, so make them agree", c.Scales[n-1].Size, c.Size))
+	}
+	return errs
+}
+
+// ScaleList returns the run's schedule: the configured scales, or one scale
+// of size and optimizer.iterations when none are configured.
+func (c *Config) ScaleList() []ScaleConfig {
+	if len(c.Scales) > 0 {
+		return slices.Clone(c.Scales)
+	}
+	return []ScaleConfig{{Size: c.Size, Iterations: c.Optimizer.Iterations}}
+}
+
+// styleLongSide is the longer side, in pixels, of style image i for an
+// output whose longer side is outputLong: style[i].scale times it.
+func (e *experiment) styleLongSide(i, outputLong int) int {
+	return max(1, int(math.Round(e.cfg.Style[i].Scale*float64(outputLong))))
+}
+
+// checkStyleSizes checks, before any heavy work, that no style image grows
+// past limits.max_pixels at the largest scale.
+func (e *experiment) checkStyleSizes() error {
+	last := e.scales[len(e.scales)-1].Size
+	cb := e.contentImg.Bounds()
+	w, h := imageio.LongSideSize(cb.Dx(), cb.Dy(), last)
+	for i, img := range e.styleImgs {
+		b := img.Bounds()
+		sw, sh := imageio.LongSideSize(b.Dx(), b.Dy(), e.styleLongSide(i, max(w, h)))
+		if int64(sw)*int64(sh) > e.cfg.Limits.MaxPixels {
+			return fmt.Errorf("style[%d] at scale %v of a %dx%d output is %dx%d, over limits.max_pixels (%d); lower style[%d].scale or raise the limit", i, e.cfg.Style[i].Scale, w, h, sw, sh, e.cfg.Limits.MaxPixels, i)
+		}
+	}
+	return nil
+}
+
+// enterScale prepares scale k: the content at its size, a Net of that size
+// (the previous one closed), and content, style and mask targets computed
+// there. When it fails, the size and content are left as they were, so that
+// the previous scale's image can still be saved.
+func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	size := e.scales[k].Size
+	content, err := imageio.FitLongSide(e.contentImg, size)
+	if err != nil {
+		return fmt.Errorf("resize content: %w", err)
+	}
+	e.closeScale()
+	w, h, prevContent, prevY, prevGrey := e.width, e.height, e.content, e.contentY, e.grey
+	defer func() {
+		if err != nil {
+			e.width, e.height, e.content, e.contentY, e.grey = w, h, prevContent, prevY, prevGrey
+		}
+	}()
+	e.width, e.height = content.Bounds().Dx(), content.Bounds().Dy()
+	e.content = imageio.ToTensor(content)
+	e.prepareColor()
+	e.net, err = e.backbone.Prepare(models.Options{
+		Layers: e.layers, Pooling: e.cfg.Model.Pooling, Height: e.height, Width: e.width,
+		Preprocess: e.pre, Session: e.session,
+	})
+	if err != nil {
+		return fmt.Errorf("prepare %s at %dx%d: %w", e.backbone.Describe(), e.width, e.height, err)
+	}
+	if e.kernel, err = gemm.NewORT(e.session); err != nil {
+		return err
+	}
+	if e.objective, err = losses.New(e.spec, e.kernel); err != nil {
+		return err
+	}
+	e.costs = e.objective.NewCosts()
+	e.acts = make([]losses.Activation, len(e.layers))
+	e.scratch = nil
+
+	acts, err := e.forward(e.net, e.contentInput())
+	if err != nil {
+		return fmt.Errorf("content targets: %w", err)
+	}
+	if err := e.objective.SetContentTargets(acts); err != nil {
+		return fmt.Errorf("content targets: %w", err)
+	}
+	// The generated image's layer sizes, for the masks; the data is
+	// overwritten by the style images' forward passes.
+	shapes := slices.Clone(acts)
+	e.styles = make([][]float32, len(e.styleImgs))
+	e.styleSizes = make([][2]int, len(e.styleImgs))
+	styleActs := make([][]losses.Activation, len(e.styleImgs))
+	blend := make([]float64, len(e.styleImgs))
+	for i, img := range e.styleImgs {
+		// The style image's longer side is style[i].scale times the
+		// output's, so brush strokes keep their size relative to the
+		// picture at every scale.
+		resized, err := imageio.FitLongSide(img, e.styleLongSide(i, max(e.width, e.height)))
+		if err != nil {
+			return fmt.Errorf("resize style %q: %w", e.cfg.Style[i].Path, err)
+		}
+		e.styleSizes[i] = [2]int{resized.Bounds().Dx(), resized.Bounds().Dy()}
+		if e.styles[i], err = e.styleInput(imageio.ToTensor(resized)); err != nil {
+			return fmt.Errorf("style %q: %w", e.cfg.Style[i].Path, err)
+		}
+		if styleActs[i], err = e.styleActivations(ctx, e.styles[i], e.styleSizes[i], e.layers, e.pre, e.session); err != nil {
+			return fmt.Errorf("style %q at %dx%d: %w", e.cfg.Style[i].Path, e.styleSizes[i][0], e.styleSizes[i][1], err)
+		}
+		blend[i] = e.cfg.Style[i].Weight
+	}
+	if err := e.objective.SetGuidedStyleTargets(styleActs, blend, e.layerMasks(shapes)); err != nil {
+		return fmt.Errorf("style targets: %w", err)
+	}
+	e.scale = k
+	return nil
+}
+
+// closeScale releases the current scale's Net and kernel.
+func (e *experiment) closeScale() {
+	if e.net != nil {
+		e.net.Close()
+		e.net = nil
+	}
+	if e.kernel != nil {
+		e.kernel.Close()
+		e.kernel = nil
+	}
+}
+
+// scaleStart is the iteration count before the current scale.
+func (e *experiment) scaleStart() int {
+	n := 0
+	for _, s := range e.scales[:e.scale] {
+		n += s.Iterations
+	}
+	return n
+}
+
+// scaleEnd is the iteration count at the end of the current scale.
+func (e *experiment) scaleEnd() int { return e.scaleStart() + e.scales[e.scale].Iterations }
+
+// totalIterations is the iteration count of the whole schedule.
+func (e *experiment) totalIterations() int {
+	n := 0
+	for _, s := range e.scales {
+		n += s.Iterations
+	}
+	return n
+}
+
+// lastScale reports whether the current scale is the output's.
+func (e *experiment) lastScale() bool { return e.scale == len(e.scales)-1 }
+
+// multiScale reports whether the run has more than one scale.
+func (e *experiment) multiScale() bool { return len(e.scales) > 1 }
+
+// iterImageName names the intermediate image of iteration iter.
+func (e *experiment) iterImageName(iter int) string {
+	if e.multiScale() {
+		return fmt.Sprintf("iter_%05d_%dpx", iter, e.scales[e.scale].Size)
+	}
+	return fmt.Sprintf("iter_%05d", iter)
+}
+
+// nextScale saves x as the current scale's result in dir, moves to the
+// next scale and returns x clamped to [0, 1] and enlarged to its size.
+func (e *experiment) nextScale(ctx context.Context, dir string, x []float32) ([]float32, error) {
+	if _, err := e.saveImage(dir, fmt.Sprintf("scale%d_%dpx", e.scale+1, e.scales[e.scale].Size), x); err != nil {
+		return nil, err
+	}
+	clamped := slices.Clone(x)
+	for i, v := range clamped {
+		clamped[i] = min(max(v, 0), 1)
+	}
+	c, w, h := e.channels(), e.width, e.height
+	if err := e.enterScale(ctx, e.scale+1); err != nil {
+		return nil, fmt.Errorf("scale %d (%dpx): %w", e.scale+2, e.scales[e.scale+1].Size, err)
+	}
+	next := make([]float32, c*e.width*e.height)
+	if err := imageio.ResizeBilinear(next, clamped, c, h, w, e.height, e.width); err != nil {
+		return nil, err
+	}
+	slog.Info("scale", "scale", fmt.Sprintf("%d/%d", e.scale+1, len(e.scales)), "size", fmt.Sprintf("%dx%d", e.width, e.height), "iterations", e.scales[e.scale].Iterations)
+	return next, nil
+}
+
+// finishScales moves x through the scales left after the loop (those
+// without iterations, or skipped because the optimiser converged), so that
+// the result has the output's size.
+// On error it returns the image of the last scale it reached, which is the
+// current one, with the error.
+func (e *experiment) finishScales(ctx context.Context, dir string, x []float32) ([]float32, error) {
+	for !e.lastScale() {
+		next, err := e.nextScale(ctx, dir, x)
+		if err != nil {
+			return x, err
+		}
+		x = next
+	}
+	return x, nil
+}
+
+// progress reports the current scale's iterations on w (none when w is
+// nil), labelled with the run folder and, with several scales, the scale.
+func (e *experiment) progress(w io.Writer, dir string) record.Progress {
+	if w == nil {
+		return nopProgress{}
+	}
+	label := filepath.Base(dir)
+	if e.multiScale() {
+		label = fmt.Sprintf("%s %dpx (%d/%d)", label, e.scales[e.scale].Size, e.scale+1, len(e.scales))
+	}
+	return record.NewProgress(w, e.scales[e.scale].Iterations, label)
+}
