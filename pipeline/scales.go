@@ -121,7 +121,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		Preprocess: e.pre, Session: e.session,
 	})
 	if err != nil {
-		return fmt.Errorf("prepare %s at %dx%d: %w", e.backbone.Describe(), e.width, e.height, err)
+		return err // models names the backbone and the size
 	}
 	if e.kernel, err = gemm.NewORT(e.session); err != nil {
 		return err
