@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/cpu"
-
 	"github.com/nst-project/nst/internal/ortrt"
 )
 
@@ -175,26 +173,23 @@ func graphKey(data []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// cpuFeatures lists the instruction sets ONNX Runtime's CPU kernels choose
-// between; its blocked layout's block size follows them, so a graph
-// optimised on one machine may not run on another.
+// cpuFeatures describes the instruction sets ONNX Runtime's CPU kernels
+// choose between: its blocked layout's block size follows them, so a graph
+// optimised on one machine may not run on another. It is the processor's
+// feature list as Linux reports it (any difference makes a new entry,
+// which errs on the safe side), or "" where there is none.
 func cpuFeatures() string {
-	var f []string
-	add := func(name string, has bool) {
-		if has {
-			f = append(f, name)
+	info, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(info)) {
+		name, value, ok := strings.Cut(line, ":")
+		if name = strings.TrimSpace(name); ok && (name == "flags" || name == "Features") {
+			return strings.TrimSpace(value)
 		}
 	}
-	add("avx", cpu.X86.HasAVX)
-	add("avx2", cpu.X86.HasAVX2)
-	add("fma", cpu.X86.HasFMA)
-	add("avx512f", cpu.X86.HasAVX512F)
-	add("avx512bw", cpu.X86.HasAVX512BW)
-	add("avx512vnni", cpu.X86.HasAVX512VNNI)
-	add("avx512bf16", cpu.X86.HasAVX512BF16)
-	add("asimd", cpu.ARM64.HasASIMD)
-	add("sve", cpu.ARM64.HasSVE)
-	return strings.Join(f, ",")
+	return ""
 }
 
 // trimGraphCache removes the least recently used entries (and temporary

@@ -89,6 +89,10 @@ type SizeReport struct {
 	// on a loaded machine it stays near threads×Iteration.Total when the
 	// run got its cores, and falls well below when it did not.
 	CPU time.Duration `json:"cpu_ns"`
+	// Faults is the minor page faults per iteration: memory touched for
+	// the first time, or again after being given back to the system,
+	// each fault 15-45 µs on the virtual machines nst was measured on.
+	Faults int64 `json:"faults"`
 	// GFLOP is the work of one evaluation: the backbone's convolutions
 	// forward and their input gradients backward, and the Gram products
 	// of the style cost and its gradient.
@@ -269,7 +273,7 @@ func benchSize(ctx context.Context, cfg *Config, iters int) (*SizeReport, error)
 
 	e.timing = timing{}
 	evalTime = 0
-	cpu0 := processCPU()
+	cpu0, faults0 := processCPU(), minorFaults()
 	t0 := time.Now()
 	for range iters {
 		if err := step(); err != nil {
@@ -278,6 +282,7 @@ func benchSize(ctx context.Context, cfg *Config, iters int) (*SizeReport, error)
 	}
 	total := time.Since(t0)
 	rep.CPU = (processCPU() - cpu0) / time.Duration(iters)
+	rep.Faults = (minorFaults() - faults0) / int64(iters)
 	rep.Evals = e.timing.evals
 
 	per := func(d time.Duration) time.Duration { return d / time.Duration(iters) }
@@ -357,17 +362,17 @@ func (r *BenchReport) WriteText(w io.Writer) error {
 	if r.MatMul != nil {
 		fmt.Fprintf(&b, "MatMul %d^3: %.3f s, %.0f GFLOP/s\n", r.MatMul.N, r.MatMul.Seconds, r.MatMul.GFLOPS)
 	}
-	fmt.Fprintf(&b, "\n%-9s %8s %8s %8s %8s %8s %8s %8s %6s %7s %6s %8s %8s %8s %8s\n",
-		"size", "s/iter", "forward", "backward", "costs", "step", "other", "cpu-s", "evals", "GFLOP/s", "of-MM", "start-s", "first-s", "peak-MB", "est-MB")
+	fmt.Fprintf(&b, "\n%-9s %8s %8s %8s %8s %8s %8s %8s %7s %6s %7s %6s %8s %8s %8s %8s\n",
+		"size", "s/iter", "forward", "backward", "costs", "step", "other", "cpu-s", "faults", "evals", "GFLOP/s", "of-MM", "start-s", "first-s", "peak-MB", "est-MB")
 	for _, s := range r.Sizes {
 		of := "-"
 		if s.OfMatMul > 0 {
 			of = fmt.Sprintf("%.0f%%", 100*s.OfMatMul)
 		}
 		sp := s.Iteration
-		fmt.Fprintf(&b, "%-9s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %6.2f %7.0f %6s %8s %8.2f %8d %8d\n",
+		fmt.Fprintf(&b, "%-9s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %7d %6.2f %7.0f %6s %8s %8.2f %8d %8d\n",
 			fmt.Sprintf("%dx%d", s.Width, s.Height), sp.Total.Seconds(), sp.Forward.Seconds(), sp.Backward.Seconds(),
-			sp.Costs.Seconds(), sp.Step.Seconds(), sp.Other.Seconds(), s.CPU.Seconds(),
+			sp.Costs.Seconds(), sp.Step.Seconds(), sp.Other.Seconds(), s.CPU.Seconds(), s.Faults,
 			float64(s.Evals)/float64(max(s.Iterations, 1)), s.GFLOPS, of, startup(s), s.FirstIteration.Seconds(),
 			s.PeakRSS>>20, s.EstimatedPeak>>20)
 	}

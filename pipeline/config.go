@@ -124,6 +124,12 @@ type Runtime struct {
 	Threads int    `mapstructure:"threads" yaml:"threads"`
 	Library string `mapstructure:"library" yaml:"library"`
 	Device  string `mapstructure:"device" yaml:"device"`
+	// MaxMemory caps the estimated peak ("1.5GB", "800MiB"); empty means
+	// the memory the system has available.
+	MaxMemory string `mapstructure:"max_memory" yaml:"max_memory"`
+	// GraphCache keeps prepared forward and backward graphs in the user's
+	// cache folder, so later runs of the same backbone and size start fast.
+	GraphCache bool `mapstructure:"graph_cache" yaml:"graph_cache"`
 }
 
 // Limits bound what a run accepts.
@@ -153,7 +159,7 @@ func Default() Config {
 		Weights:   Weights{Content: 10, Style: 300, TV: 1},
 		Optimizer: Optimizer{Name: "lbfgs", Iterations: 500, LR: 1, History: 10},
 		Output:    Output{Dir: "runs/nst", SaveEvery: 50, Format: "png", JPEGQuality: 95},
-		Runtime:   Runtime{Device: "cpu"},
+		Runtime:   Runtime{Device: "cpu", GraphCache: true},
 		Limits:    Limits{MaxPixels: 100_000_000},
 	}
 }
@@ -643,6 +649,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Runtime.Device != "cpu" && c.Runtime.Device != "cuda" {
 		bad("runtime.device: %q; want cpu or cuda", c.Runtime.Device)
+	}
+	if c.Runtime.MaxMemory != "" {
+		if _, err := ParseMemory(c.Runtime.MaxMemory); err != nil {
+			bad("runtime.max_memory: %v", err)
+		}
 	}
 	if c.Limits.MaxPixels <= 0 {
 		bad("limits.max_pixels: %d; want a positive pixel count", c.Limits.MaxPixels)

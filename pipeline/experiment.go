@@ -33,6 +33,7 @@ type experiment struct {
 	// The images as loaded; each scale resizes them again from these.
 	contentImg *image.NRGBA
 	styleImgs  []*image.NRGBA
+	peak       int64          // estimated peak memory of the largest scale, bytes
 	maskImgs   []*image.NRGBA // nil for a style without a mask
 	// styles are the style images as the network saw them at the current
 	// scale (resized, colour-transformed), styleSizes their sizes.
@@ -129,10 +130,49 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 		return nil, err
 	}
 	e.session = ortrt.SessionOptions{Threads: cfg.Runtime.Threads, Device: cfg.Runtime.Device}
+	if err := e.checkMemory(); err != nil {
+		return nil, err
+	}
+	if cfg.Runtime.GraphCache {
+		models.UseGraphCache(models.DefaultCacheDir())
+	} else {
+		models.UseGraphCache("")
+	}
 	if err := e.enterScale(ctx, 0); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// checkMemory estimates the peak of the largest scale from the layer shapes
+// into e.peak (the run logs it once it starts), and refuses the run up front when it exceeds runtime.max_memory
+// or the memory available, naming the largest size that fits.
+func (e *experiment) checkMemory() error {
+	long := e.scales[len(e.scales)-1].Size
+	cb := e.contentImg.Bounds()
+	w, h := imageio.LongSideSize(cb.Dx(), cb.Dy(), long)
+	styleSizes := make([][2]int, len(e.styleImgs))
+	for i, img := range e.styleImgs {
+		sb := img.Bounds()
+		sw, sh := imageio.LongSideSize(sb.Dx(), sb.Dy(), e.styleLongSide(i, max(w, h)))
+		styleSizes[i] = [2]int{sw, sh}
+	}
+	f, err := FootprintOf(e.backbone, e.layers, e.cfg, w, h, styleSizes)
+	if err != nil {
+		return err
+	}
+	var limit int64
+	if e.cfg.Runtime.MaxMemory != "" {
+		if limit, err = ParseMemory(e.cfg.Runtime.MaxMemory); err != nil {
+			return fmt.Errorf("runtime.max_memory: %w", err)
+		}
+	}
+	peak, err := CheckMemory(f, w, h, limit)
+	if err != nil {
+		return err
+	}
+	e.peak = peak
+	return nil
 }
 
 // styleActivations runs a style image through the backbone. An image of the

@@ -380,6 +380,15 @@ func procStatus(field string) (int64, error) {
 	return 0, errors.New("no " + field + " in /proc/self/status")
 }
 
+// minorFaults counts the process's minor page faults so far.
+func minorFaults() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Minflt
+}
+
 // processCPU is the CPU time the process has used, all threads together.
 func processCPU() time.Duration {
 	var ru syscall.Rusage

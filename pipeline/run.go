@@ -91,7 +91,7 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	slog.Info("run", "dir", dir, "size", fmt.Sprintf("%dx%d", e.width, e.height), "optimizer", opt.Name(), "iterations", e.totalIterations(), "scales", len(e.scales))
+	slog.Info("run", "dir", dir, "size", fmt.Sprintf("%dx%d", e.width, e.height), "optimizer", opt.Name(), "iterations", e.totalIterations(), "scales", len(e.scales), "estimated_peak_MB", e.peak>>20)
 
 	progress := e.progress(o.Progress, dir)
 	loopStart := time.Now()

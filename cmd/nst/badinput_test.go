@@ -437,7 +437,9 @@ func editModel(change func(t *testing.T, m *onnx.ModelProto)) func(*testing.T) [
 func TestResumeAfterSignal(t *testing.T) {
 	// Adam never converges early, so the run is still going when the
 	// signal arrives.
-	sets := []string{"--set", "optimizer.name=adam", "--set", "optimizer.lr=0.01", "--set", "optimizer.iterations=300"}
+	// A larger image keeps each iteration at milliseconds even on a quiet
+	// machine, so the signal cannot arrive after the last one.
+	sets := []string{"--set", "optimizer.name=adam", "--set", "optimizer.lr=0.01", "--set", "optimizer.iterations=300", "--set", "size=192"}
 	config := writeConfig(t, "")
 	whole := filepath.Join(t.TempDir(), "whole")
 	if r := nst(t, append([]string{"run", "-c", config, "--out", whole}, sets...)...); r.code != 0 {
