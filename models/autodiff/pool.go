@@ -18,14 +18,7 @@ import (
 // ONNX Runtime notes; overlapping windows may pick an element several times
 // and need ScatterElements' add reduction.
 func maxPoolGrad(b *builder, dy string, _ []bool) ([]string, error) {
-	x, y, err := ioShapes(b)
-	if err != nil {
-		return nil, err
-	}
-	if len(x) < 3 {
-		return nil, fmt.Errorf("input %v: want rank 3 or more", x)
-	}
-	win, err := poolWindow(b.node, x[2:])
+	x, y, win, err := poolShapes(b)
 	if err != nil {
 		return nil, err
 	}
@@ -112,14 +105,7 @@ func (b *builder) maxPoolIndices(y []int64) (string, error) {
 // forward whatever its count_include_pad and ceil_mode conventions (they
 // differ from the ONNX reference for windows overhanging the padding).
 func averagePoolGrad(b *builder, dy string, _ []bool) ([]string, error) {
-	x, y, err := ioShapes(b)
-	if err != nil {
-		return nil, err
-	}
-	if len(x) < 3 {
-		return nil, fmt.Errorf("input %v: want rank 3 or more", x)
-	}
-	win, err := poolWindow(b.node, x[2:])
+	x, y, win, err := poolShapes(b)
 	if err != nil {
 		return nil, err
 	}
@@ -228,4 +214,16 @@ func (b *builder) reluFeedingOnlyThis() string {
 		return ""
 	}
 	return x
+}
+
+// poolShapes reads a pooling node's input and output shapes and its window.
+func poolShapes(b *builder) (x, y []int64, win window, err error) {
+	if x, y, err = ioShapes(b); err != nil {
+		return nil, nil, window{}, err
+	}
+	if len(x) < 3 {
+		return nil, nil, window{}, fmt.Errorf("input %v: want rank 3 or more", x)
+	}
+	win, err = poolWindow(b.node, x[2:])
+	return x, y, win, err
 }
