@@ -8,7 +8,6 @@ import (
 	"image/color"
 	"image/png"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -574,53 +573,7 @@ func TestControlGradientsMatchFiniteDifferences(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tinyConfig(t, "", slices.Concat([]string{"size=24", "noise_ratio=0.2"}, tt.sets)...)
 			e := tinyExperiment(t, cfg)
-			x, err := e.initImage()
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
-			grad := make([]float32, len(x))
-			if _, err := e.evaluate(ctx, x, grad); err != nil {
-				t.Fatal(err)
-			}
-			var rms float64
-			for _, g := range grad {
-				rms += float64(g) * float64(g)
-			}
-			rms = math.Sqrt(rms / float64(len(grad)))
-			if rms == 0 {
-				t.Fatal("the gradient is zero")
-			}
-			channels := e.channels()
-			plane := len(x) / channels
-			scratch := make([]float32, len(x))
-			xp, xm := make([]float32, len(x)), make([]float32, len(x))
-			rng := rand.New(rand.NewPCG(11, 12))
-			for channel := range channels {
-				for i := range x {
-					d := rng.NormFloat64()
-					if i/plane == channel {
-						d += float64(grad[i]) / rms
-					}
-					xp[i] = float32(float64(x[i]) + eps*d)
-					xm[i] = float32(float64(x[i]) - eps*d)
-				}
-				jp, err := e.evaluate(ctx, xp, scratch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				jm, err := e.evaluate(ctx, xm, scratch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var predicted float64
-				for i := range x {
-					predicted += float64(grad[i]) * (float64(xp[i]) - float64(xm[i]))
-				}
-				if rel := math.Abs((jp-jm)-predicted) / math.Abs(predicted); !(rel <= tol) {
-					t.Errorf("channel %d: J(x+εd)-J(x-εd) = %.6g, the gradient predicts %.6g (relative error %.2g > %g)", channel, jp-jm, predicted, rel, tol)
-				}
-			}
+			checkGradientFD(t, e, eps, tol)
 		})
 	}
 }
@@ -727,24 +680,7 @@ func BenchmarkEvaluateControls(b *testing.B) {
 		{"two masks", []string{masked}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			cfg := tinyConfig(b, "", append([]string{"size=64"}, bc.sets...)...)
-			e, err := newExperiment(context.Background(), cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer e.Close()
-			x, err := e.initImage()
-			if err != nil {
-				b.Fatal(err)
-			}
-			grad := make([]float32, len(x))
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := e.evaluate(ctx, x, grad); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchEvaluate(b, append([]string{"size=64"}, bc.sets...)...)
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"math/rand/v2"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -134,53 +133,7 @@ func TestEvaluateGradientMatchesFiniteDifferences(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tinyConfig(t, "", slices.Concat(base, tt.sets)...)
 			e := tinyExperiment(t, cfg)
-			x, err := e.initImage()
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
-			grad := make([]float32, len(x))
-			if _, err := e.evaluate(ctx, x, grad); err != nil {
-				t.Fatal(err)
-			}
-			rms := 0.0
-			for _, g := range grad {
-				rms += float64(g) * float64(g)
-			}
-			rms = math.Sqrt(rms / float64(len(grad)))
-			if rms == 0 {
-				t.Fatal("the gradient is zero")
-			}
-			plane := len(x) / 3
-			scratch := make([]float32, len(x))
-			xp, xm := make([]float32, len(x)), make([]float32, len(x))
-			rng := rand.New(rand.NewPCG(11, 12))
-			for channel := range 3 {
-				for i := range x {
-					d := rng.NormFloat64()
-					if i/plane == channel {
-						d += float64(grad[i]) / rms
-					}
-					xp[i] = float32(float64(x[i]) + eps*d)
-					xm[i] = float32(float64(x[i]) - eps*d)
-				}
-				jp, err := e.evaluate(ctx, xp, scratch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				jm, err := e.evaluate(ctx, xm, scratch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				predicted := 0.0
-				for i := range x {
-					predicted += float64(grad[i]) * (float64(xp[i]) - float64(xm[i]))
-				}
-				measured := jp - jm
-				if rel := math.Abs(measured-predicted) / math.Abs(predicted); !(rel <= tol) {
-					t.Errorf("channel %d: J(x+εd)-J(x-εd) = %.6g, the gradient predicts %.6g (relative error %.2g > %g)", channel, measured, predicted, rel, tol)
-				}
-			}
+			checkGradientFD(t, e, eps, tol)
 		})
 	}
 }

@@ -509,21 +509,5 @@ func BenchmarkRunTiny(b *testing.B) {
 // TV) on the tiny backbone at 64 px; run with -benchmem to see its
 // allocations.
 func BenchmarkEvaluateTiny(b *testing.B) {
-	cfg := tinyConfig(b, "", "size=64")
-	e, err := newExperiment(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	x, err := e.initImage()
-	if err != nil {
-		b.Fatal(err)
-	}
-	grad := make([]float32, len(x))
-	ctx := context.Background()
-	for b.Loop() {
-		if _, err := e.evaluate(ctx, x, grad); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchEvaluate(b, "size=64")
 }
