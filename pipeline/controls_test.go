@@ -449,7 +449,7 @@ func TestMaskedStylesMatchTheirRegions(t *testing.T) {
 		}
 		styleGrams := make([]map[string][]float64, 2)
 		for i := range 2 {
-			sa, err := e.styleActivations(context.Background(), e.styles[i], e.styleSizes[i], e.layers, e.pre, e.session)
+			sa, err := e.styleActivations(context.Background(), e.styles[i], e.styleSizes[i])
 			if err != nil {
 				t.Fatal(err)
 			}

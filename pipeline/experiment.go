@@ -178,7 +178,7 @@ func (e *experiment) checkMemory() error {
 // styleActivations runs a style image through the backbone. An image of the
 // output's size reuses the run's Net; another size gets a Net of its own for
 // this one forward pass.
-func (e *experiment) styleActivations(ctx context.Context, img []float32, size [2]int, layers []string, pre models.Preprocess, session ortrt.SessionOptions) ([]losses.Activation, error) {
+func (e *experiment) styleActivations(ctx context.Context, img []float32, size [2]int) ([]losses.Activation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -186,8 +186,8 @@ func (e *experiment) styleActivations(ctx context.Context, img []float32, size [
 	if size != [2]int{e.width, e.height} {
 		var err error
 		net, err = e.backbone.Prepare(models.Options{
-			Layers: layers, Pooling: e.cfg.Model.Pooling, Height: size[1], Width: size[0],
-			Preprocess: pre, Session: session, ForwardOnly: true,
+			Layers: e.layers, Pooling: e.cfg.Model.Pooling, Height: size[1], Width: size[0],
+			Preprocess: e.pre, Session: e.session, ForwardOnly: true,
 		})
 		if err != nil {
 			return nil, err

@@ -159,7 +159,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		if e.styles[i], err = e.styleInput(imageio.ToTensor(resized)); err != nil {
 			return fmt.Errorf("style %q: %w", e.cfg.Style[i].Path, err)
 		}
-		if styleActs[i], err = e.styleActivations(ctx, e.styles[i], e.styleSizes[i], e.layers, e.pre, e.session); err != nil {
+		if styleActs[i], err = e.styleActivations(ctx, e.styles[i], e.styleSizes[i]); err != nil {
 			return fmt.Errorf("style %q at %dx%d: %w", e.cfg.Style[i].Path, e.styleSizes[i][0], e.styleSizes[i][1], err)
 		}
 		blend[i] = e.cfg.Style[i].Weight
