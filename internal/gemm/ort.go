@@ -42,8 +42,21 @@ type ORT struct {
 	wrapped map[wrapKey]*wrapper
 	pinned  int // bytes of Go memory held by wrapped
 	tick    uint64
-	in      [2]ort.Value
-	out     [1]ort.Value
+	// bound holds an IO binding per product over the same wrappers:
+	// onnxruntime_go's plain Run allocates its argument lists on every
+	// call, a binding runs without allocating. A binding is closed with
+	// any wrapper it refers to.
+	bound map[bindKey]*ortrt.Binding
+	// in and out pass tensors to Bind without a fresh slice per call.
+	in  [2]ort.Value
+	out [1]ort.Value
+}
+
+// bindKey identifies a binding: the session and the wrappers of its
+// inputs and output (b is zero for the Gram).
+type bindKey struct {
+	s         *ortrt.Session
+	a, b, dst wrapKey
 }
 
 // wrapKey identifies a tensor wrapper: the same memory seen with the same
@@ -75,7 +88,7 @@ func NewORT(opts ortrt.SessionOptions) (*ORT, error) {
 		gram.Close()
 		return nil, err
 	}
-	return &ORT{gram: gram, matmul: matmul, wrapped: make(map[wrapKey]*wrapper)}, nil
+	return &ORT{gram: gram, matmul: matmul, wrapped: make(map[wrapKey]*wrapper), bound: make(map[bindKey]*ortrt.Binding)}, nil
 }
 
 // newSession builds a one-node graph over 2-D float inputs of any size.
@@ -124,10 +137,9 @@ func (k *ORT) Gram(dst, a []float32, rows, cols int) error {
 	if err != nil {
 		return err
 	}
+	key := bindKey{s: k.gram, a: wrapKey{&a[0], rows, cols}, dst: wrapKey{&dst[0], rows, rows}}
 	k.in[0], k.out[0] = ta, td
-	err = k.gram.Run(k.in[:1], k.out[:])
-	k.in[0], k.out[0] = nil, nil
-	if err != nil {
+	if err := k.run(key, k.in[:1]); err != nil {
 		return fmt.Errorf("gram %d×%d: %w", rows, cols, err)
 	}
 	return nil
@@ -156,16 +168,29 @@ func (k *ORT) MatMul(dst, a, b []float32, m, kk, n int) error {
 	if err != nil {
 		return err
 	}
+	key := bindKey{s: k.matmul, a: wrapKey{&a[0], m, kk}, b: wrapKey{&b[0], kk, n}, dst: wrapKey{&dst[0], m, n}}
 	k.in[0], k.in[1], k.out[0] = ta, tb, td
-	err = k.matmul.Run(k.in[:], k.out[:])
-	k.in[0], k.in[1], k.out[0] = nil, nil, nil
-	if err != nil {
+	if err := k.run(key, k.in[:]); err != nil {
 		return fmt.Errorf("matmul %d×%d·%d×%d: %w", m, kk, kk, n, err)
 	}
 	return nil
 }
 
 var errClosed = errors.New("gemm: ORT kernel used after Close")
+
+// run executes key's session through its cached binding, binding inputs
+// and k.out on first use. The caller holds k.mu.
+func (k *ORT) run(key bindKey, inputs []ort.Value) error {
+	b, ok := k.bound[key]
+	if !ok {
+		var err error
+		if b, err = key.s.Bind(inputs, k.out[:]); err != nil {
+			return err
+		}
+		k.bound[key] = b
+	}
+	return b.Run()
+}
 
 // wrap returns the cached tensor over data[:rows*cols], creating it on
 // first use. The caller holds k.mu.
@@ -208,6 +233,12 @@ func (k *ORT) evict(size int) {
 }
 
 func (k *ORT) release(key wrapKey) {
+	for bk, b := range k.bound {
+		if bk.a == key || bk.b == key || bk.dst == key {
+			b.Close()
+			delete(k.bound, bk)
+		}
+	}
 	w := k.wrapped[key]
 	k.pinned -= 4 * key.rows * key.cols
 	w.t.Destroy()
