@@ -89,6 +89,11 @@ func Load(path string, o LoadOptions) (*image.NRGBA, error) {
 	if err != nil {
 		return nil, decodeError(path, format, err)
 	}
+	// A GIF's first frame may be empty even when its header declares a
+	// canvas (found by FuzzLoadImage).
+	if b := img.Bounds(); b.Empty() {
+		return nil, fmt.Errorf("load image %q: %s decodes to no pixels (%dx%d)", path, formatName(format), b.Dx(), b.Dy())
+	}
 	return flatten(img), nil
 }
 
