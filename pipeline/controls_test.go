@@ -449,9 +449,12 @@ func TestMaskedStylesMatchTheirRegions(t *testing.T) {
 		}
 		styleGrams := make([]map[string][]float64, 2)
 		for i := range 2 {
-			sa, err := e.styleActivations(context.Background(), e.styles[i], e.styleSizes[i])
+			sa, own, err := e.styleActivations(context.Background(), e.styles[i], e.styleSizes[i])
 			if err != nil {
 				t.Fatal(err)
+			}
+			if own != nil {
+				defer own.Close()
 			}
 			styleGrams[i] = map[string][]float64{}
 			for _, a := range sa {

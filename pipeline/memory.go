@@ -30,9 +30,12 @@ type Footprint struct {
 	// Optimizer is "lbfgs" or "adam"; History is L-BFGS's pair count.
 	Optimizer string
 	History   int
-	// StyleSizes are the style images' sizes, width then height, where
-	// they differ from the output's: each gets a forward-only network of
-	// its own while the run's network exists.
+	// StyleSizes are the sizes, width then height, of the style
+	// activations held besides the run's network while the style targets
+	// are computed: one for each style image of another size than the
+	// output (held in a forward-only network of its own), and one for each
+	// copy the run's network makes when several style images have the
+	// output's size.
 	StyleSizes [][2]int
 }
 
@@ -114,18 +117,15 @@ func EstimatePeak(f Footprint, width, height int) int64 {
 		opt = int64(2*f.History+6) * image // pairs, gradients, direction, trial point
 	}
 
-	// A style image of another size runs once through the network's
-	// forward session, into tensors of its size, which the pipeline copies
-	// before computing the style targets.
+	// Every style image's activations are held until the style targets
+	// are set.
 	var style int64
 	for _, s := range f.StyleSizes {
-		var outs int64
 		for _, l := range f.Layers {
 			if l.Requested {
-				outs += 4 * act(l, s[0], s[1])
+				style += 4 * act(l, s[0], s[1])
 			}
 		}
-		style = max(style, 2*outs)
 	}
 	return baseBytes + f.BackboneBytes + net + costs + opt + style
 }
@@ -203,7 +203,7 @@ func LargestFitting(f Footprint, width, height int, limit int64) (int, int) {
 
 // FootprintOf describes a run of cfg on backbone b reading layers, with
 // the style images of the sizes given (those equal to width×height need
-// no network of their own).
+// no network of their own; all but the last of them are copied).
 func FootprintOf(b *models.Backbone, layers []string, cfg *Config, width, height int, styleSizes [][2]int) (Footprint, error) {
 	f := Footprint{Optimizer: cfg.Optimizer.Name, History: cfg.Optimizer.History}
 	all := b.Layers()
@@ -224,8 +224,9 @@ func FootprintOf(b *models.Backbone, layers []string, cfg *Config, width, height
 	if deepest >= 0 {
 		f.NetBytes = b.WeightBytes(all[deepest].Name)
 	}
-	for _, s := range styleSizes {
-		if s != [2]int{width, height} {
+	output := [2]int{width, height}
+	for i, s := range styleSizes {
+		if s != output || slices.Contains(styleSizes[i+1:], output) {
 			f.StyleSizes = append(f.StyleSizes, s)
 		}
 	}

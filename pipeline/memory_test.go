@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,8 +51,9 @@ func TestEstimatePeak(t *testing.T) {
 	}
 	styled := f
 	styled.StyleSizes = [][2]int{{4, 4}, {20, 2}}
-	// The larger style: 20x2 gives 8x2x20 and 16x1x10 requested values.
-	if got, want := EstimatePeak(styled, 10, 6), base+net+costs+opt+2*4*(320+160); got != want {
+	// Both styles' activations are held: 4x4 gives 8x4x4 and 16x2x2
+	// requested values, 20x2 gives 8x2x20 and 16x1x10.
+	if got, want := EstimatePeak(styled, 10, 6), base+net+costs+opt+4*(128+64+320+160); got != want {
 		t.Errorf("EstimatePeak with style images = %d, want %d", got, want)
 	}
 	for _, size := range [][2]int{{0, 5}, {5, -1}} {
@@ -171,6 +173,15 @@ func TestFootprintOf(t *testing.T) {
 	}
 	if len(f.StyleSizes) != 1 || f.StyleSizes[0] != [2]int{40, 20} {
 		t.Errorf("style sizes %v, want only the one differing from the output", f.StyleSizes)
+	}
+	// Of two styles at the output's size the first is copied, since the
+	// second's forward pass overwrites it.
+	f, err = FootprintOf(b, []string{"relu1_1", "relu2_2"}, &cfg, 40, 30, [][2]int{{40, 30}, {40, 20}, {40, 30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][2]int{{40, 30}, {40, 20}}; !slices.Equal(f.StyleSizes, want) {
+		t.Errorf("style sizes %v, want %v", f.StyleSizes, want)
 	}
 	if _, err := FootprintOf(b, []string{"relu9_9"}, &cfg, 40, 30, nil); !errors.Is(err, models.ErrUnknownLayer) {
 		t.Errorf("unknown layer: %v", err)

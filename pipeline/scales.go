@@ -145,8 +145,6 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	shapes := slices.Clone(acts)
 	e.styles = make([][]float32, len(e.styleImgs))
 	e.styleSizes = make([][2]int, len(e.styleImgs))
-	styleActs := make([][]losses.Activation, len(e.styleImgs))
-	blend := make([]float64, len(e.styleImgs))
 	for i, img := range e.styleImgs {
 		// The style image's longer side is style[i].scale times the
 		// output's, so brush strokes keep their size relative to the
@@ -159,9 +157,32 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		if e.styles[i], err = e.styleInput(imageio.ToTensor(resized)); err != nil {
 			return fmt.Errorf("style %q: %w", e.cfg.Style[i].Path, err)
 		}
-		if styleActs[i], err = e.styleActivations(ctx, e.styles[i], e.styleSizes[i]); err != nil {
-			return fmt.Errorf("style %q at %dx%d: %w", e.cfg.Style[i].Path, e.styleSizes[i][0], e.styleSizes[i][1], err)
+	}
+	styleActs := make([][]losses.Activation, len(e.styleImgs))
+	blend := make([]float64, len(e.styleImgs))
+	// Every style's activations must live until the targets are set. Those
+	// of a style of another size stay in its own Net, closed after that;
+	// those in the run's Net are copied only when a later style overwrites
+	// them.
+	var styleNets []*models.Net
+	defer func() {
+		for _, n := range styleNets {
+			n.Close()
 		}
+	}()
+	for i, size := range e.styleSizes {
+		acts, own, err := e.styleActivations(ctx, e.styles[i], size)
+		if err != nil {
+			return fmt.Errorf("style %q at %dx%d: %w", e.cfg.Style[i].Path, size[0], size[1], err)
+		}
+		if own != nil {
+			styleNets = append(styleNets, own)
+		} else if slices.Contains(e.styleSizes[i+1:], size) {
+			for j := range acts {
+				acts[j].Data = slices.Clone(acts[j].Data)
+			}
+		}
+		styleActs[i] = acts
 		blend[i] = e.cfg.Style[i].Weight
 	}
 	if err := e.objective.SetGuidedStyleTargets(styleActs, blend, e.layerMasks(shapes)); err != nil {
