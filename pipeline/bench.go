@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/internal/ortrt"
-	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/pipeline/imageio"
 	"github.com/nst-project/nst/pipeline/optim"
 )
@@ -47,14 +47,11 @@ type BenchOptions struct {
 
 // BenchReport is what Bench measured.
 type BenchReport struct {
-	ONNXRuntime string `json:"onnxruntime"`
-	Model       string `json:"model"`
-	Threads     int    `json:"threads"`
-	CPUs        int    `json:"cpus"`
-	// MatMul is the machine's matrix-multiply rate, measured in the same
-	// run as the sizes so that load on a shared machine affects both.
-	MatMul *MatMulRate  `json:"matmul,omitempty"`
-	Sizes  []SizeReport `json:"sizes"`
+	ONNXRuntime string       `json:"onnxruntime"`
+	Model       string       `json:"model"`
+	Threads     int          `json:"threads"`
+	CPUs        int          `json:"cpus"`
+	Sizes       []SizeReport `json:"sizes"`
 }
 
 // MatMulRate is the rate of ONNX Runtime's float32 MatMul of two n×n
@@ -98,9 +95,13 @@ type SizeReport struct {
 	// of the style cost and its gradient.
 	GFLOP float64 `json:"gflop_per_eval"`
 	// GFLOPS is the achieved rate, GFLOP×Evals over the timed iterations'
-	// time, and OfMatMul its ratio to the MatMul rate.
-	GFLOPS   float64 `json:"gflops"`
-	OfMatMul float64 `json:"of_matmul,omitempty"`
+	// time.
+	GFLOPS float64 `json:"gflops"`
+	// MatMul is the machine's matrix-multiply rate, measured in the same
+	// process right after the timed iterations, so that load on a shared
+	// machine weighs on both alike; OfMatMul is GFLOPS's ratio to it.
+	MatMul   *MatMulRate `json:"matmul,omitempty"`
+	OfMatMul float64     `json:"of_matmul,omitempty"`
 	// PeakRSS is the process's peak resident memory while this size ran
 	// (VmHWM, reset before each size where the kernel allows), and
 	// EstimatedPeak what EstimatePeak predicted for it.
@@ -156,7 +157,6 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	models.UseGraphCache(o.GraphCache)
 	rep := &BenchReport{Model: o.Model, Threads: o.Threads, CPUs: runtime.NumCPU()}
 	if rep.Model == "" {
 		rep.Model = BuiltinPrefix + "vgg19"
@@ -170,24 +170,19 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bench %dx%d: %w", size, size, err)
 		}
+		if o.MatMulSize >= 0 {
+			n := cmp.Or(o.MatMulSize, 2048)
+			if s.MatMul, err = MeasureMatMul(n, o.Library, o.Threads); err != nil {
+				return nil, err
+			}
+			s.OfMatMul = s.GFLOPS / s.MatMul.GFLOPS
+		}
 		rep.Sizes = append(rep.Sizes, *s)
 		if o.Progress != nil {
 			fmt.Fprintf(o.Progress, "%dx%d: %.3f s/iteration, start-up %.2f s, peak %d MB\n", s.Width, s.Height, s.Iteration.Total.Seconds(), s.Startup.Seconds(), s.PeakRSS>>20)
 		}
 	}
 	rep.ONNXRuntime = ortrt.Version()
-	if o.MatMulSize >= 0 {
-		n := o.MatMulSize
-		if n == 0 {
-			n = 2048
-		}
-		if rep.MatMul, err = MeasureMatMul(n, o.Library, o.Threads); err != nil {
-			return nil, err
-		}
-		for i := range rep.Sizes {
-			rep.Sizes[i].OfMatMul = rep.Sizes[i].GFLOPS / rep.MatMul.GFLOPS
-		}
-	}
 	return rep, nil
 }
 
@@ -215,8 +210,8 @@ func benchConfig(dir string, o BenchOptions, size int) (*Config, error) {
 	if o.Model != "" {
 		arch = "auto"
 	}
-	yaml := fmt.Sprintf("content: %q\nstyle:\n  - {path: %q, weight: 1}\nsize: %d\nmodel: {path: %q, arch: %s}\nruntime: {threads: %d, library: %q}\noutput: {dir: %q}\n",
-		content, BuiltinPrefix+"swirls", size, o.Model, arch, o.Threads, o.Library, dir)
+	yaml := fmt.Sprintf("content: %q\nstyle:\n  - {path: %q, weight: 1}\nsize: %d\nmodel: {path: %q, arch: %s}\nruntime: {threads: %d, library: %q, graph_cache: %t}\noutput: {dir: %q}\n",
+		content, BuiltinPrefix+"swirls", size, o.Model, arch, o.Threads, o.Library, o.GraphCache != "", dir)
 	path := filepath.Join(dir, fmt.Sprintf("bench-%d.yaml", size))
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		return nil, fmt.Errorf("bench config: %w", err)
@@ -225,6 +220,7 @@ func benchConfig(dir string, o BenchOptions, size int) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench config: %w", err)
 	}
+	cfg.Runtime.GraphCacheDir = o.GraphCache
 	return cfg, nil
 }
 
@@ -359,24 +355,24 @@ func MeasureMatMul(n int, library string, threads int) (*MatMulRate, error) {
 func (r *BenchReport) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "nst bench: %s, ONNX Runtime %s, %d threads (0 = one per core) on %d CPUs\n", r.Model, r.ONNXRuntime, r.Threads, r.CPUs)
-	if r.MatMul != nil {
-		fmt.Fprintf(&b, "MatMul %d^3: %.3f s, %.0f GFLOP/s\n", r.MatMul.N, r.MatMul.Seconds, r.MatMul.GFLOPS)
-	}
-	fmt.Fprintf(&b, "\n%-9s %8s %8s %8s %8s %8s %8s %8s %7s %6s %7s %6s %8s %8s %8s %8s\n",
-		"size", "s/iter", "forward", "backward", "costs", "step", "other", "cpu-s", "faults", "evals", "GFLOP/s", "of-MM", "start-s", "first-s", "peak-MB", "est-MB")
+	fmt.Fprintf(&b, "\n%-9s %8s %8s %8s %8s %8s %8s %8s %7s %6s %7s %7s %6s %8s %8s %8s %8s\n",
+		"size", "s/iter", "forward", "backward", "costs", "step", "other", "cpu-s", "faults", "evals", "GFLOP/s", "MM-GF/s", "of-MM", "start-s", "first-s", "peak-MB", "est-MB")
+	matmul := ""
 	for _, s := range r.Sizes {
-		of := "-"
-		if s.OfMatMul > 0 {
-			of = fmt.Sprintf("%.0f%%", 100*s.OfMatMul)
+		mm, of := "-", "-"
+		if s.MatMul != nil {
+			mm, of = fmt.Sprintf("%.0f", s.MatMul.GFLOPS), fmt.Sprintf("%.0f%%", 100*s.OfMatMul)
+			matmul = fmt.Sprintf("MM-GF/s: ONNX Runtime's MatMul of two %dx%d matrices, best of 5, right after the size's iterations.\n", s.MatMul.N, s.MatMul.N)
 		}
 		sp := s.Iteration
-		fmt.Fprintf(&b, "%-9s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %7d %6.2f %7.0f %6s %8s %8.2f %8d %8d\n",
+		fmt.Fprintf(&b, "%-9s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %7d %6.2f %7.0f %7s %6s %8s %8.2f %8d %8d\n",
 			fmt.Sprintf("%dx%d", s.Width, s.Height), sp.Total.Seconds(), sp.Forward.Seconds(), sp.Backward.Seconds(),
 			sp.Costs.Seconds(), sp.Step.Seconds(), sp.Other.Seconds(), s.CPU.Seconds(), s.Faults,
-			float64(s.Evals)/float64(max(s.Iterations, 1)), s.GFLOPS, of, startup(s), s.FirstIteration.Seconds(),
+			float64(s.Evals)/float64(max(s.Iterations, 1)), s.GFLOPS, mm, of, startup(s), s.FirstIteration.Seconds(),
 			s.PeakRSS>>20, s.EstimatedPeak>>20)
 	}
 	b.WriteString("\nstart-s: seconds from start to the first iteration; * marks sessions opened from the graph cache.\n")
+	b.WriteString(matmul)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -130,6 +130,10 @@ type Runtime struct {
 	// GraphCache keeps prepared forward and backward graphs in the user's
 	// cache folder, so later runs of the same backbone and size start fast.
 	GraphCache bool `mapstructure:"graph_cache" yaml:"graph_cache"`
+	// GraphCacheDir is the graph cache's folder; empty means
+	// models.DefaultCacheDir(). It is no config key: nst bench sets it, so
+	// that its first pass starts from an empty cache.
+	GraphCacheDir string `mapstructure:"-" yaml:"-"`
 }
 
 // Limits bound what a run accepts.

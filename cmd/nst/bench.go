@@ -32,7 +32,7 @@ size and prints, per iteration: the seconds spent in the network's forward
 and backward passes, the costs, the optimiser's step and the rest; the
 evaluations per iteration; the achieved GFLOP/s and its share of the
 machine's matrix-multiply rate (ONNX Runtime MatMul 2048^3, measured in the
-same run); the time from start to the first iteration; and the peak resident
+same process right after the size's iterations); the time from start to the first iteration; and the peak resident
 memory next to the estimate nst checks before a run.
 
 Each size runs in a process of its own, so that its start-up includes
@@ -106,7 +106,7 @@ func benchIsolated(cmd *cobra.Command, o pipeline.BenchOptions) (*pipeline.Bench
 	}
 	var rep *pipeline.BenchReport
 	for _, size := range o.Sizes {
-		args := []string{"bench", "--in-process", "--json", "-", "--matmul", "-1",
+		args := []string{"bench", "--in-process", "--json", "-", "--matmul", strconv.Itoa(o.MatMulSize),
 			"--sizes", strconv.Itoa(size), "--iterations", strconv.Itoa(o.Iterations),
 			"--threads", strconv.Itoa(o.Threads), "--model", o.Model, "--library", o.Library, "--graph-cache", o.GraphCache}
 		child := exec.CommandContext(cmd.Context(), exe, args...)
@@ -129,18 +129,6 @@ func benchIsolated(cmd *cobra.Command, o pipeline.BenchOptions) (*pipeline.Bench
 	}
 	if rep == nil {
 		return nil, usageError{fmt.Errorf("--sizes: give at least one size")}
-	}
-	if o.MatMulSize >= 0 {
-		n := o.MatMulSize
-		if n == 0 {
-			n = 2048
-		}
-		if rep.MatMul, err = pipeline.MeasureMatMul(n, o.Library, o.Threads); err != nil {
-			return nil, err
-		}
-		for i := range rep.Sizes {
-			rep.Sizes[i].OfMatMul = rep.Sizes[i].GFLOPS / rep.MatMul.GFLOPS
-		}
 	}
 	return rep, nil
 }
