@@ -39,9 +39,17 @@ func TestGraphCacheReopensSessions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return acts, append([]float32(nil), dx...), n.shared.graph.bytes != nil && n.bwdGraph.bytes != nil
+		return acts, append([]float32(nil), dx...), n.Cached()
 	}
-	acts, grad, cached := run()
+	// The reference comes from sessions built without the cache: a built
+	// session is replaced by one opened from the entry it wrote, so every
+	// later run reads the cache.
+	UseGraphCache("")
+	acts, grad, _ := run()
+	UseGraphCache(dir)
+	a, g, cached := run()
+	checkSame(t, "activations", [][]float32{a}, [][]float32{acts})
+	checkSame(t, "gradient", [][]float32{g}, [][]float32{grad})
 	if cached {
 		t.Fatal("the first Prepare used cache entries that cannot exist yet")
 	}

@@ -81,7 +81,7 @@ type Net struct {
 // Cached reports whether the Net's sessions were opened from the graph
 // cache (see UseGraphCache) rather than built.
 func (n *Net) Cached() bool {
-	return n.shared != nil && n.shared.graph.bytes != nil && (n.bwdGraph == nil || n.bwdGraph.bytes != nil)
+	return n.shared != nil && n.shared.graph.hit && (n.bwdGraph == nil || n.bwdGraph.hit)
 }
 
 // ConvFLOPs is the number of floating-point operations (a multiply-add
