@@ -9,12 +9,9 @@
 #   scripts/bench.sh --sizes 512 --iterations 10
 #   scripts/bench.sh --model models/vgg19.onnx
 #
-# glibc's malloc is asked for transparent huge pages (glibc 2.35 or later;
-# older versions ignore the setting): ONNX Runtime's working memory is
-# then faulted in 2 MiB at a time instead of 4 KiB, which on virtual
-# machines, where a page fault costs 15-45 µs, cut the first iteration's
-# and the start-up's page faults by half or more. Set GLIBC_TUNABLES
-# yourself to run without.
+# nst itself asks glibc's malloc for transparent huge pages (see
+# ortrt.ReexecWithHugePages); set GLIBC_TUNABLES or NST_NO_REEXEC=1 to
+# measure without.
 #
 # On a machine shared with other work the wall times measure the load as
 # much as nst: compare each row's cpu-s with threads × s/iter.
@@ -23,7 +20,6 @@ cd "$(dirname "$0")/.."
 scripts/install-onnxruntime.sh >/dev/null
 mkdir -p runs/bench
 go build -o runs/bench/nst ./cmd/nst
-export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 cache="$(mktemp -d)"
 trap 'rm -rf "$cache"' EXIT
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
