@@ -11,9 +11,11 @@
 // The rules choose formulations measured to run fast in ONNX Runtime on CPU
 // (see bench_test.go): the input gradient of a stride-1 convolution is a
 // convolution with flipped, channel-swapped constant weights, which runs at
-// the forward's speed where ConvTranspose is markedly slower; ReLU masks
-// come from the saved ReLU outputs through Where, or, for a ReLU that is no
-// seed, from a one-byte mask the forward saves; max-pooling gradients
+// the forward's speed where ConvTranspose is markedly slower; the ReLU
+// gradient is multiplied by a mask cast to float, the mask computed from
+// the saved ReLU output or, for a ReLU that is no seed, saved by the
+// forward as one byte per element; two gradient contributions meet in an
+// Add, which runs faster than Sum; max-pooling gradients
 // scatter through the forward's argmax indices, and a ReLU feeding only a
 // max pool is masked at the pooled size.
 package autodiff

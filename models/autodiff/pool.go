@@ -35,8 +35,7 @@ func maxPoolGrad(b *builder, dy string, _ []bool) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		zero := b.scalar(0)
-		dy = b.op("Where", []string{b.op("Greater", []string{pooled, zero}), dy, zero})
+		dy = b.applyMask(dy, b.op("Greater", []string{pooled, b.scalar(0)}))
 		b.masked[relu] = true
 	}
 	fits := true
