@@ -2,8 +2,8 @@ package autodiff
 
 import (
 	"flag"
-	"math/rand/v2"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"syscall"
 	"testing"
