@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -87,8 +88,14 @@ func (f *fileBuilder) output(name string, dims ...int64) {
 
 func (f *fileBuilder) model() *onnx.ModelProto {
 	if f.weightsAsInputs {
+		listed := map[string]bool{}
+		for _, v := range f.g.Input {
+			listed[v.GetName()] = true
+		}
 		for _, t := range f.g.Initializer {
-			f.g.Input = append(f.g.Input, onnxgraph.Value(t.GetName(), onnx.TensorProto_DataType(t.GetDataType()), t.GetDims()...))
+			if !listed[t.GetName()] {
+				f.g.Input = append(f.g.Input, onnxgraph.Value(t.GetName(), onnx.TensorProto_DataType(t.GetDataType()), t.GetDims()...))
+			}
 		}
 	}
 	return &onnx.ModelProto{
@@ -185,62 +192,65 @@ func torchvisionOld(blocks [][]int) *fileBuilder {
 }
 
 // zooStyle looks like the ONNX model zoo's vgg16-7/vgg19-7 (MXNet export,
-// opset 7): input data 1x3x224x224, weights also listed as inputs, names
-// vgg0_conv0_fwd, and a classifier head Flatten (or Reshape) + Gemm + Relu +
-// Dropout(ratio) + Gemm + Softmax. With batchNorm, BatchNormalization with
-// the opset-7 spatial attribute follows each convolution, as in vgg19-bn-7.
+// opset 7), laid out by the same code as WriteZooLookalike with a small
+// classifier head: input data 1x3x224x224, weights also listed as inputs,
+// names vgg0_conv0_fwd, and a head of Flatten + Gemm + Relu +
+// Dropout(ratio) per hidden layer and Flatten + Gemm for the scores. The
+// biases are random here, so that tests see them used. With reshape, a
+// Reshape to [1, -1] replaces the first Flatten, as other exporters write
+// it. With batchNorm, BatchNormalization with the opset-7 spatial
+// attribute follows each convolution, as in vgg19-bn-7.
 func zooStyle(blocks [][]int, reshape, batchNorm bool) *fileBuilder {
 	f := newFileBuilder(7, 3, 3)
 	f.weightsAsInputs = true
-	f.input("data", 1, 3, 224, 224)
-	prev, cin, conv, relu, bn := "data", 3, 0, 0, 0
-	for p, block := range blocks {
-		for _, cout := range block {
-			name := fmt.Sprintf("vgg0_conv%d", conv)
-			f.weights(name+"_bias", 0.1, int64(cout))
-			prev = f.conv(name+"_fwd", prev, name+"_weight", name+"_bias", name+"_fwd", cin, cout)
-			conv++
-			if batchNorm {
-				name := fmt.Sprintf("vgg0_batchnorm%d", bn)
-				c := int64(cout)
-				in := []string{prev, f.positive(name+"_gamma", 0.5, c), f.weights(name+"_beta", 0.1, c), f.weights(name+"_running_mean", 0.1, c), f.positive(name+"_running_var", 0.5, c)}
-				prev = f.node("BatchNormalization", name+"_fwd", in, []string{name + "_fwd"}, onnxgraph.Float("epsilon", 1e-5), onnxgraph.Float("momentum", 0.9), onnxgraph.Int("spatial", 1))
-				bn++
-			}
-			prev = f.node("Relu", fmt.Sprintf("vgg0_relu%d_fwd", relu), []string{prev}, []string{fmt.Sprintf("vgg0_relu%d_fwd", relu)})
-			relu++
-			cin = cout
-		}
-		prev = f.pool("MaxPool", fmt.Sprintf("vgg0_pool%d_fwd", p), prev, fmt.Sprintf("vgg0_pool%d_fwd", p))
+	g, tensors, err := zooLayout{blocks: blocks, dense: []int{8, 8, 5}, side: 224}.graph()
+	if err != nil {
+		panic(err) // the callers' layouts are fixed
 	}
-	side := int64(224 >> len(blocks))
-	features := int64(cin) * side * side
+	f.g = g
+	for _, t := range tensors {
+		if t.fanIn > 0 {
+			f.weights(t.name, heStd(t.fanIn), t.dims...)
+		} else {
+			f.weights(t.name, 0.1, t.dims...)
+		}
+	}
+	if batchNorm {
+		insertBatchNorm(f)
+	}
 	if reshape {
+		first := slices.IndexFunc(g.Node, func(n *onnx.NodeProto) bool { return n.GetOpType() == "Flatten" })
 		shape := "reshape_attr_tensor118"
 		f.g.Initializer = append(f.g.Initializer, onnxgraph.Int64s(shape, []int64{2}, []int64{1, -1}))
-		prev = f.node("Reshape", "reshape0", []string{prev, shape}, []string{"reshape0"})
-	} else {
-		prev = f.node("Flatten", "flatten_82", []string{prev}, []string{"flatten_82"})
+		n := g.Node[first]
+		*n = *onnxgraph.Node("Reshape", "reshape0", []string{n.GetInput()[0], shape}, n.GetOutput())
 	}
-	hidden := int64(8)
-	for d, out := range []int64{hidden, 5} {
-		name := fmt.Sprintf("vgg0_dense%d", d)
-		in := features
-		if d > 0 {
-			in = hidden
-		}
-		f.weights(name+"_weight", 0.01, out, in)
-		f.weights(name+"_bias", 0.01, out)
-		prev = f.node("Gemm", name+"_fwd", []string{prev, name + "_weight", name + "_bias"}, []string{name + "_fwd"},
-			onnxgraph.Float("alpha", 1), onnxgraph.Float("beta", 1), onnxgraph.Int("transA", 0), onnxgraph.Int("transB", 1))
-		if d == 0 {
-			prev = f.node("Relu", fmt.Sprintf("vgg0_relu%d_fwd", relu), []string{prev}, []string{fmt.Sprintf("vgg0_relu%d_fwd", relu)})
-			prev = f.node("Dropout", "vgg0_dropout0_fwd", []string{prev}, []string{"vgg0_dropout0_fwd"}, onnxgraph.Float("ratio", 0.5))
-		}
-	}
-	prev = f.node("Softmax", "vgg0_softmax0", []string{prev}, []string{"softmax0"}, onnxgraph.Int("axis", 1))
-	f.output(prev, 1, 5)
 	return f
+}
+
+// insertBatchNorm puts a BatchNormalization, named as MXNet names it,
+// after every convolution of a zoo layout.
+func insertBatchNorm(f *fileBuilder) {
+	var nodes []*onnx.NodeProto
+	renamed := map[string]string{}
+	for _, n := range f.g.Node {
+		for i, in := range n.GetInput() {
+			if to, ok := renamed[in]; ok {
+				n.Input[i] = to
+			}
+		}
+		nodes = append(nodes, n)
+		if n.GetOpType() != "Conv" {
+			continue
+		}
+		name := fmt.Sprintf("vgg0_batchnorm%d", len(renamed))
+		c := f.g.Initializer[slices.IndexFunc(f.g.Initializer, func(t *onnx.TensorProto) bool { return t.GetName() == n.GetInput()[1] })].GetDims()[0]
+		in := []string{n.GetOutput()[0], f.positive(name+"_gamma", 0.5, c), f.weights(name+"_beta", 0.1, c), f.weights(name+"_running_mean", 0.1, c), f.positive(name+"_running_var", 0.5, c)}
+		nodes = append(nodes, onnxgraph.Node("BatchNormalization", name+"_fwd", in, []string{name + "_fwd"},
+			onnxgraph.Float("epsilon", 1e-5), onnxgraph.Float("momentum", 0.9), onnxgraph.Int("spatial", 1)))
+		renamed[n.GetOutput()[0]] = name + "_fwd"
+	}
+	f.g.Node = nodes
 }
 
 // caffe2Style looks like the zoo's vgg19-caffe2-3 (opset 3): input data_0,

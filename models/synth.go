@@ -196,11 +196,28 @@ func synthModel(spec SynthSpec, seed int64) (*onnx.ModelProto, error) {
 // N(0, 2/(9*in)) with the PCG stream (seed, stream), written straight into
 // raw data to avoid a second copy of the weights.
 func heNormal(name string, out, in int, seed, stream uint64) *onnx.TensorProto {
-	rng := rand.New(rand.NewPCG(seed, stream))
-	std := math.Sqrt(2 / float64(9*in))
 	raw := make([]byte, 4*out*in*9)
-	for i := 0; i < len(raw); i += 4 {
+	putNormal(raw, weightStream(seed, stream), heStd(9*in))
+	return &onnx.TensorProto{Name: name, Dims: []int64{int64(out), int64(in), 3, 3}, DataType: int32(onnx.TensorProto_FLOAT), RawData: raw}
+}
+
+// heStd is the He-normal (Kaiming, fan-in) standard deviation of a layer
+// whose outputs each sum fanIn inputs.
+func heStd(fanIn int) float64 { return math.Sqrt(2 / float64(fanIn)) }
+
+// weightStream is the random source of one weight tensor: PCG seeded with
+// (seed, stream). Tensors draw from independent streams so that any of
+// them can be drawn without the others.
+func weightStream(seed, stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, stream))
+}
+
+// putNormal fills raw with little-endian float32 draws from N(0, std²),
+// taken in order from rng; filling a tensor in consecutive pieces gives
+// the same bytes as filling it at once. A trailing partial float is left
+// as it is.
+func putNormal(raw []byte, rng *rand.Rand, std float64) {
+	for i := 0; i+4 <= len(raw); i += 4 {
 		binary.LittleEndian.PutUint32(raw[i:], math.Float32bits(float32(rng.NormFloat64()*std)))
 	}
-	return &onnx.TensorProto{Name: name, Dims: []int64{int64(out), int64(in), 3, 3}, DataType: int32(onnx.TensorProto_FLOAT), RawData: raw}
 }

@@ -144,7 +144,7 @@ grad.npy    dJ/dx at that x, float32 [1,3,H,W]`,
 }
 
 func newModelCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "model", Short: "Inspect backbones or write the built-in one"}
+	cmd := &cobra.Command{Use: "model", Short: "Inspect backbones or write random-weight ones"}
 	cmd.AddCommand(newInspectCmd(), newSynthCmd())
 	return cmd
 }
@@ -169,26 +169,47 @@ other graphs use their ONNX tensor names. FILE may be builtin:vgg19 or builtin:v
 }
 
 func newSynthCmd() *cobra.Command {
-	var arch, out string
+	var arch, layout, out string
 	var seed int64
 	cmd := &cobra.Command{
-		Use:   "synth --arch vgg19|vgg16 --seed N --out FILE.onnx",
+		Use:   "synth --arch vgg19|vgg16 [--layout builtin|zoo] --seed N --out FILE.onnx",
 		Short: "Write a VGG backbone with deterministic random weights",
-		Long: `Synth writes a VGG-architecture ONNX model (features only, free input size)
-with He-normal random weights and zero biases. The same seed gives a
-byte-identical file. Random-weight VGG still transfers style (He, Wang and
-Hopcroft, NeurIPS 2016); it is the built-in backbone when model.path is empty.`,
+		Long: `Synth writes a VGG-architecture ONNX model with He-normal random weights
+and zero biases. The same arguments give a byte-identical file. Random-weight
+VGG still transfers style (He, Wang and Hopcroft, NeurIPS 2016).
+
+--layout builtin (the default) writes the built-in backbone, used when
+model.path is empty: the features only, free input size; 80 MB for vgg19.
+
+--layout zoo writes a full-size look-alike of the ONNX model zoo's
+vgg19-7.onnx or vgg16-7.onnx (MXNet export): opset 7, a 1x3x224x224 input
+named data, weights in float_data and listed among the graph inputs, nodes
+named vgg0_conv0_fwd ..., and the classifier head (fc6 25088x4096, fc7
+4096x4096, fc8 4096x1000): 575 MB for vgg19 (548 MiB, as the zoo's file),
+553 MB for vgg16. It loads like the real file and has the same convolution
+weights as the built-in backbone; it serves to measure start-up and memory
+with a zoo-sized file where the zoo cannot be reached (nst bench --model FILE).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return usageError{fmt.Errorf("synth needs --out FILE.onnx")}
 			}
+			var write func(io.Writer, string, int64) error
+			switch layout {
+			case "builtin":
+				write = models.WriteSynth
+			case "zoo":
+				write = models.WriteZooLookalike
+			default:
+				return usageError{fmt.Errorf("--layout %q: want builtin or zoo", layout)}
+			}
 			return atomicfile.Write(out, 0o644, func(w io.Writer) error {
-				return models.WriteSynth(w, arch, seed)
+				return write(w, arch, seed)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&arch, "arch", "vgg19", "vgg19 or vgg16")
+	cmd.Flags().StringVar(&layout, "layout", "builtin", "builtin (nst's feature extractor) or zoo (the ONNX model zoo's full vgg19-7/vgg16-7 layout)")
 	cmd.Flags().Int64Var(&seed, "seed", 0, "random seed of the weights")
 	cmd.Flags().StringVar(&out, "out", "", "output file (required)")
 	return cmd
