@@ -5,7 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,36 +18,130 @@ import (
 
 // Load reads an ONNX model file and normalises it into a Backbone.
 //
+// Only what the backbone keeps is read: the graph, the small tensors, and
+// the weights of the layers it names, which for a model-zoo VGG leaves the
+// classifier head, most of the file, unread (see parseSkeleton). The
+// digest, which must cover every byte, is computed from the file in the
+// background while the caller goes on; Digest waits for it.
+//
 // External data (tensors stored beside the model, as exporters do for large
 // models) is read from the model's folder only: references that are absolute,
 // climb out with "..", or escape through a symbolic link are refused. Tensor
 // sizes are checked against onnxgraph.MaxElements before any memory is
 // allocated for them.
 func Load(path string) (*Backbone, error) {
-	raw, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("load model: %w", err)
+		return nil, fmt.Errorf("load model: %w", err) // the error names the file
 	}
-	digest := sha256.New()
-	digest.Write(raw)
-	m, err := onnxgraph.Unmarshal(raw)
+	defer f.Close()
+	b, err := load(f, path)
 	if err != nil {
-		return nil, fmt.Errorf("load model %q: not a readable ONNX file (truncated, or another format?): %w", path, err)
+		return nil, fmt.Errorf("load model %q: %w", path, err)
+	}
+	return b, nil
+}
+
+func load(f *os.File, path string) (*Backbone, error) {
+	file, unmap, err := mapFile(f)
+	if err != nil {
+		return nil, err
+	}
+	defer unmap()
+	m, lazy, err := parseSkeleton(file)
+	if err != nil {
+		return nil, fmt.Errorf("not a readable ONNX file (truncated, or another format?): %w", err)
 	}
 	opset, err := checkModel(m)
 	if err != nil {
-		return nil, fmt.Errorf("load model %q: %w", path, err)
+		return nil, err
 	}
-	if err := resolveExternalData(m.GetGraph(), filepath.Dir(path), digest); err != nil {
-		return nil, fmt.Errorf("load model %q: %w", path, err)
+	// The digest reads the external data again, in tensor order: keep the
+	// references, which resolving the data clears.
+	var external []*onnx.TensorProto
+	for _, t := range graphTensors(m.GetGraph()) {
+		if t.GetDataLocation() == onnx.TensorProto_EXTERNAL {
+			external = append(external, &onnx.TensorProto{Name: t.GetName(), Dims: t.GetDims(), DataType: t.GetDataType(),
+				DataLocation: t.GetDataLocation(), ExternalData: t.GetExternalData()})
+		}
+	}
+	ext := &externalReader{dir: filepath.Dir(path)}
+	defer ext.close()
+	// Small external tensors are read now, since canonicalisation may read
+	// them; the large ones, weights, once the backbone has kept them.
+	if err := ext.resolve(graphTensors(m.GetGraph()), func(size int64) bool { return size < lazyBytes }); err != nil {
+		return nil, err
 	}
 	b, err := newBackbone(m.GetGraph(), opset)
 	if err != nil {
-		return nil, fmt.Errorf("load model %q: %w", path, err)
+		return nil, err
+	}
+	kept := b.canon.graph.GetInitializer()
+	if err := materialize(kept, lazy); err != nil {
+		return nil, err
+	}
+	if err := ext.resolve(kept, func(int64) bool { return true }); err != nil {
+		return nil, err
 	}
 	b.source = path
-	b.digest = hex.EncodeToString(digest.Sum(nil))
+	if b.digestOf, err = digestOf(path, external); err != nil {
+		return nil, err
+	}
 	return b, nil
+}
+
+// digestOf returns the function giving the model's digest: the SHA-256 of
+// the model file followed by the external data of the tensors external,
+// in order, as sha256sum prints it. A file without external data is
+// hashed in the background, from a handle opened now, while the caller
+// goes on; one with external data is hashed now, which also checks that
+// all of it can be read.
+func digestOf(path string, external []*onnx.TensorProto) (func() string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(external) > 0 {
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return nil, err
+		}
+		r := &externalReader{dir: filepath.Dir(path)}
+		defer r.close()
+		for _, t := range external {
+			data, err := r.read(t)
+			if err != nil {
+				return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+			}
+			h.Write(data)
+		}
+		sum := hex.EncodeToString(h.Sum(nil))
+		return func() string { return sum }, nil
+	}
+	done := make(chan string, 1)
+	go func() {
+		defer f.Close()
+		// Read through a small buffer: the file's pages stay in the page
+		// cache rather than in this process's memory.
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			slog.Warn("model digest: reading the file again failed", "file", path, "err", err)
+			done <- ""
+			return
+		}
+		done <- hex.EncodeToString(h.Sum(nil))
+	}()
+	return func() string { return <-done }, nil
+}
+
+// readFile reads f whole.
+func readFile(f *os.File) ([]byte, func(), error) {
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, func() {}, nil
 }
 
 // checkModel rejects files that parse as protobuf but are no usable ONNX
@@ -89,35 +184,53 @@ func graphTensors(g *onnx.GraphProto) []*onnx.TensorProto {
 	return ts
 }
 
-// resolveExternalData reads every externally stored tensor of g into its
-// raw_data, from files under dir, and feeds the bytes read to digest so the
-// model's digest covers its weights.
-func resolveExternalData(g *onnx.GraphProto, dir string, digest hash.Hash) error {
-	var root *os.Root
-	defer func() {
-		if root != nil {
-			root.Close()
+// externalReader reads tensors' external data from the model's folder,
+// opened as an os.Root on first use, which confines every path (symbolic
+// links included) to that folder.
+type externalReader struct {
+	dir  string
+	root *os.Root
+}
+
+func (r *externalReader) close() {
+	if r.root != nil {
+		r.root.Close()
+	}
+}
+
+// read returns t's external data.
+func (r *externalReader) read(t *onnx.TensorProto) ([]byte, error) {
+	if r.root == nil {
+		root, err := os.OpenRoot(r.dir)
+		if err != nil {
+			return nil, fmt.Errorf("open the model's folder for external data: %w", err)
 		}
-	}()
-	for _, t := range graphTensors(g) {
+		r.root = root
+	}
+	return readExternal(r.root, t)
+}
+
+// resolve checks the inline tensors of ts and reads into raw_data the
+// external data of those whose declared size want accepts.
+func (r *externalReader) resolve(ts []*onnx.TensorProto, want func(size int64) bool) error {
+	for _, t := range ts {
 		if t.GetDataLocation() != onnx.TensorProto_EXTERNAL {
 			if err := checkInlineSize(t); err != nil {
 				return err
 			}
 			continue
 		}
-		if root == nil {
-			r, err := os.OpenRoot(dir)
-			if err != nil {
-				return fmt.Errorf("open the model's folder for external data: %w", err)
-			}
-			root = r
-		}
-		data, err := readExternal(root, t)
+		size, err := tensorBytes(t)
 		if err != nil {
 			return fmt.Errorf("tensor %q: %w", t.GetName(), err)
 		}
-		digest.Write(data)
+		if !want(size) {
+			continue
+		}
+		data, err := r.read(t)
+		if err != nil {
+			return fmt.Errorf("tensor %q: %w", t.GetName(), err)
+		}
 		t.RawData = data
 		t.DataLocation = onnx.TensorProto_DEFAULT
 		t.ExternalData = nil
