@@ -27,7 +27,9 @@ type BenchOptions struct {
 	Sizes []int
 	// Iterations is the number of timed L-BFGS iterations per size, after
 	// the first (whose line search takes extra evaluations and whose
-	// buffers are touched for the first time); 0 means 5.
+	// buffers are touched for the first time); 0 means 10. L-BFGS touches
+	// the memory of its history pair by pair: the peak is a long run's
+	// only once the iterations reach optimizer.history (10 by default).
 	Iterations int
 	// Model is model.path: "" for the built-in VGG19, or an ONNX file.
 	Model string
@@ -139,10 +141,7 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 	if len(sizes) == 0 {
 		sizes = DefaultBenchSizes
 	}
-	iters := o.Iterations
-	if iters == 0 {
-		iters = 5
-	}
+	iters := cmp.Or(o.Iterations, 10)
 	if iters < 0 {
 		return nil, fmt.Errorf("bench: %d iterations, want at least 1", iters)
 	}

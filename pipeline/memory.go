@@ -68,9 +68,10 @@ const (
 	sessionWeightCopies = 2
 	// arenaActivations is ONNX Runtime's working memory, one arena the
 	// passes share, in multiples of the largest activation: at the
-	// backward pass's widest point the incoming gradient, its masked and
-	// blocked-layout copies and the convolution's output.
-	arenaActivations = 4
+	// backward pass's widest point the incoming gradient, the ReLU mask
+	// cast to float, the masked gradient, its blocked-layout copy and the
+	// convolution's output.
+	arenaActivations = 5
 )
 
 // EstimatePeak predicts the peak resident memory, in bytes, of a run of f

@@ -36,7 +36,7 @@ func TestEstimatePeak(t *testing.T) {
 	requested := int64(4*480 + 4*240)
 	masks := int64(240) // the unrequested ReLU, one byte per value
 	grams := int64(16*8*8 + 16*16*16)
-	net := 3*image + 2*requested + masks + 2*2*100 + 4*(4*480)
+	net := 3*image + 2*requested + masks + 2*2*100 + 5*(4*480)
 	costs := 4*240 + grams + 3*image
 	opt := int64((2*2 + 6) * image)
 	base := int64(baseBytes + 1000)
