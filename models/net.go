@@ -31,6 +31,14 @@ type Options struct {
 	// new Net runs on that Net's forward session, with tensors of its own
 	// size, instead of creating a session.
 	ForwardOnly bool
+	// GradInPlace makes GradBuffers the activations themselves: the caller
+	// overwrites each activation with its gradient before Backward, and
+	// no buffer the size of all requested activations holds the
+	// gradients (520 MB for VGG19's Gatys et al. layers at 1024x1024). The
+	// forward pass then saves the masks of requested ReLU outputs, one
+	// byte per element, which the backward pass would otherwise read from
+	// the activations.
+	GradInPlace bool
 	// Session configures both ONNX Runtime sessions. With ProfilePrefix set,
 	// the forward session profiles into PREFIX_forward_DATE.json and the
 	// backward one into PREFIX_backward_DATE.json (ONNX Runtime stamps the
@@ -174,7 +182,11 @@ func (b *Backbone) prepare(o Options) (*Net, error) {
 		if shapes, err = autodiff.InferShapes(g.graph, autodiff.Shapes{g.input: inShape}); err != nil {
 			return nil, err
 		}
-		if plan, err = autodiff.Differentiate(g.graph, shapes, g.input, tensors); err != nil {
+		differentiate := autodiff.Differentiate
+		if o.GradInPlace {
+			differentiate = autodiff.DifferentiateInPlace
+		}
+		if plan, err = differentiate(g.graph, shapes, g.input, tensors); err != nil {
 			return nil, err
 		}
 	}
@@ -261,7 +273,9 @@ func (n *Net) open(o Options, reg *forwardRegistry, input string, plan *autodiff
 	var gradSlot, imageGradSlot slot
 	if !o.ForwardOnly {
 		for _, name := range tensors {
-			seedSlots = append(seedSlots, l.add(onnx.TensorProto_FLOAT, shapes[name]))
+			if !o.GradInPlace {
+				seedSlots = append(seedSlots, l.add(onnx.TensorProto_FLOAT, shapes[name]))
+			}
 		}
 		gradSlot = l.add(onnx.TensorProto_FLOAT, image)
 		imageGradSlot = l.add(onnx.TensorProto_FLOAT, image)
@@ -296,9 +310,11 @@ func (n *Net) open(o Options, reg *forwardRegistry, input string, plan *autodiff
 		if o.ForwardOnly {
 			continue
 		}
-		v, err := n.tensor(seedSlots[i])
-		if err != nil {
-			return fmt.Errorf("gradient of %q: %w", o.Layers[i], err)
+		v := byName[name]
+		if !o.GradInPlace {
+			if v, err = n.tensor(seedSlots[i]); err != nil {
+				return fmt.Errorf("gradient of %q: %w", o.Layers[i], err)
+			}
 		}
 		n.seeds = append(n.seeds, v.(*ort.Tensor[float32]).GetData())
 		n.bwdIn = append(n.bwdIn, v)
@@ -529,7 +545,8 @@ func (n *Net) Forward(img []float32) ([]Activation, error) {
 
 // GradBuffers returns, per requested layer in Options.Layers order, the
 // buffer where the caller writes dJ/d(activation) before Backward. They
-// back the backward session's inputs, so nothing is copied.
+// back the backward session's inputs, so nothing is copied. With
+// Options.GradInPlace they are the activations' Data.
 func (n *Net) GradBuffers() [][]float32 { return n.seeds }
 
 // Backward returns dJ/d(img) for the image of the last Forward, given the

@@ -39,6 +39,9 @@ type builder struct {
 	flipped map[string]string
 	// seeds holds the seed tensors.
 	seeds map[string]bool
+	// seedsOverwritten says the seeds' values are gone by the time the
+	// backward pass runs (DifferentiateInPlace).
+	seedsOverwritten bool
 	// masked holds ReLU outputs whose gradient a consumer already masked.
 	masked map[string]bool
 	// fwdZero names the forward graph's float zero, once forwardMask
@@ -151,7 +154,8 @@ func (b *builder) ints(v ...int64) string {
 // read returns the backward-graph name under which a forward tensor is
 // available: constants are copied into the backward graph, tensors computed
 // at run time become Saved. A graph input is exposed through an Identity,
-// so the caller never has to list an input among the forward outputs.
+// so the caller never has to list an input among the forward outputs, and
+// so is a seed the caller overwrites (DifferentiateInPlace).
 func (b *builder) read(name string) (string, error) {
 	if r, ok := b.readAs[name]; ok {
 		return r, nil
@@ -168,7 +172,7 @@ func (b *builder) read(name string) (string, error) {
 		return "", err
 	}
 	saved := name
-	if b.ix.inputs[name] {
+	if b.ix.inputs[name] || (b.seedsOverwritten && b.seeds[name]) {
 		saved = b.fresh(name + "_saved")
 		b.fwd.Node = append(b.fwd.Node, onnxgraph.Node("Identity", saved, []string{name}, []string{saved}))
 		b.shapes[saved] = shape

@@ -1,6 +1,8 @@
 package autodiff
 
 import (
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -70,5 +72,54 @@ func TestReluSavesMaskUnlessSeed(t *testing.T) {
 	}
 	if _, ok := types[hidden]; ok {
 		t.Errorf("the hidden ReLU's output is saved besides its mask: %v", plan.Saved)
+	}
+}
+
+// TestDifferentiateInPlace checks plans for callers that overwrite the
+// seeds with their gradients: gradients match finite differences, no seed
+// is saved, a seed ReLU's mask is saved as BOOL, and a rule that reads a
+// seed's value reads a copy.
+func TestDifferentiateInPlace(t *testing.T) {
+	pads := ints("pads", 1, 1, 1, 1)
+	for _, c := range []struct {
+		name  string
+		build func(tg *testGraph) (seeds, masks, copies []string)
+	}{
+		{"VGG blocks, ReLU seeds", func(tg *testGraph) ([]string, []string, []string) {
+			r11, _, p1 := vggBlock(tg, "x", 2, 3)
+			r21, _, _ := vggBlock(tg, p1, 3, 4)
+			return []string{r11, r21}, []string{r11 + "_mask", r21 + "_mask"}, nil
+		}},
+		{"a seed another seed's rule reads", func(tg *testGraph) ([]string, []string, []string) {
+			a := tg.op("Relu", []string{tg.conv("x", 2, 3, []int64{3, 3}, true, pads)})
+			sq := tg.op("Mul", []string{a, a})
+			return []string{a, sq}, []string{a + "_mask"}, []string{a}
+		}},
+		{"a pooled seed", func(tg *testGraph) ([]string, []string, []string) {
+			_, _, p1 := vggBlock(tg, "x", 2, 3)
+			r := tg.op("Relu", []string{tg.conv(p1, 3, 2, []int64{3, 3}, true, pads)})
+			return []string{p1, r}, []string{r + "_mask"}, []string{p1}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tg := newTestGraph(41, 1, 2, 8, 8)
+			seeds, masks, copies := c.build(tg)
+			plan := checkGradient(t, tg, seeds, fdOptions{inPlace: true, lo: 0.05})
+			types := map[string]int32{}
+			for _, in := range plan.Backward.GetInput() {
+				types[in.GetName()] = in.GetType().GetTensorType().GetElemType()
+			}
+			const boolean = 9 // onnx.TensorProto_BOOL
+			for _, m := range masks {
+				if types[m] != boolean {
+					t.Errorf("mask %q: backward input type %d, want BOOL; saved %v", m, types[m], plan.Saved)
+				}
+			}
+			for _, s := range copies {
+				if !slices.ContainsFunc(plan.Saved, func(n string) bool { return strings.HasPrefix(n, s+"_saved") }) {
+					t.Errorf("seed %q is read by a rule but no copy is saved: %v", s, plan.Saved)
+				}
+			}
+		})
 	}
 }

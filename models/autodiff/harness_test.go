@@ -263,6 +263,9 @@ type fdOptions struct {
 	// sign; lo > 0 keeps them away from a kink at zero.
 	lo, hi float64
 	dirs   int
+	// inPlace builds the plan with DifferentiateInPlace and checks that
+	// its backward pass reads no seed.
+	inPlace bool
 }
 
 // frozen returns a copy of g in which every ReLU, LeakyReLU, Clip and
@@ -415,11 +418,24 @@ func checkGradient(t *testing.T, tg *testGraph, seeds []string, o fdOptions) *Pl
 	}
 	checkShapes(t, g, shapes, feeds)
 
-	plan, err := Differentiate(g, shapes, "x", seeds)
+	differentiate := Differentiate
+	if o.inPlace {
+		differentiate = DifferentiateInPlace
+	}
+	plan, err := differentiate(g, shapes, "x", seeds)
 	if err != nil {
 		t.Fatalf("Differentiate: %v", err)
 	}
 	checkPlanShape(t, plan, shapes, seeds)
+	if o.inPlace {
+		// The caller overwrites the seeds with their gradients: the
+		// backward pass must not read them.
+		for _, s := range plan.Saved {
+			if slices.Contains(seeds, s) {
+				t.Fatalf("the in-place plan saves seed %q for the backward pass", s)
+			}
+		}
+	}
 
 	// The true forward at x, with what freezing needs.
 	probeGraph, probed, freeze := frozen(t, g, shapes)

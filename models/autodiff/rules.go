@@ -124,7 +124,7 @@ func reluGrad(b *builder, dy string, _ []bool) ([]string, error) {
 		return []string{dy}, nil
 	}
 	var mask string
-	if b.seeds[y] {
+	if b.seeds[y] && !b.seedsOverwritten {
 		saved, err := b.read(y)
 		if err != nil {
 			return nil, err
