@@ -3,6 +3,7 @@ package losses_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/nst-project/nst/losses"
@@ -43,6 +44,23 @@ var vggSpec = losses.Spec{
 	Alpha: 1, Beta: 1e3,
 }
 
+// vggObjective returns an objective over vggSpec on k with the targets of
+// content and style set.
+func vggObjective(b *testing.B, k losses.Kernel, content, style []losses.Activation) *losses.Objective {
+	b.Helper()
+	o, err := losses.New(vggSpec, k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := o.SetContentTargets(content); err != nil {
+		b.Fatal(err)
+	}
+	if err := o.SetStyleTargets([][]losses.Activation{style}, nil); err != nil {
+		b.Fatal(err)
+	}
+	return o
+}
+
 // BenchmarkEval measures one iteration's content and style costs and
 // gradients at VGG19's shapes, e.g.
 // go test -run - -bench Eval/ort -benchtime=3x ./losses/
@@ -59,16 +77,7 @@ func BenchmarkEval(b *testing.B) {
 		}
 		for _, name := range []string{"ort", "reference"} {
 			b.Run(fmt.Sprintf("%s/%dpx", name, size), func(b *testing.B) {
-				o, err := losses.New(vggSpec, ks[name])
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := o.SetContentTargets(content); err != nil {
-					b.Fatal(err)
-				}
-				if err := o.SetStyleTargets([][]losses.Activation{style}, nil); err != nil {
-					b.Fatal(err)
-				}
+				o := vggObjective(b, ks[name], content, style)
 				costs := o.NewCosts()
 				// One Eval before timing: the ORT kernel wraps the buffers
 				// and the gradients' pages are faulted in, as in the first
@@ -80,6 +89,53 @@ func BenchmarkEval(b *testing.B) {
 				b.ResetTimer()
 				for range b.N {
 					if err := o.Eval(costs, gen, grads); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/eval")
+			})
+		}
+	}
+}
+
+// BenchmarkEvalInPlace is BenchmarkEval for EvalInPlace, to compare the
+// blocked gradients with Eval's whole-layer products, e.g.
+// go test -run - -bench 'Eval(InPlace)?/ort/512' -benchtime=3x ./losses/
+// Restoring the activations before each iteration, as the backbone's
+// forward pass would, is not timed.
+func BenchmarkEvalInPlace(b *testing.B) {
+	ks := kernels(b)
+	for _, size := range []int{256, 512} {
+		rng := rand.New(rand.NewPCG(uint64(size), 1))
+		content, _ := vgg19(rng, size)
+		style, _ := vgg19(rng, size)
+		orig, flops := vgg19(rng, size)
+		gen := make([]losses.Activation, len(orig))
+		for i, a := range orig {
+			gen[i] = a
+			gen[i].Data = slices.Clone(a.Data)
+		}
+		restore := func() {
+			for i, a := range orig {
+				copy(gen[i].Data, a.Data)
+			}
+		}
+		for _, name := range []string{"ort", "reference"} {
+			b.Run(fmt.Sprintf("%s/%dpx", name, size), func(b *testing.B) {
+				o := vggObjective(b, ks[name], content, style)
+				costs := o.NewCosts()
+				// One call before timing, as for BenchmarkEval.
+				if err := o.EvalInPlace(costs, gen); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					b.StopTimer()
+					restore()
+					b.StartTimer()
+					if err := o.EvalInPlace(costs, gen); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -30,10 +30,13 @@
 //
 // An Objective holds the targets (computed once per run) and the buffers of
 // one iteration; Eval writes the gradients into caller-owned buffers and
-// allocates nothing. The heavy products (about 2·nC²·nH·nW flops for each
-// Gram and for each gradient) go through a Kernel, so that a fast
-// implementation (internal/gemm's ONNX Runtime kernel) and a plain-Go
-// reference are interchangeable.
+// allocates nothing. EvalInPlace writes them over the activations instead,
+// saving buffers as large as all of them: plain style gradients go through
+// column blocks of about 1 MiB, masked ones through one layer-sized buffer.
+// The heavy products (about 2·nC²·nH·nW flops for each Gram and for each
+// gradient) go through a Kernel, so that a fast implementation
+// (internal/gemm's ONNX Runtime kernel) and a plain-Go reference are
+// interchangeable.
 package losses
 
 // Activation is one layer's output for a batch of one image: C channel planes

@@ -10,8 +10,9 @@ import (
 // Objective evaluates J and its gradients for one style-transfer run.
 //
 // The pipeline calls New, then SetContentTargets with the content image's
-// activations and SetStyleTargets with each style image's, then Eval (and
-// AddTV) once per iteration. An Objective is not safe for concurrent use.
+// activations and SetStyleTargets with each style image's, then Eval or
+// EvalInPlace (and AddTV) once per iteration. An Objective is not safe for
+// concurrent use.
 type Objective struct {
 	spec    Spec
 	kernel  Kernel
@@ -20,6 +21,13 @@ type Objective struct {
 	// masked and product are the guided terms' scratch: the masked
 	// activations and the gradient's product of one layer at a time.
 	masked, product []float32
+	// EvalInPlace's scratch (see inplace.go): blockFloats bounds the
+	// column blocks of a plain style gradient, blockIn and blockOut hold
+	// one block's activations and product, and layerGrad holds a guided
+	// style layer's whole gradient.
+	blockFloats       int
+	blockIn, blockOut []float32
+	layerGrad         []float32
 }
 
 // contentTerm is one content layer: its target activations and, during Eval,
@@ -70,7 +78,7 @@ func New(spec Spec, kernel Kernel) (*Objective, error) {
 	}
 	spec.Content = slices.Clone(spec.Content)
 	spec.Style = slices.Clone(spec.Style)
-	o := &Objective{spec: spec, kernel: kernel}
+	o := &Objective{spec: spec, kernel: kernel, blockFloats: defaultBlockFloats}
 	for _, l := range spec.Content {
 		shares := slices.ContainsFunc(spec.Style, func(s Layer) bool { return s.Name == l.Name })
 		o.content = append(o.content, contentTerm{Layer: l, sharesStyle: shares})
@@ -244,7 +252,7 @@ func (o *Objective) Eval(costs *Costs, acts []Activation, grads [][]float32) err
 	}
 	for i := range o.content {
 		t := &o.content[i]
-		raw := t.eval(acts[t.act].Data, grads[t.act], o.spec.Alpha)
+		raw := t.eval(acts[t.act].Data, grads[t.act], o.spec.Alpha, t.sharesStyle)
 		costs.Content[i] = raw
 		costs.ContentTotal += t.Weight * raw
 	}
@@ -266,6 +274,12 @@ func (o *Objective) resolve(acts []Activation, grads [][]float32) error {
 			return fmt.Errorf("gradient buffer of %q: %d values for %d activations", a.Name, len(grads[i]), len(a.Data))
 		}
 	}
+	return o.resolveTerms(acts)
+}
+
+// resolveTerms checks acts, already checked by checkActivations, against
+// the targets and records where each term's layer is in acts.
+func (o *Objective) resolveTerms(acts []Activation) error {
 	for i := range o.content {
 		t := &o.content[i]
 		if t.target == nil {
@@ -318,36 +332,49 @@ func (o *Objective) uses(name string) bool {
 // grad: with D = G_G/M − target, J = Σ D²/(4c²) and dJ/dA = D·A/(c²·M)
 // (twice dJ/dG·A, as G = A·Aᵀ and D is symmetric).
 func (t *styleTerm) eval(k Kernel, a Activation, grad []float32, beta float64) (float64, error) {
+	raw, scale, err := t.costDiff(k, a, beta)
+	if err != nil {
+		return 0, err
+	}
+	if scale == 0 {
+		clear(grad)
+	} else if err := k.MatMul(grad, t.diff, a.Data, t.c, t.c, a.H*a.W); err != nil {
+		return 0, fmt.Errorf("style layer %q gradient: %w", t.Name, err)
+	}
+	return raw, nil
+}
+
+// costDiff computes the Gram of a into t.gram and the gradient's left
+// factor into t.diff, and returns the layer's raw style cost and the scale
+// β·λ/(c²·M) of diff; a zero scale means that the layer has no style
+// gradient, and the product can be skipped.
+func (t *styleTerm) costDiff(k Kernel, a Activation, beta float64) (raw, scale float64, err error) {
 	m := a.H * a.W
 	if err := k.Gram(t.gram, a.Data, t.c, m); err != nil {
-		return 0, fmt.Errorf("style layer %q: %w", t.Name, err)
+		return 0, 0, fmt.Errorf("style layer %q: %w", t.Name, err)
 	}
 	c2 := float64(t.c) * float64(t.c)
 	invM := 1 / float64(m)
-	scale := beta * t.Weight / (c2 * float64(m))
+	scale = beta * t.Weight / (c2 * float64(m))
 	var sum float64
 	for i, g := range t.gram {
 		d := float64(g)*invM - t.target[i]
 		sum += d * d
 		t.diff[i] = float32(scale * d)
 	}
-	if scale == 0 {
-		clear(grad)
-	} else if err := k.MatMul(grad, t.diff, a.Data, t.c, t.c, m); err != nil {
-		return 0, fmt.Errorf("style layer %q gradient: %w", t.Name, err)
-	}
-	return sum / (4 * c2), nil
+	return sum / (4 * c2), scale, nil
 }
 
 // eval returns the layer's raw content cost Σ (g − c)²/(4N) and writes
-// α·w·(g − c)/(2N) into grad, adding to the style gradient of a shared layer.
-func (t *contentTerm) eval(g, grad []float32, alpha float64) float64 {
-	n := float64(len(g))
-	scale := alpha * t.Weight / (2 * n)
+// α·w·(g − c)/(2N) into grad, or adds it when add is set (to the style
+// gradient of a shared layer). grad may be g itself when add is not set:
+// each value is read before its gradient overwrites it.
+func (t *contentTerm) eval(g, grad []float32, alpha float64, add bool) float64 {
+	scale := t.scale(alpha, len(g))
 	target := t.target[:len(g)]
 	grad = grad[:len(g)]
 	var sum float64
-	if t.sharesStyle {
+	if add {
 		for i, v := range g {
 			d := float64(v) - float64(target[i])
 			sum += d * d
@@ -360,7 +387,25 @@ func (t *contentTerm) eval(g, grad []float32, alpha float64) float64 {
 			grad[i] = float32(scale * d)
 		}
 	}
-	return sum / (4 * n)
+	return sum / (4 * float64(len(g)))
+}
+
+// scale returns α·w/(2N), the factor of (g − c) in the gradient of a layer
+// of n values.
+func (t *contentTerm) scale(alpha float64, n int) float64 {
+	return alpha * t.Weight / (2 * float64(n))
+}
+
+// cost returns the raw content cost of g, summed in eval's order so that
+// both give the same value.
+func (t *contentTerm) cost(g []float32) float64 {
+	target := t.target[:len(g)]
+	var sum float64
+	for i, v := range g {
+		d := float64(v) - float64(target[i])
+		sum += d * d
+	}
+	return sum / (4 * float64(len(g)))
 }
 
 // AddTV computes the total variation of the generated image img (c×h×w,
