@@ -27,6 +27,9 @@ type Footprint struct {
 	// in memory for the whole run; NetBytes that of the weights up to the
 	// deepest requested layer, which each ONNX Runtime session holds.
 	BackboneBytes, NetBytes int64
+	// Masked says a style image has a mask (style[].mask): the costs then
+	// need a buffer the size of the largest requested layer.
+	Masked bool
 	// Optimizer is "lbfgs" or "adam"; History is L-BFGS's pair count.
 	Optimizer string
 	History   int
@@ -89,18 +92,20 @@ func EstimatePeak(f Footprint, width, height int) int64 {
 	}
 	image := 4 * 3 * int64(width) * int64(height)
 
-	// The run's network: its tensors (input, requested activations, the
-	// one-byte masks of the other ReLUs, gradient seeds, two gradients),
-	// its two sessions' weights and ONNX Runtime's working memory.
-	var requested, masks, content, grams, largest int64
+	// The run's network: its tensors (input, requested activations, which
+	// their gradients overwrite, the one-byte masks of the ReLUs, two image
+	// gradients), its two sessions' weights and ONNX Runtime's working
+	// memory.
+	var requested, masks, content, grams, largest, guided int64
 	for _, l := range f.Layers {
 		n := act(l, width, height)
 		largest = max(largest, 4*n)
-		switch {
-		case l.Requested:
+		if l.Requested {
 			requested += 4 * n
 			grams += 16 * int64(l.Channels) * int64(l.Channels)
-		case l.Op == "Relu":
+			guided = max(guided, 4*n)
+		}
+		if l.Op == "Relu" {
 			masks += n
 		}
 		if l.Content {
@@ -108,11 +113,14 @@ func EstimatePeak(f Footprint, width, height int) int64 {
 		}
 	}
 	largest = max(largest, image)
-	net := 3*image + 2*requested + masks + 2*sessionWeightCopies*f.NetBytes + arenaActivations*largest
+	net := 3*image + requested + masks + 2*sessionWeightCopies*f.NetBytes + arenaActivations*largest
+	if !f.Masked {
+		guided = 0 // masked styles compute gradients through a buffer of the layer's size
+	}
 
 	// The costs keep the content targets and C×C Gram matrices; the loop
 	// keeps the image, its last good copy and its gradient.
-	costs := content + grams + 3*image
+	costs := content + grams + guided + 3*image
 	opt := 3 * image // Adam's moments and its gradient
 	if f.Optimizer != "adam" {
 		opt = int64(2*f.History+6) * image // pairs, gradients, direction, trial point
@@ -207,6 +215,9 @@ func LargestFitting(f Footprint, width, height int, limit int64) (int, int) {
 // no network of their own; all but the last of them are copied).
 func FootprintOf(b *models.Backbone, layers []string, cfg *Config, width, height int, styleSizes [][2]int) (Footprint, error) {
 	f := Footprint{Optimizer: cfg.Optimizer.Name, History: cfg.Optimizer.History}
+	for _, s := range cfg.Style {
+		f.Masked = f.Masked || s.Mask != ""
+	}
 	all := b.Layers()
 	deepest := -1
 	for _, name := range layers {

@@ -33,10 +33,10 @@ func TestEstimatePeak(t *testing.T) {
 	// At 10x6: image 720 bytes; activations 8x10x6 = 480 values at
 	// stride 1, 16x5x3 = 240 at stride 2.
 	const image = 720
-	requested := int64(4*480 + 4*240)
-	masks := int64(240) // the unrequested ReLU, one byte per value
+	requested := int64(4*480 + 4*240) // their gradients overwrite them
+	masks := int64(480 + 240 + 240)   // every ReLU's, one byte per value
 	grams := int64(16*8*8 + 16*16*16)
-	net := 3*image + 2*requested + masks + 2*2*100 + 5*(4*480)
+	net := 3*image + requested + masks + 2*2*100 + 5*(4*480)
 	costs := 4*240 + grams + 3*image
 	opt := int64((2*2 + 6) * image)
 	base := int64(baseBytes + 1000)
@@ -48,6 +48,11 @@ func TestEstimatePeak(t *testing.T) {
 	adam.Optimizer = "adam"
 	if got, want := EstimatePeak(adam, 10, 6), base+net+costs+3*image; got != want {
 		t.Errorf("EstimatePeak with Adam = %d, want %d", got, want)
+	}
+	masked := f
+	masked.Masked = true // a buffer of the largest requested layer
+	if got, want := EstimatePeak(masked, 10, 6), base+net+costs+opt+4*480; got != want {
+		t.Errorf("EstimatePeak with a masked style = %d, want %d", got, want)
 	}
 	styled := f
 	styled.StyleSizes = [][2]int{{4, 4}, {20, 2}}

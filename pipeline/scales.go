@@ -118,7 +118,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	e.prepareColor()
 	e.net, err = e.backbone.Prepare(models.Options{
 		Layers: e.layers, Pooling: e.cfg.Model.Pooling, Height: e.height, Width: e.width,
-		Preprocess: e.pre, Session: e.session,
+		Preprocess: e.pre, Session: e.session, GradInPlace: true,
 	})
 	if err != nil {
 		return err // models names the backbone and the size
