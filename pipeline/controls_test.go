@@ -572,10 +572,14 @@ func TestControlGradientsMatchFiniteDifferences(t *testing.T) {
 		{"masked styles, luminance, style only", []string{masked, "color=luminance", "weights.content=0", "weights.tv=0"}},
 	}
 	const eps, tol = 1e-4, 1e-2
-	for _, tt := range tests {
+	for _, tt := range withGradientsInPlace(t, tests) {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.setup(t)
 			cfg := tinyConfig(t, "", slices.Concat([]string{"size=24", "noise_ratio=0.2"}, tt.sets)...)
 			e := tinyExperiment(t, cfg)
+			if e.inPlace != tt.inPlace {
+				t.Fatalf("gradients in place: %v, want %v", e.inPlace, tt.inPlace)
+			}
 			checkGradientFD(t, e, eps, tol)
 		})
 	}

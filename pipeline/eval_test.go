@@ -129,10 +129,14 @@ func TestEvaluateGradientMatchesFiniteDifferences(t *testing.T) {
 		{"caffe preprocessing", []string{"model.preprocess.scale=255", "model.preprocess.channels=bgr", "model.preprocess.mean=[123.68, 116.779, 103.939]", "model.preprocess.std=[1, 1, 1]"}},
 	}
 	const eps, tol = 1e-4, 1e-2
-	for _, tt := range tests {
+	for _, tt := range withGradientsInPlace(t, tests) {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.setup(t)
 			cfg := tinyConfig(t, "", slices.Concat(base, tt.sets)...)
 			e := tinyExperiment(t, cfg)
+			if e.inPlace != tt.inPlace {
+				t.Fatalf("gradients in place: %v, want %v", e.inPlace, tt.inPlace)
+			}
 			checkGradientFD(t, e, eps, tol)
 		})
 	}

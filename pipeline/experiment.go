@@ -54,7 +54,10 @@ type experiment struct {
 	// RGB image the network sees, in luminance mode.
 	contentY, grey []float32
 
-	net       *models.Net
+	net *models.Net
+	// inPlace says the gradients overwrite the activations at the current
+	// scale (see gradInPlaceAbove).
+	inPlace   bool
 	kernel    *gemm.ORT
 	objective *losses.Objective
 	costs     *losses.Costs
@@ -234,9 +237,12 @@ func (e *experiment) evaluate(ctx context.Context, x, grad []float32) (float64, 
 		return 0, err
 	}
 	t1 := time.Now()
-	// The gradients overwrite the activations (models.Options.GradInPlace):
-	// at 512x512 that kept 125 MB off the peak, for 15-35 ms more costs.
-	if err := e.objective.EvalInPlace(e.costs, acts); err != nil {
+	if e.inPlace {
+		err = e.objective.EvalInPlace(e.costs, acts)
+	} else {
+		err = e.objective.Eval(e.costs, acts, e.net.GradBuffers())
+	}
+	if err != nil {
 		return 0, err
 	}
 	t2 := time.Now()

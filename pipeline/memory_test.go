@@ -33,10 +33,10 @@ func TestEstimatePeak(t *testing.T) {
 	// At 10x6: image 720 bytes; activations 8x10x6 = 480 values at
 	// stride 1, 16x5x3 = 240 at stride 2.
 	const image = 720
-	requested := int64(4*480 + 4*240) // their gradients overwrite them
-	masks := int64(480 + 240 + 240)   // every ReLU's, one byte per value
+	requested := int64(4*480 + 4*240) // and as much for their gradients
+	masks := int64(240)               // the unrequested ReLU, one byte per value
 	grams := int64(16*8*8 + 16*16*16)
-	net := 3*image + requested + masks + 2*2*100 + 5*(4*480)
+	net := 3*image + 2*requested + masks + 2*2*100 + 5*(4*480)
 	costs := 4*240 + grams + 3*image
 	opt := int64((2*2 + 6) * image)
 	base := int64(baseBytes + 1000)
@@ -49,10 +49,23 @@ func TestEstimatePeak(t *testing.T) {
 	if got, want := EstimatePeak(adam, 10, 6), base+net+costs+3*image; got != want {
 		t.Errorf("EstimatePeak with Adam = %d, want %d", got, want)
 	}
+	// Gradients that overwrite the activations need the requested ReLUs'
+	// masks instead, and masked styles a buffer of the largest requested
+	// layer.
+	defer func(above int64) { gradInPlaceAbove = above }(gradInPlaceAbove)
+	gradInPlaceAbove = requested - 1
+	inPlace := net - requested + 480 + 240
+	if got, want := EstimatePeak(f, 10, 6), base+inPlace+costs+opt; got != want {
+		t.Errorf("EstimatePeak with gradients in place = %d, want %d", got, want)
+	}
 	masked := f
-	masked.Masked = true // a buffer of the largest requested layer
-	if got, want := EstimatePeak(masked, 10, 6), base+net+costs+opt+4*480; got != want {
-		t.Errorf("EstimatePeak with a masked style = %d, want %d", got, want)
+	masked.Masked = true
+	if got, want := EstimatePeak(masked, 10, 6), base+inPlace+costs+opt+4*480; got != want {
+		t.Errorf("EstimatePeak with gradients in place and a masked style = %d, want %d", got, want)
+	}
+	gradInPlaceAbove = requested
+	if got, want := EstimatePeak(masked, 10, 6), base+net+costs+opt; got != want {
+		t.Errorf("EstimatePeak with separate gradients and a masked style = %d, want %d", got, want)
 	}
 	styled := f
 	styled.StyleSizes = [][2]int{{4, 4}, {20, 2}}
@@ -190,5 +203,29 @@ func TestFootprintOf(t *testing.T) {
 	}
 	if _, err := FootprintOf(b, []string{"relu9_9"}, &cfg, 40, 30, nil); !errors.Is(err, models.ErrUnknownLayer) {
 		t.Errorf("unknown layer: %v", err)
+	}
+}
+
+// TestGradientsInPlaceFromAbout700Pixels: with VGG19 and the default
+// layers, gradients overwrite the activations for large images only.
+func TestGradientsInPlaceFromAbout700Pixels(t *testing.T) {
+	b, err := models.Synth("vgg19", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	cfg.Layers.Content = map[string]float64{"relu4_2": 1}
+	layers := []string{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"}
+	for _, c := range []struct {
+		size    int
+		inPlace bool
+	}{{256, false}, {512, false}, {640, false}, {768, true}, {1024, true}} {
+		f, err := FootprintOf(b, layers, &cfg, c.size, c.size, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := gradInPlace(f.requestedBytes(c.size, c.size)); got != c.inPlace {
+			t.Errorf("%d px: gradients in place %v, want %v (%d MB of activations)", c.size, got, c.inPlace, f.requestedBytes(c.size, c.size)>>20)
+		}
 	}
 }

@@ -116,9 +116,14 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	e.width, e.height = content.Bounds().Dx(), content.Bounds().Dy()
 	e.content = imageio.ToTensor(content)
 	e.prepareColor()
+	f, err := FootprintOf(e.backbone, e.layers, e.cfg, e.width, e.height, nil)
+	if err != nil {
+		return err
+	}
+	e.inPlace = gradInPlace(f.requestedBytes(e.width, e.height))
 	e.net, err = e.backbone.Prepare(models.Options{
 		Layers: e.layers, Pooling: e.cfg.Model.Pooling, Height: e.height, Width: e.width,
-		Preprocess: e.pre, Session: e.session, GradInPlace: true,
+		Preprocess: e.pre, Session: e.session, GradInPlace: e.inPlace,
 	})
 	if err != nil {
 		return err // models names the backbone and the size

@@ -187,3 +187,39 @@ func benchEvaluate(b *testing.B, sets ...string) {
 		}
 	}
 }
+
+// gradientCase is a named test case given as config overrides.
+type gradientCase = struct {
+	name string
+	sets []string
+}
+
+// gradientCaseInPlace is a gradientCase run with the gradients written
+// separately or over the activations (setup chooses).
+type gradientCaseInPlace struct {
+	name    string
+	sets    []string
+	inPlace bool
+	setup   func(t *testing.T)
+}
+
+// withGradientsInPlace runs each case twice: with separate gradient
+// buffers, as small images get, and with the gradients overwriting the
+// activations, as large ones do (gradInPlaceAbove).
+func withGradientsInPlace(t *testing.T, cases []gradientCase) []gradientCaseInPlace {
+	var out []gradientCaseInPlace
+	for _, c := range cases {
+		for _, inPlace := range []bool{false, true} {
+			above, name := int64(math.MaxInt64), c.name+", separate gradients"
+			if inPlace {
+				above, name = -1, c.name+", gradients in place"
+			}
+			out = append(out, gradientCaseInPlace{name: name, sets: c.sets, inPlace: inPlace, setup: func(t *testing.T) {
+				prev := gradInPlaceAbove
+				gradInPlaceAbove = above
+				t.Cleanup(func() { gradInPlaceAbove = prev })
+			}})
+		}
+	}
+	return out
+}
