@@ -324,11 +324,40 @@ func (n *Net) open(o Options, reg *forwardRegistry, input string, plan *autodiff
 		fwdOpts.ProfilePrefix = o.Session.ProfilePrefix + "_forward"
 		bwdOpts.ProfilePrefix = o.Session.ProfilePrefix + "_backward"
 	}
+	// The backward session is made while the forward one is: serialising,
+	// hashing and (on a graph-cache miss) optimising a graph runs on one
+	// core, and at 512x512 making both one after the other took 1.7 s of
+	// a first run's start-up.
+	type made struct {
+		g   *cachedGraph
+		err error
+	}
+	var backward chan made
+	if !o.ForwardOnly {
+		backward = make(chan made, 1)
+		bwdIn := append(slices.Clone(plan.SeedInputs), plan.Saved...)
+		go func() {
+			g, err := newSession(plan.Backward, bwdIn, []string{plan.InputGrad}, bwdOpts)
+			backward <- made{g, err}
+		}()
+	}
 	fg, err := newSession(fwd, []string{input}, outNames, fwdOpts)
 	if err != nil {
+		if backward != nil {
+			if b := <-backward; b.err == nil {
+				b.g.close()
+			}
+		}
 		return fmt.Errorf("forward session: %w", err)
 	}
 	n.shared, n.forward = reg.add(o, fg, elems), fg.session
+	if backward != nil {
+		b := <-backward
+		if b.err != nil {
+			return fmt.Errorf("backward session: %w", b.err)
+		}
+		n.bwdGraph, n.backward = b.g, b.g.session
+	}
 	if n.fwdRun, err = n.forward.Bind(n.fwdIn, n.fwdOut); err != nil {
 		return fmt.Errorf("forward session: %w", err)
 	}
@@ -349,12 +378,6 @@ func (n *Net) open(o Options, reg *forwardRegistry, input string, plan *autodiff
 		return fmt.Errorf("image gradient: %w", err)
 	}
 
-	bwdIn := append(slices.Clone(plan.SeedInputs), plan.Saved...)
-	n.bwdGraph, err = newSession(plan.Backward, bwdIn, []string{plan.InputGrad}, bwdOpts)
-	if err != nil {
-		return fmt.Errorf("backward session: %w", err)
-	}
-	n.backward = n.bwdGraph.session
 	if n.bwdRun, err = n.backward.Bind(n.bwdIn, n.bwdOut); err != nil {
 		return fmt.Errorf("backward session: %w", err)
 	}
