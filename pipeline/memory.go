@@ -58,10 +58,10 @@ type LayerFootprint struct {
 
 // Constants of the memory model, fitted to the peak resident memory (VmHWM)
 // nst bench measured for the built-in VGG19 with the Gatys et al. layers
-// over 10 iterations (L-BFGS's history full): 572, 1055 and 3105 MB at 256,
+// over 10 iterations (L-BFGS's history full): 664, 1087 and 3068 MB at 256,
 // 512 and 1024 pixels on a first run, which builds and optimises the
-// graphs (491, 959 and 3067 MB opening them from the graph cache), against
-// estimates of 578, 1121 and 3293 MB.
+// graphs (519, 1082 and 3067 MB opening them from the graph cache), against
+// estimates of 710, 1218 and 3293 MB.
 const (
 	// baseBytes is the process before any image: the Go runtime and its
 	// heap's slack, ONNX Runtime's library and its environment.
@@ -76,6 +76,13 @@ const (
 	// cast to float, the masked gradient, its blocked-layout copy and the
 	// convolution's output.
 	arenaActivations = 5
+	// buildWeightCopies is how many copies of the network's weights
+	// building its two sessions at once holds: the backward's flipped
+	// weights and both graphs' serialisations in Go, and in each session
+	// ONNX Runtime's parsed, optimised and saved copies (fitted: 664 MB
+	// at 256x256 is the backbone and about nine copies of VGG19's 52 MB
+	// up to relu5_1).
+	buildWeightCopies = 10
 )
 
 // values is the layer's activation count for a width×height image.
@@ -177,7 +184,12 @@ func EstimatePeak(f Footprint, width, height int) int64 {
 			}
 		}
 	}
-	return baseBytes + f.BackboneBytes + net + costs + opt + style
+	run := baseBytes + f.BackboneBytes + net + costs + opt + style
+	// A first run builds both sessions at once, before any activation
+	// exists, which for a small image is the peak (664 MB at 256x256
+	// against 519 MB opening the graphs from the cache).
+	build := baseBytes + f.BackboneBytes + buildWeightCopies*f.NetBytes
+	return max(run, build)
 }
 
 // MemoryError reports a run that would not fit in memory.

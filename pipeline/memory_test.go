@@ -229,3 +229,16 @@ func TestGradientsInPlaceFromAbout700Pixels(t *testing.T) {
 		}
 	}
 }
+
+// TestEstimatePeakOfBuilding: for a small image the peak is building the
+// sessions, which holds copies of the network's weights.
+func TestEstimatePeakOfBuilding(t *testing.T) {
+	f := smallFootprint()
+	f.NetBytes = 100 << 20
+	if got, want := EstimatePeak(f, 10, 6), int64(baseBytes+1000+buildWeightCopies*(100<<20)); got != want {
+		t.Errorf("EstimatePeak = %d, want the building's %d", got, want)
+	}
+	if got, build := EstimatePeak(f, 2000, 2000), int64(baseBytes+1000+buildWeightCopies*(100<<20)); got <= build {
+		t.Errorf("EstimatePeak at 2000x2000 = %d, not above the building's %d", got, build)
+	}
+}
