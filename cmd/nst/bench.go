@@ -27,7 +27,8 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench [--sizes 256,512,1024] [--iterations N] [--model FILE]",
 		Short: "Measure speed and memory of style transfer on this machine",
 		Long: `Bench runs the style-transfer loop as nst run does (builtin:village as
-content, builtin:swirls as style, the Gatys et al. layers, L-BFGS) at each
+content, builtin:swirls as style, both read from PNG files as a user's
+images are, the Gatys et al. layers, L-BFGS) at each
 size and prints, per iteration: the seconds spent in the network's forward
 and backward passes, the costs, the optimiser's step and the rest; the
 evaluations per iteration; the achieved GFLOP/s and its share of the
