@@ -58,10 +58,10 @@ type LayerFootprint struct {
 
 // Constants of the memory model, fitted to the peak resident memory (VmHWM)
 // nst bench measured for the built-in VGG19 with the Gatys et al. layers
-// over 10 iterations (L-BFGS's history full): 664, 1087 and 3068 MB at 256,
-// 512 and 1024 pixels on a first run, which builds and optimises the
-// graphs (519, 1082 and 3067 MB opening them from the graph cache), against
-// estimates of 710, 1218 and 3293 MB.
+// over 10 iterations (L-BFGS's history full): 632-704, 1081-1104 and
+// 3066-3105 MB at 256, 512 and 1024 pixels on first runs, which build and
+// optimise the graphs (507-523, 1081-1098 and 3067 MB opening them from
+// the graph cache), against estimates of 730, 1218 and 3293 MB.
 const (
 	// baseBytes is the process before any image: the Go runtime and its
 	// heap's slack, ONNX Runtime's library and its environment.
@@ -79,10 +79,10 @@ const (
 	// buildWeightCopies is how many copies of the network's weights
 	// building its two sessions at once holds: the backward's flipped
 	// weights and both graphs' serialisations in Go, and in each session
-	// ONNX Runtime's parsed, optimised and saved copies (fitted: 664 MB
-	// at 256x256 is the backbone and about nine copies of VGG19's 52 MB
-	// up to relu5_1).
-	buildWeightCopies = 10
+	// ONNX Runtime's parsed, optimised and saved copies (fitted: 632-704
+	// MB at 256x256 is the backbone and nine to ten copies of VGG19's
+	// 52 MB up to relu5_1).
+	buildWeightCopies = 11
 )
 
 // values is the layer's activation count for a width×height image.
@@ -186,8 +186,8 @@ func EstimatePeak(f Footprint, width, height int) int64 {
 	}
 	run := baseBytes + f.BackboneBytes + net + costs + opt + style
 	// A first run builds both sessions at once, before any activation
-	// exists, which for a small image is the peak (664 MB at 256x256
-	// against 519 MB opening the graphs from the cache).
+	// exists, which for a small image is the peak (632-704 MB at 256x256
+	// against 507-523 MB opening the graphs from the cache).
 	build := baseBytes + f.BackboneBytes + buildWeightCopies*f.NetBytes
 	return max(run, build)
 }
