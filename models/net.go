@@ -280,17 +280,9 @@ func (n *Net) open(o Options, reg *forwardRegistry, input string, plan *autodiff
 		gradSlot = l.add(onnx.TensorProto_FLOAT, image)
 		imageGradSlot = l.add(onnx.TensorProto_FLOAT, image)
 	}
-	var err error
-	if n.pages, err = ortrt.AllocPages(l.size); err != nil {
-		return fmt.Errorf("tensors: %w", err)
+	if err := n.allocate(l, inSlot); err != nil {
+		return err
 	}
-
-	in, err := n.tensor(inSlot)
-	if err != nil {
-		return fmt.Errorf("input: %w", err)
-	}
-	n.input = in.(*ort.Tensor[float32]).GetData()
-	n.fwdIn = []ort.Value{in}
 	byName := map[string]ort.Value{}
 	for i, name := range outNames {
 		v, err := n.tensor(outSlots[i])
@@ -397,16 +389,9 @@ func (n *Net) openShared(o Options, input string, shapes autodiff.Shapes, tensor
 		}
 		outSlots[i] = l.add(onnx.TensorProto_FLOAT, shape)
 	}
-	var err error
-	if n.pages, err = ortrt.AllocPages(l.size); err != nil {
-		return fmt.Errorf("tensors: %w", err)
+	if err := n.allocate(l, inSlot); err != nil {
+		return err
 	}
-	in, err := n.tensor(inSlot)
-	if err != nil {
-		return fmt.Errorf("input: %w", err)
-	}
-	n.input = in.(*ort.Tensor[float32]).GetData()
-	n.fwdIn = []ort.Value{in}
 	for i, name := range tensors {
 		v, err := n.tensor(outSlots[i])
 		if err != nil {
@@ -419,9 +404,27 @@ func (n *Net) openShared(o Options, input string, shapes autodiff.Shapes, tensor
 		n.fwdOut = append(n.fwdOut, v)
 		n.activations = append(n.activations, Activation{Name: o.Layers[i], C: c, H: h, W: w, Data: v.(*ort.Tensor[float32]).GetData()})
 	}
-	if n.fwdRun, err = n.forward.BindNamed(n.fwdIn, tensors, n.fwdOut); err != nil {
+	run, err := n.forward.BindNamed(n.fwdIn, tensors, n.fwdOut)
+	if err != nil {
 		return fmt.Errorf("forward session: %w", err)
 	}
+	n.fwdRun = run
+	return nil
+}
+
+// allocate maps the pages every tensor of layout l lies in and makes the
+// forward session's input, at inSlot.
+func (n *Net) allocate(l layout, inSlot slot) error {
+	var err error
+	if n.pages, err = ortrt.AllocPages(l.size); err != nil {
+		return fmt.Errorf("tensors: %w", err)
+	}
+	in, err := n.tensor(inSlot)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	n.input = in.(*ort.Tensor[float32]).GetData()
+	n.fwdIn = []ort.Value{in}
 	return nil
 }
 
