@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -136,13 +137,11 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 	if err := e.checkMemory(); err != nil {
 		return nil, err
 	}
-	if dir := cfg.Runtime.GraphCacheDir; cfg.Runtime.GraphCache && dir != "" {
-		models.UseGraphCache(dir)
-	} else if cfg.Runtime.GraphCache {
-		models.UseGraphCache(models.DefaultCacheDir())
-	} else {
-		models.UseGraphCache("")
+	cache := ""
+	if cfg.Runtime.GraphCache {
+		cache = cmp.Or(cfg.Runtime.GraphCacheDir, models.DefaultCacheDir())
 	}
+	models.UseGraphCache(cache)
 	if err := e.enterScale(ctx, 0); err != nil {
 		return nil, err
 	}
