@@ -84,7 +84,7 @@ func load(f *os.File, path string) (*Backbone, error) {
 		return nil, err
 	}
 	b.source = path
-	if b.digestOf, err = digestOf(path, external); err != nil {
+	if b.digestOf, err = digestOf(path, external, ext); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -94,9 +94,9 @@ func load(f *os.File, path string) (*Backbone, error) {
 // the model file followed by the external data of the tensors external,
 // in order, as sha256sum prints it. A file without external data is
 // hashed in the background, from a handle opened now, while the caller
-// goes on; one with external data is hashed now, which also checks that
-// all of it can be read.
-func digestOf(path string, external []*onnx.TensorProto) (func() string, error) {
+// goes on; one with external data is hashed now, through ext, which also
+// checks that all of it can be read.
+func digestOf(path string, external []*onnx.TensorProto, ext *externalReader) (func() string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -107,10 +107,8 @@ func digestOf(path string, external []*onnx.TensorProto) (func() string, error) 
 		if _, err := io.Copy(h, f); err != nil {
 			return nil, err
 		}
-		r := &externalReader{dir: filepath.Dir(path)}
-		defer r.close()
 		for _, t := range external {
-			data, err := r.read(t)
+			data, err := ext.read(t)
 			if err != nil {
 				return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
 			}
