@@ -272,8 +272,8 @@ func (n *Net) open(o Options, reg *forwardRegistry, input string, plan *autodiff
 	var seedSlots []slot
 	var gradSlot, imageGradSlot slot
 	if !o.ForwardOnly {
-		for _, name := range tensors {
-			if !o.GradInPlace {
+		if !o.GradInPlace { // else the gradients overwrite the activations
+			for _, name := range tensors {
 				seedSlots = append(seedSlots, l.add(onnx.TensorProto_FLOAT, shapes[name]))
 			}
 		}
