@@ -75,6 +75,8 @@ type SizeReport struct {
 	Startup time.Duration `json:"startup_ns"`
 	// StartupCPU is the process's CPU time over Startup, all threads.
 	StartupCPU time.Duration `json:"startup_cpu_ns"`
+	// StartupSplit divides Startup into its parts.
+	StartupSplit StartupSplit `json:"startup_split"`
 	// Cached says the network's sessions came from the graph cache.
 	Cached bool `json:"cached"`
 	// FirstIteration is the first iteration's time.
@@ -275,7 +277,7 @@ func benchSize(ctx context.Context, cfg *Config, iters int) (*SizeReport, error)
 	if err := step(); err != nil {
 		return nil, err
 	}
-	rep := &SizeReport{Width: e.width, Height: e.height, Startup: first.Sub(start), StartupCPU: firstCPU - startCPU, Cached: e.net.Cached(), FirstIteration: time.Since(first), Iterations: iters}
+	rep := &SizeReport{Width: e.width, Height: e.height, Startup: first.Sub(start), StartupCPU: firstCPU - startCPU, StartupSplit: e.setup, Cached: e.net.Cached(), FirstIteration: time.Since(first), Iterations: iters}
 
 	e.timing = timing{}
 	evalTime = 0
@@ -380,6 +382,13 @@ func (r *BenchReport) WriteText(w io.Writer) error {
 			sp.Costs.Seconds(), sp.Step.Seconds(), sp.Other.Seconds(), s.CPU.Seconds(), s.Faults,
 			float64(s.Evals)/float64(max(s.Iterations, 1)), s.GFLOPS, mm, of, startup(s), s.FirstIteration.Seconds(),
 			s.PeakRSS>>20, s.EstimatedPeak>>20)
+	}
+	fmt.Fprintf(&b, "\n%-9s %8s %8s %8s %8s %8s %8s\n", "start-up", "inputs", "backbone", "sessions", "targets", "other", "start-s")
+	for _, s := range r.Sizes {
+		sp := s.StartupSplit
+		other := s.Startup - sp.Inputs - sp.Backbone - sp.Sessions - sp.Targets
+		fmt.Fprintf(&b, "%-9s %8.3f %8.3f %8.3f %8.3f %8.3f %8s\n", fmt.Sprintf("%dx%d", s.Width, s.Height),
+			sp.Inputs.Seconds(), sp.Backbone.Seconds(), sp.Sessions.Seconds(), sp.Targets.Seconds(), other.Seconds(), startup(s))
 	}
 	b.WriteString("\nstart-s: seconds from start to the first iteration; * marks sessions opened from the graph cache.\n")
 	b.WriteString(matmul)

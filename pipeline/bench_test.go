@@ -63,6 +63,10 @@ func TestBenchReportsTheSplit(t *testing.T) {
 	if s.Startup <= 0 || s.FirstIteration <= 0 || s.GFLOPS <= 0 || s.OfMatMul <= 0 || s.EstimatedPeak <= 0 {
 		t.Errorf("report %+v", s)
 	}
+	st := s.StartupSplit
+	if st.Inputs <= 0 || st.Backbone <= 0 || st.Sessions <= 0 || st.Targets <= 0 || st.Inputs+st.Backbone+st.Sessions+st.Targets > s.Startup {
+		t.Errorf("start-up split %+v of %v", st, s.Startup)
+	}
 	if _, err := os.Stat("/proc/self/status"); err == nil && s.PeakRSS <= 0 {
 		t.Errorf("peak memory %d", s.PeakRSS)
 	}
@@ -70,7 +74,7 @@ func TestBenchReportsTheSplit(t *testing.T) {
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"32x32", "two 64x64 matrices", "s/iter"} {
+	for _, want := range []string{"32x32", "two 64x64 matrices", "s/iter", "sessions"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, text.String())
 		}

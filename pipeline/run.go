@@ -56,6 +56,7 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 	}
 	defer e.Close()
 	manifest.AddPhase("prepare", time.Since(start))
+	e.recordSetup(manifest)
 
 	dir, err := o.resume.runDir(cfg.Output.Dir)
 	if err != nil {
@@ -307,6 +308,14 @@ func (e *experiment) describe(m *record.Manifest) {
 	m.Seed = e.cfg.Seed
 	m.Model = record.Model{Description: e.backbone.Describe(), Path: e.cfg.Model.Path, SHA256: e.backbone.Digest()}
 	m.Inputs = append(m.Inputs, e.inputs...)
+}
+
+// recordSetup adds the split of the preparation to the manifest's phases.
+func (e *experiment) recordSetup(m *record.Manifest) {
+	m.AddPhase("inputs", e.setup.Inputs)
+	m.AddPhase("backbone", e.setup.Backbone)
+	m.AddPhase("sessions", e.setup.Sessions)
+	m.AddPhase("targets", e.setup.Targets)
 }
 
 // recordTiming adds the evaluation's split to the manifest's phases.

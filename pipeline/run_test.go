@@ -129,7 +129,7 @@ func TestRunRecordsEverything(t *testing.T) {
 			t.Errorf("phase %s took %v s", p.Name, p.Seconds)
 		}
 	}
-	if want := []string{"prepare", "optimize", "forward", "costs", "backward", "write"}; !slices.Equal(phases, want) {
+	if want := []string{"prepare", "inputs", "backbone", "sessions", "targets", "optimize", "forward", "costs", "backward", "write"}; !slices.Equal(phases, want) {
 		t.Errorf("manifest phases %v, want %v", phases, want)
 	}
 	if len(m.FinalCosts) != len(tinyTerms) {

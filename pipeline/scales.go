@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/losses"
@@ -121,6 +122,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		return err
 	}
 	e.inPlace = gradInPlace(f.requestedBytes(e.width, e.height))
+	t0 := time.Now()
 	e.net, err = e.backbone.Prepare(models.Options{
 		Layers: e.layers, Pooling: e.cfg.Model.Pooling, Height: e.height, Width: e.width,
 		Preprocess: e.pre, Session: e.session, GradInPlace: e.inPlace,
@@ -137,6 +139,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	e.costs = e.objective.NewCosts()
 	e.acts = make([]losses.Activation, len(e.layers))
 	e.scratch = nil
+	t1 := time.Now()
 
 	acts, err := e.forward(e.net, e.contentInput())
 	if err != nil {
@@ -192,6 +195,9 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	}
 	if err := e.objective.SetGuidedStyleTargets(styleActs, blend, e.layerMasks(shapes)); err != nil {
 		return fmt.Errorf("style targets: %w", err)
+	}
+	if k == 0 {
+		e.setup.Sessions, e.setup.Targets = t1.Sub(t0), time.Since(t1)
 	}
 	e.scale = k
 	return nil
