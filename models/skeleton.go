@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"github.com/nst-project/nst/internal/hugemem"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -180,6 +181,7 @@ func walkFields(msg []byte, visit func(num protowire.Number, typ protowire.Type,
 // materialize copies the left-out data of the tensors in ts out of the
 // file, checking it against each tensor's shape.
 func materialize(ts []*onnx.TensorProto, lazy map[*onnx.TensorProto][]byte) error {
+	var weights hugemem.Slab // the backbone keeps them all, together
 	for _, t := range ts {
 		data, ok := lazy[t]
 		if !ok {
@@ -192,7 +194,8 @@ func materialize(ts []*onnx.TensorProto, lazy map[*onnx.TensorProto][]byte) erro
 		if int64(len(data)) != size {
 			return fmt.Errorf("tensor %q: shape %v needs %d bytes, the file holds %d (truncated or damaged file?)", t.GetName(), t.GetDims(), size, len(data))
 		}
-		t.RawData = append([]byte(nil), data...)
+		t.RawData = weights.Bytes(len(data))
+		copy(t.RawData, data)
 		delete(lazy, t)
 	}
 	return nil

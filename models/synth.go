@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/nst-project/nst/internal/hugemem"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -168,6 +169,7 @@ func synthModel(spec SynthSpec, seed int64) (*onnx.ModelProto, error) {
 	// Layers draw from independent streams, so they can be filled in
 	// parallel without changing a byte: VGG19 took 250 ms on one core and
 	// 155 ms on two (BenchmarkSynthVGG19), most of it in NormFloat64.
+	var weights hugemem.Slab // the model keeps them all, together
 	var wg sync.WaitGroup
 	next := make(chan int, len(convs))
 	for l := range convs {
@@ -178,7 +180,7 @@ func synthModel(spec SynthSpec, seed int64) (*onnx.ModelProto, error) {
 		wg.Go(func() {
 			for l := range next {
 				c := convs[l]
-				c.weight = heNormal(c.name+".weight", c.out, c.in, uint64(seed), uint64(l))
+				c.weight = heNormal(&weights, c.name+".weight", c.out, c.in, uint64(seed), uint64(l))
 			}
 		})
 	}
@@ -194,9 +196,9 @@ func synthModel(spec SynthSpec, seed int64) (*onnx.ModelProto, error) {
 
 // heNormal returns an [out,in,3,3] float32 initializer drawn from
 // N(0, 2/(9*in)) with the PCG stream (seed, stream), written straight into
-// raw data to avoid a second copy of the weights.
-func heNormal(name string, out, in int, seed, stream uint64) *onnx.TensorProto {
-	raw := make([]byte, 4*out*in*9)
+// raw data (cut from slab) to avoid a second copy of the weights.
+func heNormal(slab *hugemem.Slab, name string, out, in int, seed, stream uint64) *onnx.TensorProto {
+	raw := slab.Bytes(4 * out * in * 9)
 	putNormal(raw, weightStream(seed, stream), heStd(9*in))
 	return &onnx.TensorProto{Name: name, Dims: []int64{int64(out), int64(in), 3, 3}, DataType: int32(onnx.TensorProto_FLOAT), RawData: raw}
 }

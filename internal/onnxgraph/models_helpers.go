@@ -3,6 +3,7 @@ package onnxgraph
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/nst-project/nst/internal/hugemem"
 	"math"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -53,11 +54,10 @@ func CloneSharingInitializers(g *onnx.GraphProto) *onnx.GraphProto {
 // block: block j of the result is block order[j] of t, reversed, or zeros
 // where order[j] is negative. With k the product of a convolution kernel's
 // spatial dimensions, reversing a block flips the kernel in every spatial
-// axis. It works on the raw bytes,
-// without decoding t into float32 values and encoding the result again,
-// which for VGG19's weights was most of the cost of building a backward
-// graph.
-func FlippedFloats32(name string, dims []int64, t *onnx.TensorProto, k int, order []int) (*onnx.TensorProto, error) {
+// axis. It works on the raw bytes, without decoding t into float32 values
+// and encoding the result again, which for VGG19's weights was most of the
+// cost of building a backward graph. The result's bytes are cut from slab.
+func FlippedFloats32(slab *hugemem.Slab, name string, dims []int64, t *onnx.TensorProto, k int, order []int) (*onnx.TensorProto, error) {
 	if onnx.TensorProto_DataType(t.GetDataType()) != onnx.TensorProto_FLOAT {
 		return nil, fmt.Errorf("tensor %q is %v, want FLOAT", t.GetName(), onnx.TensorProto_DataType(t.GetDataType()))
 	}
@@ -89,7 +89,7 @@ func FlippedFloats32(name string, dims []int64, t *onnx.TensorProto, k int, orde
 	if len(raw) < 4*blocks*k || len(raw)%(4*k) != 0 {
 		return nil, fmt.Errorf("tensor %q holds %d bytes, not the %d blocks of %d values the order reads", t.GetName(), len(raw), blocks, k)
 	}
-	out := make([]byte, 4*n)
+	out := slab.Bytes(4 * n)
 	for j, src := range order {
 		if src < 0 {
 			continue

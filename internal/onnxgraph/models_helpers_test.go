@@ -60,7 +60,7 @@ func TestFlippedFloats32(t *testing.T) {
 		{"not float", Int64s("i", []int64{4}, []int64{1, 2, 3, 4}), []int64{1, 4}, []int{0}, nil, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, err := FlippedFloats32("f", c.dims, c.t, 4, c.order)
+			out, err := FlippedFloats32(nil, "f", c.dims, c.t, 4, c.order)
 			if c.err {
 				if err == nil {
 					t.Fatalf("no error, got %v", out)

@@ -2,6 +2,8 @@ package ortrt
 
 import (
 	"syscall"
+
+	"github.com/nst-project/nst/internal/hugemem"
 )
 
 // mapPages maps anonymous memory rounded up to whole huge pages and asks
@@ -13,12 +15,9 @@ func mapPages(size int) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	_ = syscall.Madvise(mem, madvHugePage)
+	hugemem.Advise(mem)
 	return mem, true, nil
 }
-
-// madvHugePage is MADV_HUGEPAGE, which package syscall does not name.
-const madvHugePage = 14
 
 func unmapPages(mem []byte) error {
 	return syscall.Munmap(mem)

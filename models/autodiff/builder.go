@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"fmt"
+	"github.com/nst-project/nst/internal/hugemem"
 	"math"
 	"slices"
 	"strconv"
@@ -35,8 +36,10 @@ type builder struct {
 	// consts caches small constants by content, so a graph holds one
 	// initializer per distinct value.
 	consts map[string]string
-	// flipped caches transformed weights by source name and group.
+	// flipped caches transformed weights by source name and group;
+	// weights holds their bytes, which the backward graph keeps.
 	flipped map[string]string
+	weights hugemem.Slab
 	// seeds holds the seed tensors.
 	seeds map[string]bool
 	// seedsOverwritten says the seeds' values are gone by the time the

@@ -91,7 +91,7 @@ func (b *builder) flippedWeights(name string, w []int64, group, channels int64) 
 		}
 	}
 	dims := append([]int64{channels, mg}, w[2:]...)
-	t, err := onnxgraph.FlippedFloats32(b.fresh(name+"_flipped"), dims, b.ix.constant(name), int(k), order)
+	t, err := onnxgraph.FlippedFloats32(&b.weights, b.fresh(name+"_flipped"), dims, b.ix.constant(name), int(k), order)
 	if err != nil {
 		return "", fmt.Errorf("weights %q: %w", name, err)
 	}

@@ -1,0 +1,59 @@
+// Package hugemem allocates large Go buffers in memory that the kernel
+// backs with transparent huge pages, where it offers them.
+//
+// Starting a run writes a few hundred megabytes of fresh memory: weights
+// made or read from a file, and the flipped copies of the backward graph.
+// On the virtual machines nst was measured on, a page fault costs
+// 15-45 µs, so that memory faulted in 4 KiB at a time cost more than
+// writing it. Go's heap does not ask for huge pages (the runtime stopped
+// doing so in Go 1.21.1), hence this package.
+package hugemem
+
+import "sync"
+
+// chunkBytes is the size of the chunks a Slab cuts its buffers from:
+// large enough that nearly all of each lies in whole 2 MiB pages.
+const chunkBytes = 32 << 20
+
+// align is the alignment of the buffers a Slab hands out, a cache line.
+const align = 64
+
+// Slab hands out buffers cut from large chunks of Go memory advised to
+// huge pages, for many buffers of one lifetime (a model's weights, say):
+// a buffer smaller than a few huge pages would gain little on its own. A
+// chunk stays allocated while any buffer cut from it is referenced.
+//
+// The zero Slab is ready to use, and a Slab is safe for concurrent use. A
+// nil *Slab hands out plain make([]byte, n) buffers.
+type Slab struct {
+	mu   sync.Mutex
+	free []byte // what is left of the current chunk
+}
+
+// Bytes returns n zero bytes, aligned to a cache line.
+func (s *Slab) Bytes(n int) []byte {
+	if s == nil {
+		return make([]byte, n)
+	}
+	if n > chunkBytes/4 {
+		// A buffer this large has most of its pages whole on its own, and
+		// cutting it from a chunk would waste the rest of that chunk.
+		return Make(n)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.free) < n {
+		s.free = Make(chunkBytes)
+	}
+	b := s.free[:n:n]
+	s.free = s.free[min((n+align-1)&^(align-1), len(s.free)):]
+	return b
+}
+
+// Make returns n zero bytes on the Go heap, advised to huge pages before
+// anything touches them.
+func Make(n int) []byte {
+	b := make([]byte, n)
+	Advise(b)
+	return b
+}
