@@ -3,11 +3,11 @@ package models
 import (
 	"errors"
 	"fmt"
-	"github.com/nst-project/nst/internal/hugemem"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/nst-project/nst/internal/hugemem"
 	"github.com/nst-project/nst/internal/onnxgraph"
 )
 

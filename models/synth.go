@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/nst-project/nst/internal/hugemem"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 
+	"github.com/nst-project/nst/internal/hugemem"
 	"github.com/nst-project/nst/internal/onnxgraph"
 )
 

@@ -3,12 +3,13 @@ package onnxgraph
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/nst-project/nst/internal/hugemem"
 	"math"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/nst-project/nst/internal/hugemem"
 )
 
 // CloneSharingInitializers returns a deep copy of g whose initializers are

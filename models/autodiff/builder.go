@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"fmt"
-	"github.com/nst-project/nst/internal/hugemem"
 	"math"
 	"slices"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/nst-project/nst/internal/hugemem"
 	"github.com/nst-project/nst/internal/onnxgraph"
 )
 
