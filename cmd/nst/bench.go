@@ -34,8 +34,10 @@ and backward passes, the costs, the optimiser's step and the rest; the
 evaluations per iteration; the achieved GFLOP/s and its share of the
 machine's matrix-multiply rate (ONNX Runtime MatMul 2048^3, measured in the
 same process right after the size's iterations); the time from start to the
-first iteration; and the peak resident memory next to the estimate nst
-checks before a run.
+first iteration, split into reading the images, loading the backbone,
+making the ONNX Runtime sessions and the content and style images' forward
+passes; and the peak resident memory next to the estimate nst checks before
+a run.
 
 Each size runs in a process of its own, so that its start-up includes
 loading ONNX Runtime and its peak memory is its own. On a machine shared
