@@ -37,14 +37,7 @@ func TestSlabBuffers(t *testing.T) {
 				}
 				bufs[i] = b
 			}
-			// No buffer overlaps another: each still holds its own mark.
-			for i, b := range bufs {
-				for j, v := range b {
-					if v != byte(i+1) {
-						t.Fatalf("buffer %d [%d] = %d, want %d: overwritten by another", i, j, v, i+1)
-					}
-				}
-			}
+			checkMarks(t, bufs)
 		})
 	}
 }
@@ -69,10 +62,17 @@ func TestSlabConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	checkMarks(t, bufs)
+}
+
+// checkMarks fails unless every buffer i still holds only the mark i+1 it
+// was filled with: no buffer overlaps another.
+func checkMarks(t *testing.T, bufs [][]byte) {
+	t.Helper()
 	for i, b := range bufs {
 		for j, v := range b {
 			if v != byte(i+1) {
-				t.Fatalf("buffer %d [%d] = %d, want %d", i, j, v, i+1)
+				t.Fatalf("buffer %d [%d] = %d, want %d: overwritten by another", i, j, v, i+1)
 			}
 		}
 	}
