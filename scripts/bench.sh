@@ -21,8 +21,14 @@ scripts/install-onnxruntime.sh >/dev/null
 mkdir -p runs/bench
 go build -o runs/bench/nst ./cmd/nst
 cache="$(mktemp -d)"
-trap 'rm -rf "$cache"' EXIT
+warmup="$(mktemp -d)"
+trap 'rm -rf "$cache" "$warmup"' EXIT
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+# An untimed run first, with a cache of its own: right after a build that
+# compiled much, the first run's start-up measured the memory the compiler
+# had churned through (on the development VM, 2.6-3.6 s at 512 px against
+# 2.2-2.4 s after this warm-up), not nst.
+runs/bench/nst bench --sizes 256 --iterations 1 --matmul -1 --graph-cache "$warmup" >/dev/null 2>&1 || true
 echo "== first run (graph cache empty: networks built and optimised)"
 runs/bench/nst bench --graph-cache "$cache" --json "runs/bench/$stamp-cold.json" "$@"
 echo
