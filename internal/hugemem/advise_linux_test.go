@@ -16,7 +16,7 @@ func TestAdviseMarksWholePages(t *testing.T) {
 	if err != nil || strings.Contains(string(mode), "[never]") {
 		t.Skip("no transparent huge pages on this machine")
 	}
-	b := Make(8 << 20)
+	b := advised(8 << 20)
 	start := uintptr(unsafe.Pointer(&b[0]))
 	inside := (start + hugePage - 1) &^ (hugePage - 1)
 	flags, err := vmFlags(inside)

@@ -38,21 +38,21 @@ func (s *Slab) Bytes(n int) []byte {
 	if n > chunkBytes/4 {
 		// A buffer this large has most of its pages whole on its own, and
 		// cutting it from a chunk would waste the rest of that chunk.
-		return Make(n)
+		return advised(n)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.free) < n {
-		s.free = Make(chunkBytes)
+		s.free = advised(chunkBytes)
 	}
 	b := s.free[:n:n]
 	s.free = s.free[min((n+align-1)&^(align-1), len(s.free)):]
 	return b
 }
 
-// Make returns n zero bytes on the Go heap, advised to huge pages before
+// advised returns n zero bytes on the Go heap, advised to huge pages before
 // anything touches them.
-func Make(n int) []byte {
+func advised(n int) []byte {
 	b := make([]byte, n)
 	Advise(b)
 	return b
