@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/internal/ortrt"
-	"github.com/nst-project/nst/pipeline/imageio"
-	"github.com/nst-project/nst/pipeline/optim"
+	"github.com/nst-project/nst/optim"
 )
 
 // BenchOptions configure Bench. The zero value benchmarks the built-in

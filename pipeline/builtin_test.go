@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/record"
 )
 
 // TestBuiltinImagesArePinned: the built-in images are inputs that runs,

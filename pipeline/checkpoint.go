@@ -13,8 +13,8 @@ import (
 	"slices"
 
 	"github.com/nst-project/nst/internal/atomicfile"
-	"github.com/nst-project/nst/pipeline/optim"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/optim"
+	"github.com/nst-project/nst/record"
 )
 
 // CheckpointDir is the folder, inside a run folder, that holds what a

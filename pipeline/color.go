@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/nst-project/nst/pipeline/imageio"
+	"github.com/nst-project/nst/imageio"
 )
 
 // Colour control (the color key; Gatys et al., "Controlling Perceptual

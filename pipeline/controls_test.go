@@ -15,9 +15,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/losses"
-	"github.com/nst-project/nst/pipeline/imageio"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/record"
 )
 
 // writeImage writes a w x h PNG painted by f.

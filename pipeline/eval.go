@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/nst-project/nst/internal/atomicfile"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/record"
 )
 
 // EvalCosts is the content of costs.json written by Eval. Per-layer values

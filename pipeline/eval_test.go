@@ -10,8 +10,8 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/nst-project/nst/pipeline/imageio"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/record"
 )
 
 func TestEvalWritesCostsAndGradient(t *testing.T) {

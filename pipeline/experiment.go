@@ -13,12 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/internal/ortrt"
 	"github.com/nst-project/nst/losses"
 	"github.com/nst-project/nst/models"
-	"github.com/nst-project/nst/pipeline/imageio"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/record"
 )
 
 // experiment is a config made ready to evaluate: images loaded, backbone

@@ -13,9 +13,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nst-project/nst/pipeline/imageio"
-	"github.com/nst-project/nst/pipeline/optim"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/optim"
+	"github.com/nst-project/nst/record"
 )
 
 // ResolvedConfigName is the file, in a run folder, holding the run's

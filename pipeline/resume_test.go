@@ -17,10 +17,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/models"
-	"github.com/nst-project/nst/pipeline/imageio"
-	"github.com/nst-project/nst/pipeline/optim"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/optim"
+	"github.com/nst-project/nst/record"
 )
 
 // withSaveHook makes every image write of the rest of the test call hook

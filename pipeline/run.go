@@ -10,11 +10,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/atomicfile"
 	"github.com/nst-project/nst/internal/ortrt"
-	"github.com/nst-project/nst/pipeline/imageio"
-	"github.com/nst-project/nst/pipeline/optim"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/optim"
+	"github.com/nst-project/nst/record"
 )
 
 // ErrInterrupted is returned when a run stops because its context was

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nst-project/nst/pipeline/imageio"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/record"
 )
 
 // tinyTerms are the costs.csv columns of tinyYAML's layers.

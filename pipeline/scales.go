@@ -11,11 +11,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/losses"
 	"github.com/nst-project/nst/models"
-	"github.com/nst-project/nst/pipeline/imageio"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/record"
 )
 
 // Coarse-to-fine (the scales key). A run optimises at each scale in turn,

@@ -17,7 +17,7 @@ if [[ "$fuzztime" != "0" ]]; then
   # -fuzz takes one target in one package per run. One worker keeps the
   # memory and CPU use of a shared CI machine predictable; a short
   # minimisation keeps a found crasher from using up the time budget.
-  for target in models:FuzzLoadModel pipeline/imageio:FuzzLoadImage pipeline:FuzzLoadConfig; do
+  for target in models:FuzzLoadModel imageio:FuzzLoadImage pipeline:FuzzLoadConfig; do
     pkg="${target%%:*}" name="${target#*:}"
     echo "fuzz $name ($fuzztime)"
     if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s -parallel 1 -timeout 20m "./$pkg/"; then

@@ -230,7 +230,7 @@ func checkOneErrorLine(t *testing.T, r result, code int, want []string) {
 // may produce; each must be read, not refused, and come out upright and of
 // the right size.
 func TestUnusualImagesRun(t *testing.T) {
-	cmyk, err := os.ReadFile(filepath.Join("..", "..", "pipeline", "imageio", "testdata", "cmyk-ycck.jpg"))
+	cmyk, err := os.ReadFile(filepath.Join("..", "..", "imageio", "testdata", "cmyk-ycck.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/nst-project/nst/internal/ortrt"
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/pipeline"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/record"
 )
 
 func newRootCmd() *cobra.Command {

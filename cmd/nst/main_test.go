@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/nst-project/nst/models"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/record"
 )
 
 // actAsNST makes the test binary behave as nst itself when set, so the

@@ -11,11 +11,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/ortrt"
 	"github.com/nst-project/nst/pipeline"
-	"github.com/nst-project/nst/pipeline/imageio"
-	"github.com/nst-project/nst/pipeline/record"
-	"github.com/nst-project/nst/units"
+	"github.com/nst-project/nst/record"
+	"github.com/nst-project/nst/unitviz"
 )
 
 func newUnitsCmd() *cobra.Command {
@@ -50,36 +50,36 @@ func (f *unitsFlags) register(cmd *cobra.Command, outHelp, sizeHelp string) {
 
 // load checks the shared flags, reads the config and opens the backbone
 // as a run would.
-func (f *unitsFlags) load() (*pipeline.Config, units.Network, error) {
+func (f *unitsFlags) load() (*pipeline.Config, unitviz.Network, error) {
 	switch {
 	case f.config == "":
-		return nil, units.Network{}, usageError{errors.New("missing -c CONFIG; try -c configs/demo.yaml")}
+		return nil, unitviz.Network{}, usageError{errors.New("missing -c CONFIG; try -c configs/demo.yaml")}
 	case f.layer == "":
-		return nil, units.Network{}, usageError{errors.New("missing --layer, for example --layer conv1_1")}
+		return nil, unitviz.Network{}, usageError{errors.New("missing --layer, for example --layer conv1_1")}
 	case f.out == "":
-		return nil, units.Network{}, usageError{errors.New("missing --out FILE.png")}
+		return nil, unitviz.Network{}, usageError{errors.New("missing --out FILE.png")}
 	case f.size < 0:
-		return nil, units.Network{}, usageError{fmt.Errorf("--size %d: want a positive number of pixels", f.size)}
+		return nil, unitviz.Network{}, usageError{fmt.Errorf("--size %d: want a positive number of pixels", f.size)}
 	}
 	cfg, err := pipeline.LoadConfig(f.config, f.sets)
 	if err != nil {
-		return nil, units.Network{}, err
+		return nil, unitviz.Network{}, err
 	}
 	if f.size == 0 {
 		f.size = cfg.Size
 	}
 	if err := ortrt.Init(cfg.Runtime.Library); err != nil {
-		return nil, units.Network{}, err
+		return nil, unitviz.Network{}, err
 	}
 	b, err := pipeline.LoadModel(cfg.Model)
 	if err != nil {
-		return nil, units.Network{}, err
+		return nil, unitviz.Network{}, err
 	}
 	pre, err := cfg.Model.Preprocess.Models()
 	if err != nil {
-		return nil, units.Network{}, err
+		return nil, unitviz.Network{}, err
 	}
-	return cfg, units.Network{
+	return cfg, unitviz.Network{
 		Backbone: b, Pooling: cfg.Model.Pooling, Preprocess: pre,
 		Session: ortrt.SessionOptions{Threads: cfg.Runtime.Threads, Device: cfg.Runtime.Device},
 	}, nil
@@ -128,7 +128,7 @@ and the crop box in the pixels the network saw and in the file's pixels.`,
 			chosen := []int{unit}
 			if unitsChanged {
 				var err error
-				if chosen, err = units.ParseUnits(unitList); err != nil {
+				if chosen, err = unitviz.ParseUnits(unitList); err != nil {
 					return usageError{err}
 				}
 			}
@@ -138,7 +138,7 @@ and the crop box in the pixels the network saw and in the file's pixels.`,
 			if listing == "" {
 				listing = strings.TrimSuffix(f.out, filepath.Ext(f.out)) + ".json"
 			}
-			paths, err := units.ListImages(images)
+			paths, err := unitviz.ListImages(images)
 			if err != nil {
 				return err
 			}
@@ -147,21 +147,21 @@ and the crop box in the pixels the network saw and in the file's pixels.`,
 				return err
 			}
 			slog.Info("units top", "layer", f.layer, "units", len(chosen), "images", len(paths), "size", f.size)
-			res, err := units.Top(cmd.Context(), paths, units.TopOptions{
+			res, err := unitviz.Top(cmd.Context(), paths, unitviz.TopOptions{
 				Network: network, Layer: f.layer, Units: chosen, Top: top, PerImage: perImage,
 				Size: f.size, MaxPixels: cfg.Limits.MaxPixels, Inside: inside,
 			})
 			if err != nil {
 				return interruptedUnits(err, "nothing written")
 			}
-			sheet, err := res.Sheet(units.SheetOptions{Cell: cell})
+			sheet, err := res.Sheet(unitviz.SheetOptions{Cell: cell})
 			if err != nil {
 				return err
 			}
 			if err := imageio.Save(f.out, sheet, "", 0); err != nil {
 				return err
 			}
-			if err := units.WriteListing(listing, res); err != nil {
+			if err := unitviz.WriteListing(listing, res); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), f.out)
@@ -183,7 +183,7 @@ and the crop box in the pixels the network saw and in the file's pixels.`,
 
 func newUnitsDreamCmd() *cobra.Command {
 	var f unitsFlags
-	o := units.DefaultDreamOptions()
+	o := unitviz.DefaultDreamOptions()
 	cmd := &cobra.Command{
 		Use:   "dream -c CONFIG --layer LAYER --unit N --out IMAGE.png",
 		Short: "Paint an image that excites a unit",
@@ -217,7 +217,7 @@ cost is minus that value, plus the TV penalty.`,
 			o.Network, o.Layer, o.Width, o.Height = network, f.layer, f.size, f.size
 			o.Progress = record.NewProgress(os.Stderr, o.Steps, "dream")
 			slog.Info("units dream", "layer", f.layer, "unit", o.Unit, "size", f.size, "steps", o.Steps, "neuron", o.Neuron)
-			res, err := units.Dream(cmd.Context(), o)
+			res, err := unitviz.Dream(cmd.Context(), o)
 			if res == nil {
 				return err
 			}

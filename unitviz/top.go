@@ -1,4 +1,4 @@
-package units
+package unitviz
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/models"
-	"github.com/nst-project/nst/pipeline/imageio"
 )
 
 // TopOptions say which units Top ranks and on what.

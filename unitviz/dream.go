@@ -1,4 +1,4 @@
-package units
+package unitviz
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/nst-project/nst/losses"
 	"github.com/nst-project/nst/models"
-	"github.com/nst-project/nst/pipeline/optim"
-	"github.com/nst-project/nst/pipeline/record"
+	"github.com/nst-project/nst/optim"
+	"github.com/nst-project/nst/record"
 )
 
 // DreamOptions say which unit Dream excites and how.

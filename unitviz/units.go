@@ -14,7 +14,7 @@
 //
 // Both run the backbone the way a style transfer run does (same model,
 // pooling and preprocessing), through models.Net.
-package units
+package unitviz
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package units
+package unitviz
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/models"
-	"github.com/nst-project/nst/pipeline/imageio"
 )
 
 // scene is a generated test image: a step edge or a flat colour, plus a
