@@ -135,6 +135,7 @@ func saveCheckpoint(dir string, c checkpoint, x []float32, opt optim.Optimizer) 
 // the image and the optimiser's encoded state.
 type loadedCheckpoint struct {
 	checkpoint
+	dir   string // the run folder it belongs to
 	x     []float32
 	state []byte
 }
@@ -153,7 +154,7 @@ func loadCheckpoint(dir string) (*loadedCheckpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
-	var c loadedCheckpoint
+	c := loadedCheckpoint{dir: dir}
 	if err := json.Unmarshal(js, &c.checkpoint); err != nil {
 		return nil, fmt.Errorf("checkpoint %s is damaged: %w", filepath.Join(cdir, checkpointName), err)
 	}

@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nst-project/nst/internal/suggest"
+	"github.com/nst-project/nst/optim"
 )
 
 // Config is an experiment. Key names are fixed: external tools read them.
@@ -103,7 +104,9 @@ type Weights struct {
 	TV      float64 `mapstructure:"tv" yaml:"tv"`
 }
 
-// Optimizer selects the pixel optimiser.
+// Optimizer selects the pixel optimiser. LR and History, when the config
+// does not set them, take the method's defaults from package optim
+// (optim.DefaultLBFGSConfig, optim.DefaultAdamConfig).
 type Optimizer struct {
 	Name       string  `mapstructure:"name" yaml:"name"`
 	Iterations int     `mapstructure:"iterations" yaml:"iterations"`
@@ -160,8 +163,10 @@ func Default() Config {
 		// Tuned on real photos and paintings with the built-in random-weight
 		// VGG19 at 256 px (style 40 barely shows, 1000+ loses the content
 		// of busy paintings; tv 1 removes the random network's speckle).
-		Weights:   Weights{Content: 10, Style: 300, TV: 1},
-		Optimizer: Optimizer{Name: "lbfgs", Iterations: 500, LR: 1, History: 10},
+		Weights: Weights{Content: 10, Style: 300, TV: 1},
+		// lr and history are left to the optimiser's own defaults (see
+		// Optimizer.fillDefaults).
+		Optimizer: Optimizer{Name: "lbfgs", Iterations: 500},
 		Output:    Output{Dir: "runs/nst", SaveEvery: 50, Format: "png", JPEGQuality: 95},
 		Runtime:   Runtime{Device: "cpu", GraphCache: true},
 		Limits:    Limits{MaxPixels: 100_000_000},
@@ -274,7 +279,8 @@ func LoadConfig(path string, sets []string) (*Config, error) {
 		}
 		(*m)[name] = w
 	}
-	defaultStyleScales(&cfg, v.Get("style"))
+	defaultStyleKeys(&cfg, v.Get("style"))
+	cfg.Optimizer.fillDefaults(v.IsSet("optimizer.lr"), v.IsSet("optimizer.history"))
 	if len(cfg.Scales) == 0 {
 		cfg.Scales = nil // as in Default: no schedule, one scale
 	}
@@ -290,9 +296,34 @@ func LoadConfig(path string, sets []string) (*Config, error) {
 	return &cfg, nil
 }
 
+// methodDefaults are the keys whose defaults depend on another key's value
+// (the optimiser's name): viper only learns of them for the environment,
+// so that IsSet tells whether the config gave them.
+var methodDefaults = []string{"optimizer.lr", "optimizer.history"}
+
+// fillDefaults gives LR and History the chosen method's defaults where the
+// config did not set them (lrSet, historySet).
+func (o *Optimizer) fillDefaults(lrSet, historySet bool) {
+	lbfgs := optim.DefaultLBFGSConfig()
+	if !lrSet {
+		switch o.Name {
+		case "adam":
+			o.LR = optim.DefaultAdamConfig().LR
+		case "lbfgs":
+			o.LR = lbfgs.LR
+		}
+	}
+	if !historySet {
+		o.History = lbfgs.History // an L-BFGS setting; Adam ignores it
+	}
+}
+
 // setDefaults registers every leaf of Default with viper, so that NST_*
 // variables reach them (viper binds the environment only to keys it knows).
 func setDefaults(v *viper.Viper) {
+	for _, k := range methodDefaults {
+		_ = v.BindEnv(k)
+	}
 	b, _ := yaml.Marshal(Default())
 	var m map[string]any
 	_ = yaml.Unmarshal(b, &m)
@@ -303,28 +334,35 @@ func setDefaults(v *viper.Viper) {
 				walk(prefix+k+".", sub)
 				continue
 			}
+			if slices.Contains(methodDefaults, prefix+k) {
+				continue
+			}
 			v.SetDefault(prefix+k, val)
 		}
 	}
 	walk("", m)
 }
 
-// defaultStyleScales sets style[i].scale to 1 where the config does not give
-// it. Defaults do not reach into lists, and a zero left by decoding cannot
-// be told from an explicit 0 (which Validate must reject): raw is the style
-// list as the file or --set gave it.
-func defaultStyleScales(cfg *Config, raw any) {
+// defaultStyleKeys sets style[i].weight and style[i].scale to 1 where the
+// config does not give them. Defaults do not reach into lists, and a zero
+// left by decoding cannot be told from an explicit 0 (which Validate must
+// reject): raw is the style list as the file or --set gave it.
+func defaultStyleKeys(cfg *Config, raw any) {
 	items, _ := raw.([]any)
 	for i := range cfg.Style {
-		given := false
+		var weight, scale bool
 		if i < len(items) {
 			if m, ok := items[i].(map[string]any); ok {
 				for k := range m {
-					given = given || strings.EqualFold(k, "scale")
+					weight = weight || strings.EqualFold(k, "weight")
+					scale = scale || strings.EqualFold(k, "scale")
 				}
 			}
 		}
-		if !given {
+		if !weight {
+			cfg.Style[i].Weight = 1
+		}
+		if !scale {
 			cfg.Style[i].Scale = 1
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/nst-project/nst/optim"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -28,8 +30,50 @@ func TestLoadConfigDefaults(t *testing.T) {
 	want.Content = "builtin:village"
 	want.Style = []StyleConfig{{Path: "builtin:swirls", Weight: 1, Scale: 1}}
 	want.Layers = LayersConfig{Content: DefaultContentLayers, Style: DefaultStyleLayers}
+	want.Optimizer.LR, want.Optimizer.History = optim.DefaultLBFGSConfig().LR, optim.DefaultLBFGSConfig().History
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("config = %+v\nwant %+v", *cfg, want)
+	}
+}
+
+// TestOptimizerDefaultsFollowTheMethod: a config that names only the
+// optimiser gets that method's step size from package optim, the one home
+// of those defaults; an explicit lr (file, --set or NST_) wins, and an
+// explicit 0 is refused rather than replaced.
+func TestOptimizerDefaultsFollowTheMethod(t *testing.T) {
+	tests := []struct {
+		name, body string
+		sets       []string
+		env        string
+		wantLR     float64
+		wantErr    string
+	}{
+		{name: "lbfgs", body: minimal, wantLR: optim.DefaultLBFGSConfig().LR},
+		{name: "adam alone", body: minimal + "optimizer: {name: adam}\n", wantLR: optim.DefaultAdamConfig().LR},
+		{name: "adam by --set", body: minimal, sets: []string{"optimizer.name=adam"}, wantLR: optim.DefaultAdamConfig().LR},
+		{name: "file lr", body: minimal + "optimizer: {name: adam, lr: 0.03}\n", wantLR: 0.03},
+		{name: "env lr", body: minimal + "optimizer: {name: adam}\n", env: "0.04", wantLR: 0.04},
+		{name: "explicit zero", body: minimal + "optimizer: {lr: 0}\n", wantErr: "optimizer.lr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != "" {
+				t.Setenv("NST_OPTIMIZER_LR", tt.env)
+			}
+			cfg, err := LoadConfig(writeConfig(t, tt.body), tt.sets)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Optimizer.LR != tt.wantLR || cfg.Optimizer.History != optim.DefaultLBFGSConfig().History {
+				t.Errorf("optimizer = %+v, want lr %g and history %d", cfg.Optimizer, tt.wantLR, optim.DefaultLBFGSConfig().History)
+			}
+		})
 	}
 }
 

@@ -376,10 +376,11 @@ func TestMultiScaleStartsFromThePreviousResult(t *testing.T) {
 	for i := range x {
 		x[i] = 1.5 // out of range: the next scale starts from it clamped
 	}
-	next, err := e.nextScale(context.Background(), t.TempDir(), x)
-	if err != nil {
+	s := &runState{dir: t.TempDir(), x: x}
+	if err := e.nextScale(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
+	next := s.x
 	if e.width != 32 || e.height != 21 || len(next) != 3*32*21 {
 		t.Fatalf("next scale %dx%d with %d values, want 32x21", e.width, e.height, len(next))
 	}

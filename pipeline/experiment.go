@@ -48,8 +48,8 @@ type experiment struct {
 	pre     models.Preprocess
 	session ortrt.SessionOptions
 
-	scales []ScaleConfig // the coarse-to-fine schedule (one scale without scales)
-	scale  int           // index of the scale the Net and targets are at
+	sched schedule // the coarse-to-fine schedule (one scale without scales)
+	scale int      // index of the scale the Net and targets are at
 
 	// Colour mode buffers (color.go): the content's luminance and the grey
 	// RGB image the network sees, in luminance mode.
@@ -64,6 +64,8 @@ type experiment struct {
 	costs     *losses.Costs
 	acts      []losses.Activation // headers over the Net's activation buffers
 	scratch   []float32           // a gradient nobody reads, for costsAt
+	terms     []string            // the cost terms, as costs.csv names them
+	ev        Event               // the event value a run reuses
 
 	// timing accumulates where evaluation time goes, for the manifest and
 	// the benchmark; setup splits the time to the first scale's targets.
@@ -103,7 +105,7 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 			e.Close()
 		}
 	}()
-	e.scales = cfg.ScaleList()
+	e.sched = cfg.ScaleList()
 	t0 := time.Now()
 	if e.contentImg, err = e.loadImage("content", cfg.Content); err != nil {
 		return nil, err
@@ -146,6 +148,7 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 	if e.spec, e.layers, err = e.costSpec(); err != nil {
 		return nil, err
 	}
+	e.terms = costTerms(e.spec)
 	if e.pre, err = cfg.Model.Preprocess.models(); err != nil {
 		return nil, err
 	}
@@ -174,7 +177,7 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 // into e.peak (the run logs it once it starts), and refuses the run up front when it exceeds runtime.max_memory
 // or the memory available, naming the largest size that fits.
 func (e *experiment) checkMemory() error {
-	long := e.scales[len(e.scales)-1].Size
+	long := e.sched[len(e.sched)-1].Size
 	cb := e.contentImg.Bounds()
 	w, h := imageio.LongSideSize(cb.Dx(), cb.Dy(), long)
 	styleSizes := make([][2]int, len(e.styleImgs))

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/nst-project/nst/imageio"
-	"github.com/nst-project/nst/optim"
 	"github.com/nst-project/nst/record"
 )
 
@@ -57,65 +56,73 @@ func Resume(ctx context.Context, dir string, o RunOptions) (*Result, error) {
 	if !bytes.Equal(resolved, raw) {
 		return nil, fmt.Errorf("resume %s: the environment changes the run's config (%s); unset it to resume", dir, strings.Join(nstVariables(), ", "))
 	}
-	o.resume = &resumePoint{dir: dir, loadedCheckpoint: ck}
-	res, err := Run(ctx, cfg, o)
+	res, err := run(ctx, cfg, o, ck)
 	if res == nil && errors.Is(err, ErrInterrupted) {
 		// Stopped while preparing: the checkpoint is still the one to use.
-		return nil, o.resume.interrupted()
+		return nil, fmt.Errorf("%w while resuming; the checkpoint is unchanged, resume again with: nst run --resume %s", ErrInterrupted, shellQuote(dir))
 	}
 	return res, err
 }
 
-// resumePoint is where a resumed run continues. Its methods, called by Run,
-// do what a fresh run does when the receiver is nil.
-type resumePoint struct {
-	dir string
-	*loadedCheckpoint
-	// logged is the last iteration costs.csv holds a row for, at most
-	// Iteration.
-	logged int
-}
-
-// runDir returns the folder a run writes into: a fresh one under base, or
-// the resumed run's own.
-func (r *resumePoint) runDir(base string) (string, error) {
-	if r == nil {
-		dir, err := record.RunDir(base)
-		if err != nil {
-			return "", fmt.Errorf("%w; set output.dir (or --out) to a folder nst can create and write", err)
+// resumedState checks that e, prepared from the run's config, is the
+// experiment ck was taken in, moves it to ck's scale, and returns the
+// state ck holds.
+func (e *experiment) resumedState(ctx context.Context, ck *loadedCheckpoint) (*runState, error) {
+	dir := ck.dir
+	if err := ck.matches(e); err != nil {
+		return nil, fmt.Errorf("resume %s: %w", dir, err)
+	}
+	if ck.Scale >= len(e.sched) {
+		return nil, fmt.Errorf("resume %s: the checkpoint is at scale %d, the config has %d", dir, ck.Scale+1, len(e.sched))
+	}
+	if ck.Scale != e.scale {
+		if err := e.enterScale(ctx, ck.Scale); err != nil {
+			if cancelled(err) {
+				return nil, fmt.Errorf("%w before the first iteration", ErrInterrupted)
+			}
+			return nil, fmt.Errorf("resume %s: scale %d: %w", dir, ck.Scale+1, err)
 		}
-		return dir, nil
 	}
-	return r.dir, nil
+	if ck.Width != e.width || ck.Height != e.height || ck.Channels != e.channels() {
+		return nil, fmt.Errorf("resume %s: the checkpoint holds a %dx%d image with %d channels, the config gives %dx%d with %d", dir, ck.Width, ck.Height, ck.Channels, e.width, e.height, e.channels())
+	}
+	opt, err := newOptimizer(e.cfg.Optimizer)
+	if err != nil {
+		return nil, err
+	}
+	if err := opt.UnmarshalBinary(ck.state); err != nil {
+		return nil, fmt.Errorf("resume %s: %w", dir, err)
+	}
+	return &runState{dir: dir, iter: ck.Iteration, x: slices.Clone(ck.x), lastGood: slices.Clone(ck.x), opt: opt}, nil
 }
 
-// openCostLog starts the run's cost log. A resumed run first checks that e
-// is the experiment its checkpoint belongs to, carries the earlier
-// manifest's start and phase times into manifest, and reopens the log after
-// the checkpoint's iteration.
-func (r *resumePoint) openCostLog(e *experiment, manifest *record.Manifest, path string, terms []string) (*record.CostLog, error) {
-	if r == nil {
-		return record.CreateCostLog(path, terms)
-	}
-	if err := r.matches(e); err != nil {
-		return nil, fmt.Errorf("resume %s: %w", r.dir, err)
-	}
+// reopenRecords continues a resumed run's records: the earlier manifest's
+// start and phase times carry into manifest, costs.csv is reopened after
+// the checkpoint's iteration, and s.replay is set when the checkpoint's
+// step still lacks its row or intermediate image. It returns the last
+// iteration costs.csv holds.
+func (e *experiment) reopenRecords(ck *loadedCheckpoint, s *runState, manifest *record.Manifest) (*record.CostLog, int, error) {
+	path := filepath.Join(s.dir, record.CostsCSVName)
 	table, err := record.ReadCosts(path)
 	if err != nil {
-		return nil, fmt.Errorf("resume %s: %w", r.dir, err)
+		return nil, 0, fmt.Errorf("resume %s: %w", s.dir, err)
 	}
-	r.logged = 0
+	logged := 0
 	for _, it := range table.Iterations {
-		if it <= r.Iteration {
-			r.logged = it
+		if it <= ck.Iteration {
+			logged = it
 		}
 	}
 	// An interrupt can land between a step and its row, so one row may be
 	// missing (it is computed again); more means the log was damaged.
-	if r.logged < r.Iteration-1 {
-		return nil, fmt.Errorf("resume %s: %s ends at iteration %d, the checkpoint is at %d", r.dir, path, r.logged, r.Iteration)
+	// Only a step of the current scale can have gone unrecorded.
+	if logged < ck.Iteration-1 {
+		return nil, 0, fmt.Errorf("resume %s: %s ends at iteration %d, the checkpoint is at %d", s.dir, path, logged, ck.Iteration)
 	}
-	if prev, err := record.ReadManifest(filepath.Join(r.dir, record.ManifestName)); err == nil && !prev.Start.IsZero() {
+	if logged < ck.Iteration && ck.Iteration <= e.sched.start(e.scale) {
+		return nil, 0, fmt.Errorf("resume %s: costs.csv lacks iteration %d", s.dir, ck.Iteration)
+	}
+	if prev, err := record.ReadManifest(filepath.Join(s.dir, record.ManifestName)); err == nil && !prev.Start.IsZero() {
 		current := manifest.Phases
 		manifest.Start = prev.Start
 		manifest.Phases = slices.Clone(prev.Phases)
@@ -123,16 +130,23 @@ func (r *resumePoint) openCostLog(e *experiment, manifest *record.Manifest, path
 			manifest.AddPhase(p.Name, time.Duration(p.Seconds*float64(time.Second)))
 		}
 	}
-	return record.ResumeCostLog(path, terms, r.Iteration)
+	if s.iter > e.sched.start(e.scale) {
+		n := e.cfg.Output.SaveEvery
+		_, statErr := os.Stat(e.imagePath(s.dir, e.iterImageName(s.iter)))
+		imageMissing := n > 0 && s.iter%n == 0 && s.iter < e.sched.end(e.scale) && errors.Is(statErr, fs.ErrNotExist)
+		s.replay = logged < s.iter || imageMissing
+	}
+	log, err := record.ResumeCostLog(path, e.terms, ck.Iteration)
+	return log, logged, err
 }
 
 // matches checks that e, prepared from the run's config, is the experiment
 // the checkpoint was taken in.
-func (r *resumePoint) matches(e *experiment) error {
-	if d := e.backbone.Digest(); d != r.ModelSHA256 {
-		return fmt.Errorf("the model %s changed since the run stopped (sha256 %s, was %s); put back the original to resume", e.backbone.Describe(), d, r.ModelSHA256)
+func (ck *loadedCheckpoint) matches(e *experiment) error {
+	if d := e.backbone.Digest(); d != ck.ModelSHA256 {
+		return fmt.Errorf("the model %s changed since the run stopped (sha256 %s, was %s); put back the original to resume", e.backbone.Describe(), d, ck.ModelSHA256)
 	}
-	for _, in := range r.Inputs {
+	for _, in := range ck.Inputs {
 		i := slices.IndexFunc(e.inputs, func(x record.Input) bool { return x.Role == in.Role })
 		switch {
 		case i < 0:
@@ -141,142 +155,13 @@ func (r *resumePoint) matches(e *experiment) error {
 			return fmt.Errorf("the %s image %s changed since the run stopped (sha256 %s, was %s); put back the original to resume", in.Role, in.Path, e.inputs[i].SHA256, in.SHA256)
 		}
 	}
-	if len(e.inputs) != len(r.Inputs) {
-		return fmt.Errorf("the config names %d input images, the checkpoint %d", len(e.inputs), len(r.Inputs))
+	if len(e.inputs) != len(ck.Inputs) {
+		return fmt.Errorf("the config names %d input images, the checkpoint %d", len(e.inputs), len(ck.Inputs))
 	}
-	if name := e.cfg.Optimizer.Name; name != r.Optimizer {
-		return fmt.Errorf("the checkpoint holds %s state, the config names %s", r.Optimizer, name)
+	if name := e.cfg.Optimizer.Name; name != ck.Optimizer {
+		return fmt.Errorf("the checkpoint holds %s state, the config names %s", ck.Optimizer, name)
 	}
 	return nil
-}
-
-// restore moves e to the checkpoint's scale, and returns the checkpoint's
-// image, to continue from in place of x, and the iteration the run
-// continues after; opt takes the checkpoint's state. A fresh run (nil
-// receiver) continues from x after iteration 0. What the stopped run had
-// not recorded of its last step, its costs.csv row or intermediate image,
-// is recorded now, as the run would have: the costs are evaluated again at
-// the image, which is deterministic, into a scratch gradient, so the
-// optimiser's state is untouched.
-func (r *resumePoint) restore(ctx context.Context, e *experiment, x []float32, opt optim.Optimizer, costLog *record.CostLog, row []float64, dir string) ([]float32, int, error) {
-	if r == nil {
-		return x, 0, nil
-	}
-	if r.Scale >= len(e.scales) {
-		return nil, 0, fmt.Errorf("resume %s: the checkpoint is at scale %d, the config has %d", r.dir, r.Scale+1, len(e.scales))
-	}
-	if r.Scale != e.scale {
-		if err := e.enterScale(ctx, r.Scale); err != nil {
-			if cancelled(err) {
-				return nil, 0, r.interrupted()
-			}
-			return nil, 0, fmt.Errorf("resume %s: scale %d: %w", r.dir, r.Scale+1, err)
-		}
-	}
-	if r.Width != e.width || r.Height != e.height || r.Channels != e.channels() {
-		return nil, 0, fmt.Errorf("resume %s: the checkpoint holds a %dx%d image with %d channels, the config gives %dx%d with %d", r.dir, r.Width, r.Height, r.Channels, e.width, e.height, e.channels())
-	}
-	if err := opt.UnmarshalBinary(r.state); err != nil {
-		return nil, 0, fmt.Errorf("resume %s: %w", r.dir, err)
-	}
-	x, iter := slices.Clone(r.x), r.Iteration
-	// Only a step of the current scale can have gone unrecorded.
-	if iter <= e.scaleStart() {
-		if r.logged < iter {
-			return nil, 0, fmt.Errorf("resume %s: costs.csv lacks iteration %d", r.dir, iter)
-		}
-		return x, iter, nil
-	}
-	if r.logged < iter {
-		scratch := make([]float32, len(x))
-		if _, err := e.evaluate(ctx, x, scratch); err != nil {
-			if cancelled(err) {
-				return nil, 0, r.interrupted()
-			}
-			return nil, 0, fmt.Errorf("resume %s: costs of iteration %d: %w", r.dir, iter, err)
-		}
-		if err := costLog.Append(iter, e.costRow(row)); err != nil {
-			return nil, 0, err
-		}
-	}
-	if n := e.cfg.Output.SaveEvery; n > 0 && iter%n == 0 && iter < e.scaleEnd() {
-		name := e.iterImageName(iter)
-		if _, err := os.Stat(e.imagePath(dir, name)); errors.Is(err, fs.ErrNotExist) {
-			if _, err := e.saveImage(dir, name, x); err != nil {
-				return nil, 0, err
-			}
-		}
-	}
-	return x, iter, nil
-}
-
-// interrupted is the error of a resume interrupted before its first step:
-// the checkpoint is still the one to resume from.
-func (r *resumePoint) interrupted() error {
-	return fmt.Errorf("%w while resuming; the checkpoint is unchanged, resume again with: nst run --resume %s", ErrInterrupted, shellQuote(r.dir))
-}
-
-// conclude turns how a run left its loop into Run's error, and leaves a
-// checkpoint when the run can be continued: after an interrupt, a failed
-// write (a full disk) or a failing evaluation, but not after divergence,
-// which a resumed run would only repeat. runErr stopped the loop after iter
-// completed steps; img is the image saved then ("" when that failed too)
-// and saveErr the first error writing the records. A resumed run that
-// finishes removes its checkpoint and the image its interruption left.
-func (r *resumePoint) conclude(e *experiment, dir string, iter int, x []float32, opt optim.Optimizer, img string, runErr, saveErr error) error {
-	if runErr == nil && saveErr == nil {
-		if r == nil {
-			return nil
-		}
-		if err := os.Remove(e.imagePath(dir, "last")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove the interrupted run's last image: %w", err)
-		}
-		return removeCheckpoint(dir)
-	}
-
-	var msg strings.Builder
-	cause := runErr
-	switch {
-	case cancelled(runErr):
-		cause = ErrInterrupted
-		fmt.Fprintf(&msg, "%v after %d iterations", ErrInterrupted, iter)
-	case errors.Is(runErr, ErrDiverged):
-		fmt.Fprintf(&msg, "run stopped at iteration %d: %v", iter+1, runErr)
-	case isWriteError(runErr):
-		fmt.Fprintf(&msg, "run stopped after iteration %d: %v; %s", iter, runErr, earlierOutputs(dir))
-	case runErr != nil:
-		fmt.Fprintf(&msg, "run stopped at iteration %d: %v", iter+1, runErr)
-	default:
-		// The optimisation finished; only its records failed.
-		cause = saveErr
-		fmt.Fprintf(&msg, "%v; %s", saveErr, earlierOutputs(dir))
-	}
-	if runErr != nil {
-		switch {
-		case img != "" && errors.Is(runErr, ErrDiverged):
-			fmt.Fprintf(&msg, "; the last good image is %s", img)
-		case img != "":
-			fmt.Fprintf(&msg, "; the last image is %s", img)
-		case saveErr != nil:
-			fmt.Fprintf(&msg, "; the last image could not be saved either: %v", saveErr)
-		}
-	}
-	if !errors.Is(runErr, ErrDiverged) {
-		c := checkpoint{
-			Iteration: iter, Scale: e.scale, Width: e.width, Height: e.height, Channels: e.channels(),
-			ModelSHA256: e.backbone.Digest(), Inputs: e.inputs,
-		}
-		err := configSHA256(dir, &c)
-		if err == nil {
-			err = saveCheckpoint(dir, c, x, opt)
-		}
-		if err != nil {
-			fmt.Fprintf(&msg, "; it cannot be resumed: %v", err)
-		} else {
-			fmt.Fprintf(&msg, "; resume with: nst run --resume %s", shellQuote(dir))
-		}
-	}
-	return &stopError{msg: msg.String(), cause: cause}
 }
 
 // stopError is the error of a run that stopped early: a message saying

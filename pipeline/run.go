@@ -1,18 +1,18 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/nst-project/nst/imageio"
-	"github.com/nst-project/nst/internal/atomicfile"
 	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/losses"
 	"github.com/nst-project/nst/optim"
 	"github.com/nst-project/nst/record"
 )
@@ -26,10 +26,9 @@ type RunOptions struct {
 	// Progress receives the progress bar (on a terminal) or log lines;
 	// nil means none.
 	Progress io.Writer
-
-	// resume, set by Resume, continues a stopped run instead of starting
-	// one.
-	resume *resumePoint
+	// Observers receive the run's events (see Event), after the run's own
+	// records (costs.csv, intermediate images, progress) have taken them.
+	Observers []Observer
 }
 
 // Result says where a finished run put its outputs.
@@ -46,144 +45,115 @@ type Result struct {
 
 // Run performs the experiment cfg describes and records it in a new folder
 // under cfg.Output.Dir: the final image, intermediate images, config.yaml,
-// manifest.json, costs.csv and costs.png.
+// manifest.json, costs.csv and costs.png. Every step is reported to
+// o.Observers. A run that stops early (Ctrl-C, a failed write) leaves a
+// checkpoint that Resume continues from.
 func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
-	start := time.Now()
-	manifest := record.NewManifest(start)
+	return run(ctx, cfg, o, nil)
+}
+
+// run prepares cfg, finds where to begin (a fresh start, or the checkpoint
+// ck of a stopped run) and runs the optimisation from there.
+func run(ctx context.Context, cfg *Config, o RunOptions, ck *loadedCheckpoint) (*Result, error) {
+	t0 := time.Now()
 	e, err := newExperiment(ctx, cfg)
 	if err != nil {
 		return nil, interrupted(err)
 	}
 	defer e.Close()
-	manifest.AddPhase("prepare", time.Since(start))
-	e.recordSetup(manifest)
+	rec, s, err := e.begin(ctx, ck, t0)
+	if err != nil {
+		return nil, err
+	}
+	defer rec.costLog.Close()
+	saver := &checkpointer{e: e, s: s}
+	obs := append(observers{rec, &imageSaver{e: e}, newProgressReporter(o.Progress, e), saver}, o.Observers...)
+	slog.Info("run", "dir", s.dir, "size", fmt.Sprintf("%dx%d", e.width, e.height), "optimizer", s.opt.Name(), "iterations", e.sched.total(), "scales", len(e.sched), "estimated_peak_MB", e.peak>>20)
 
-	dir, err := o.resume.runDir(cfg.Output.Dir)
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{Dir: dir}
-	resolved, err := cfg.Resolved()
-	if err != nil {
-		return nil, err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, "config.yaml"), resolved, 0o644); err != nil {
-		return nil, fmt.Errorf("write resolved config: %w", err)
-	}
-	e.describe(manifest)
-
-	terms := e.costTerms()
-	costLog, err := o.resume.openCostLog(e, manifest, filepath.Join(dir, record.CostsCSVName), terms)
-	if err != nil {
-		return nil, err
-	}
-	defer costLog.Close()
-
-	x, err := e.initImage()
-	if err != nil {
-		return nil, err
-	}
-	opt, err := newOptimizer(cfg.Optimizer)
-	if err != nil {
-		return nil, err
-	}
-	row := make([]float64, len(terms))
-	x, iter, err := o.resume.restore(ctx, e, x, opt, costLog, row, dir)
-	if err != nil {
-		return nil, err
-	}
-	slog.Info("run", "dir", dir, "size", fmt.Sprintf("%dx%d", e.width, e.height), "optimizer", opt.Name(), "iterations", e.totalIterations(), "scales", len(e.scales), "estimated_peak_MB", e.peak>>20)
-
-	progress := e.progress(o.Progress, dir)
 	loopStart := time.Now()
-	lastGood := append([]float32(nil), x...)
-	var runErr error
-	for iter < e.totalIterations() {
-		if iter >= e.scaleEnd() {
-			// The scale is done: the next one starts from its result.
-			progress.Finish()
-			progress = nopProgress{}
-			next, err := e.nextScale(ctx, dir, x)
-			if err != nil {
-				runErr = err
-				break
+	runErr := e.optimize(ctx, s, obs)
+	rec.manifest.AddPhase("optimize", time.Since(loopStart))
+	e.recordTiming(rec.manifest)
+	return e.conclude(s, rec, saver, obs, runErr)
+}
+
+// optimize takes the steps of the schedule from s to its end, moving to
+// the next scale when one is done, and reports each to obs. s keeps the
+// last image whose cost was finite; the error says why it stopped early.
+func (e *experiment) optimize(ctx context.Context, s *runState, obs Observer) error {
+	if err := obs.Observe(e.event(EventStart, s)); err != nil {
+		return err
+	}
+	if s.replay {
+		// The checkpoint's step was taken but not all of it recorded.
+		if err := e.reevaluate(ctx, s.x); err != nil {
+			return err
+		}
+		if err := obs.Observe(e.event(EventIteration, s)); err != nil {
+			return err
+		}
+	}
+	for {
+		if s.iter >= e.sched.end(e.scale) {
+			if e.lastScale() {
+				return nil
 			}
-			x, lastGood = next, slices.Clone(next)
-			if opt, err = newOptimizer(cfg.Optimizer); err != nil {
-				runErr = err
-				break
+			if err := e.nextScale(ctx, s); err != nil {
+				return err
 			}
-			progress = e.progress(o.Progress, dir)
+			if err := obs.Observe(e.event(EventScale, s)); err != nil {
+				return err
+			}
 			continue
 		}
-		step, err := opt.Step(ctx, x, e.evaluate)
+		step, err := s.opt.Step(ctx, s.x, e.evaluate)
 		if errors.Is(err, optim.ErrConverged) {
-			if !e.lastScale() {
-				slog.Info("optimiser converged; moving to the next scale", "iteration", iter)
-				iter = e.scaleEnd()
-				continue
+			if e.lastScale() {
+				slog.Info("optimiser converged; stopping early", "iteration", s.iter)
+				return nil
 			}
-			slog.Info("optimiser converged; stopping early", "iteration", iter)
-			break
+			slog.Info("optimiser converged; moving to the next scale", "iteration", s.iter)
+			s.iter = e.sched.end(e.scale)
+			continue
 		}
 		if err != nil {
-			runErr = err
-			break
+			return err
 		}
-		iter = e.scaleStart() + step.Iter
-		res.Total = step.Cost
-		copy(lastGood, x)
-		if err := e.costsAt(ctx, x, step.Cost); err != nil {
-			runErr = err
-			break
+		s.iter = e.sched.start(e.scale) + step.Iter
+		copy(s.lastGood, s.x)
+		if err := e.costsAt(ctx, s.x, step.Cost); err != nil {
+			return err
 		}
-		if err := costLog.Append(iter, e.costRow(row)); err != nil {
-			runErr = err
-			break
-		}
-		progress.Update(iter-e.scaleStart(), step.Cost)
-		if n := cfg.Output.SaveEvery; n > 0 && iter%n == 0 && iter < e.scaleEnd() {
-			if _, err := e.saveImage(dir, e.iterImageName(iter), x); err != nil {
-				runErr = err
-				break
-			}
+		if err := obs.Observe(e.event(EventIteration, s)); err != nil {
+			return err
 		}
 	}
-	progress.Finish()
-	if runErr == nil {
-		// Scales without iterations, or skipped after convergence, still
-		// bring the result to the output's size.
-		lastGood, runErr = e.finishScales(ctx, dir, lastGood)
-	}
-	manifest.AddPhase("optimize", time.Since(loopStart))
-	e.recordTiming(manifest)
-	res.Iterations = iter
+}
 
-	// Whatever happened, keep the last image whose cost was finite.
+// conclude saves the run's result (the last good image, as "final", or as
+// "last" when the run stopped early), closes its records and reports the
+// finish; runErr is why the optimisation stopped early.
+func (e *experiment) conclude(s *runState, rec *records, ck *checkpointer, obs Observer, runErr error) (*Result, error) {
 	writeStart := time.Now()
 	name := "final"
 	if runErr != nil {
 		name = "last"
 	}
-	img, saveErr := e.saveResult(dir, name, lastGood)
-	res.Image = img
-	if err := costLog.Close(); err != nil && saveErr == nil {
+	img, saveErr := e.saveResult(s.dir, name, s.lastGood)
+	ev := e.event(EventFinish, s)
+	res := &Result{Dir: s.dir, Image: img, Iterations: s.iter, Total: s.cost}
+	saveErr = cmp.Or(saveErr, rec.close(writeStart, s.iter, e.finalCosts(s.row), runErr))
+	ev.Err = runErr
+	if runErr == nil {
+		ev.Err = saveErr
+	}
+	if err := obs.Observe(ev); err != nil && saveErr == nil {
 		saveErr = err
 	}
-	if table, err := record.ReadCosts(filepath.Join(dir, record.CostsCSVName)); err == nil && len(table.Iterations) > 0 {
-		if err := record.PlotCosts(filepath.Join(dir, record.CostsPNGName), table, record.PlotOptions{Title: filepath.Base(dir)}); err != nil && saveErr == nil {
-			saveErr = err
-		}
+	if runErr == nil && saveErr == nil {
+		return res, nil
 	}
-	manifest.AddPhase("write", time.Since(writeStart))
-	manifest.Finish(time.Now(), iter, e.finalCosts(terms, row), runErr)
-	if err := manifest.Write(filepath.Join(dir, record.ManifestName)); err != nil && saveErr == nil {
-		saveErr = err
-	}
-	if err := o.resume.conclude(e, dir, iter, lastGood, opt, img, runErr, saveErr); err != nil {
-		return res, err
-	}
-	return res, nil
+	return res, stopMessage(s, img, runErr, saveErr, ck.err)
 }
 
 // interrupted maps a cancelled context to ErrInterrupted.
@@ -200,11 +170,6 @@ func interrupted(err error) error {
 func cancelled(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
-
-type nopProgress struct{}
-
-func (nopProgress) Update(int, float64) {}
-func (nopProgress) Finish()             {}
 
 // newOptimizer builds the optimiser the config names.
 func newOptimizer(c Optimizer) (optim.Optimizer, error) {
@@ -223,8 +188,7 @@ func newOptimizer(c Optimizer) (optim.Optimizer, error) {
 
 // costTerms names the columns of costs.csv: every layer's raw cost, the raw
 // total variation, then the weighted content and style totals and J.
-func (e *experiment) costTerms() []string {
-	spec := e.objective.Spec()
+func costTerms(spec losses.Spec) []string {
 	var terms []string
 	for _, l := range spec.Content {
 		terms = append(terms, "content:"+l.Name)
@@ -246,13 +210,20 @@ func (e *experiment) costsAt(ctx context.Context, x []float32, total float64) er
 	if e.costs.Total == total {
 		return nil
 	}
-	if e.scratch == nil {
-		e.scratch = make([]float32, len(x))
-	}
-	if _, err := e.evaluate(ctx, x, e.scratch); err != nil {
+	if err := e.reevaluate(ctx, x); err != nil {
 		return fmt.Errorf("cost terms of the accepted point: %w", err)
 	}
 	return nil
+}
+
+// reevaluate computes the costs at x into e.costs, with a scratch gradient,
+// so that the optimiser's state is untouched.
+func (e *experiment) reevaluate(ctx context.Context, x []float32) error {
+	if len(e.scratch) != len(x) {
+		e.scratch = make([]float32, len(x))
+	}
+	_, err := e.evaluate(ctx, x, e.scratch)
+	return err
 }
 
 // costRow fills row with the last evaluation's costs, in costTerms order.
@@ -264,12 +235,12 @@ func (e *experiment) costRow(row []float64) []float64 {
 	return append(row, c.TV, c.ContentTotal, c.StyleTotal, c.Total)
 }
 
-func (e *experiment) finalCosts(terms []string, row []float64) []record.Cost {
-	if e.timing.evals == 0 {
+func (e *experiment) finalCosts(row []float64) []record.Cost {
+	if row == nil {
 		return nil
 	}
-	out := make([]record.Cost, len(terms))
-	for i, t := range terms {
+	out := make([]record.Cost, len(e.terms))
+	for i, t := range e.terms {
 		out[i] = record.Cost{Name: t, Value: row[i]}
 	}
 	return out

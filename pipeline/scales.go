@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"path/filepath"
 	"runtime/debug"
@@ -82,7 +81,7 @@ func (e *experiment) styleLongSide(i, outputLong int) int {
 // checkStyleSizes checks, before any heavy work, that no style image grows
 // past limits.max_pixels at the largest scale.
 func (e *experiment) checkStyleSizes() error {
-	last := e.scales[len(e.scales)-1].Size
+	last := e.sched[len(e.sched)-1].Size
 	cb := e.contentImg.Bounds()
 	w, h := imageio.LongSideSize(cb.Dx(), cb.Dy(), last)
 	for i, img := range e.styleImgs {
@@ -103,7 +102,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	size := e.scales[k].Size
+	size := e.sched[k].Size
 	content, err := imageio.FitLongSide(e.contentImg, size)
 	if err != nil {
 		return fmt.Errorf("resize content: %w", err)
@@ -221,88 +220,71 @@ func (e *experiment) closeScale() {
 	}
 }
 
-// scaleStart is the iteration count before the current scale.
-func (e *experiment) scaleStart() int {
+// schedule is a run's coarse-to-fine plan: the scales in order, each
+// with its size and iterations (one scale for a run at one size).
+type schedule []ScaleConfig
+
+// start is the iteration count before scale k.
+func (s schedule) start(k int) int {
 	n := 0
-	for _, s := range e.scales[:e.scale] {
-		n += s.Iterations
+	for _, sc := range s[:k] {
+		n += sc.Iterations
 	}
 	return n
 }
 
-// scaleEnd is the iteration count at the end of the current scale.
-func (e *experiment) scaleEnd() int { return e.scaleStart() + e.scales[e.scale].Iterations }
+// end is the iteration count at the end of scale k.
+func (s schedule) end(k int) int { return s.start(k) + s[k].Iterations }
 
-// totalIterations is the iteration count of the whole schedule.
-func (e *experiment) totalIterations() int {
-	n := 0
-	for _, s := range e.scales {
-		n += s.Iterations
-	}
-	return n
-}
+// total is the iteration count of the whole schedule.
+func (s schedule) total() int { return s.start(len(s)) }
 
 // lastScale reports whether the current scale is the output's.
-func (e *experiment) lastScale() bool { return e.scale == len(e.scales)-1 }
+func (e *experiment) lastScale() bool { return e.scale == len(e.sched)-1 }
 
 // multiScale reports whether the run has more than one scale.
-func (e *experiment) multiScale() bool { return len(e.scales) > 1 }
+func (e *experiment) multiScale() bool { return len(e.sched) > 1 }
 
 // iterImageName names the intermediate image of iteration iter.
 func (e *experiment) iterImageName(iter int) string {
 	if e.multiScale() {
-		return fmt.Sprintf("iter_%05d_%dpx", iter, e.scales[e.scale].Size)
+		return fmt.Sprintf("iter_%05d_%dpx", iter, e.sched[e.scale].Size)
 	}
 	return fmt.Sprintf("iter_%05d", iter)
 }
 
-// nextScale saves x as the current scale's result in dir, moves to the
-// next scale and returns x clamped to [0, 1] and enlarged to its size.
-func (e *experiment) nextScale(ctx context.Context, dir string, x []float32) ([]float32, error) {
-	if _, err := e.saveImage(dir, fmt.Sprintf("scale%d_%dpx", e.scale+1, e.scales[e.scale].Size), x); err != nil {
-		return nil, err
+// nextScale saves the current scale's result in the run folder, moves to
+// the next scale, and continues from that result clamped to [0, 1] and
+// enlarged to the new size, with a new optimiser. On error s is unchanged.
+func (e *experiment) nextScale(ctx context.Context, s *runState) error {
+	if _, err := e.saveImage(s.dir, fmt.Sprintf("scale%d_%dpx", e.scale+1, e.sched[e.scale].Size), s.x); err != nil {
+		return err
 	}
-	clamped := slices.Clone(x)
+	clamped := slices.Clone(s.x)
 	for i, v := range clamped {
 		clamped[i] = min(max(v, 0), 1)
 	}
+	opt, err := newOptimizer(e.cfg.Optimizer)
+	if err != nil {
+		return err
+	}
 	c, w, h := e.channels(), e.width, e.height
 	if err := e.enterScale(ctx, e.scale+1); err != nil {
-		return nil, fmt.Errorf("scale %d (%dpx): %w", e.scale+2, e.scales[e.scale+1].Size, err)
+		return fmt.Errorf("scale %d (%dpx): %w", e.scale+2, e.sched[e.scale+1].Size, err)
 	}
 	next := make([]float32, c*e.width*e.height)
 	if err := imageio.ResizeBilinear(next, clamped, c, h, w, e.height, e.width); err != nil {
-		return nil, err
+		return err
 	}
-	slog.Info("scale", "scale", fmt.Sprintf("%d/%d", e.scale+1, len(e.scales)), "size", fmt.Sprintf("%dx%d", e.width, e.height), "iterations", e.scales[e.scale].Iterations)
-	return next, nil
+	s.x, s.lastGood, s.opt = next, slices.Clone(next), opt
+	return nil
 }
 
-// finishScales moves x through the scales left after the loop (those
-// without iterations, or skipped because the optimiser converged), so that
-// the result has the output's size.
-// On error it returns the image of the last scale it reached, which is the
-// current one, with the error.
-func (e *experiment) finishScales(ctx context.Context, dir string, x []float32) ([]float32, error) {
-	for !e.lastScale() {
-		next, err := e.nextScale(ctx, dir, x)
-		if err != nil {
-			return x, err
-		}
-		x = next
-	}
-	return x, nil
-}
-
-// progress reports the current scale's iterations on w (none when w is
-// nil), labelled with the run folder and, with several scales, the scale.
+// progress reports the current scale's iterations on w, labelled with the run folder and, with several scales, the scale.
 func (e *experiment) progress(w io.Writer, dir string) record.Progress {
-	if w == nil {
-		return nopProgress{}
-	}
 	label := filepath.Base(dir)
 	if e.multiScale() {
-		label = fmt.Sprintf("%s %dpx (%d/%d)", label, e.scales[e.scale].Size, e.scale+1, len(e.scales))
+		label = fmt.Sprintf("%s %dpx (%d/%d)", label, e.sched[e.scale].Size, e.scale+1, len(e.sched))
 	}
-	return record.NewProgress(w, e.scales[e.scale].Iterations, label)
+	return record.NewProgress(w, e.sched[e.scale].Iterations, label)
 }
