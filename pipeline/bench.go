@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/internal/ortrt"
@@ -161,7 +162,7 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 
 	rep := &BenchReport{Model: o.Model, Threads: o.Threads, CPUs: runtime.NumCPU()}
 	if rep.Model == "" {
-		rep.Model = BuiltinPrefix + "vgg19"
+		rep.Model = builtinimg.Prefix + "vgg19"
 	}
 	for _, size := range sizes {
 		cfg, err := benchConfig(dir, o, size)
@@ -194,7 +195,7 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 // the swirls would add 0.25 s to the start-up; everything else as a config
 // that sets nothing.
 func benchConfig(dir string, o BenchOptions, size int) (*Config, error) {
-	village, err := Builtin(BuiltinPrefix + "village")
+	village, err := builtinimg.Load(builtinimg.Prefix + "village")
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +207,7 @@ func benchConfig(dir string, o BenchOptions, size int) (*Config, error) {
 	if err := imageio.Save(content, square, "png", 0); err != nil {
 		return nil, fmt.Errorf("bench content image: %w", err)
 	}
-	swirls, err := Builtin(BuiltinPrefix + "swirls")
+	swirls, err := builtinimg.Load(builtinimg.Prefix + "swirls")
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/internal/suggest"
 	"github.com/nst-project/nst/optim"
 )
@@ -738,7 +739,7 @@ func (c *Config) Resolved() ([]byte, error) {
 
 // absPath makes a file path absolute; built-in image names pass through.
 func absPath(p string) string {
-	if p == "" || strings.HasPrefix(p, BuiltinPrefix) || filepath.IsAbs(p) {
+	if p == "" || strings.HasPrefix(p, builtinimg.Prefix) || filepath.IsAbs(p) {
 		return p
 	}
 	if a, err := filepath.Abs(p); err == nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/losses"
 	"github.com/nst-project/nst/record"
@@ -233,7 +234,7 @@ func TestColorKeepsContentChroma(t *testing.T) {
 		t.Run(tt.color, func(t *testing.T) {
 			cfg := tinyConfig(t, "", "color="+tt.color, "optimizer.iterations=8")
 			res := runOK(t, cfg)
-			village, _ := Builtin("builtin:village")
+			village, _ := builtinimg.Load("builtin:village")
 			content, err := imageio.FitLongSide(village, 32)
 			if err != nil {
 				t.Fatal(err)
@@ -533,7 +534,7 @@ func TestControlsCombine(t *testing.T) {
 	if b := decodePNG(t, res.Image).Bounds(); b.Dx() != 40 || b.Dy() != 27 {
 		t.Errorf("final image %v, want 40x27", b)
 	}
-	village, _ := Builtin("builtin:village")
+	village, _ := builtinimg.Load("builtin:village")
 	content, err := imageio.FitLongSide(village, 40)
 	if err != nil {
 		t.Fatal(err)

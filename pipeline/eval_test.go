@@ -10,6 +10,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/record"
 )
@@ -58,7 +59,7 @@ func TestEvalWritesCostsAndGradient(t *testing.T) {
 		t.Errorf("total %v, the raw terms and weights give %v", costs.Total, j)
 	}
 
-	village, _ := Builtin("builtin:village")
+	village, _ := builtinimg.Load("builtin:village")
 	fitted, err := imageio.FitLongSide(village, 32)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/internal/ortrt"
@@ -338,8 +339,8 @@ func (e *experiment) loadImage(role, path string) (*image.NRGBA, error) {
 	var img *image.NRGBA
 	var sum string
 	var err error
-	if strings.HasPrefix(path, BuiltinPrefix) {
-		if img, err = Builtin(path); err != nil {
+	if strings.HasPrefix(path, builtinimg.Prefix) {
+		if img, err = builtinimg.Load(path); err != nil {
 			return nil, fmt.Errorf("%s: %w", role, err)
 		}
 		sum = record.SHA256Hex(img.Pix)
@@ -434,7 +435,7 @@ func LoadBackbone(path, arch string, seed int64) (*models.Backbone, error) {
 	if arch != "vgg16" {
 		arch = "vgg19"
 	}
-	if name, ok := strings.CutPrefix(path, BuiltinPrefix); ok {
+	if name, ok := strings.CutPrefix(path, builtinimg.Prefix); ok {
 		arch, builtin = name, true
 	}
 	if !builtin {
@@ -457,7 +458,7 @@ func checkArch(b *models.Backbone, m ModelConfig) error {
 	switch {
 	case m.Arch == "auto":
 		return nil
-	case m.Path == "" || strings.HasPrefix(m.Path, BuiltinPrefix):
+	case m.Path == "" || strings.HasPrefix(m.Path, builtinimg.Prefix):
 		if b.Naming() != m.Arch {
 			return fmt.Errorf("model.arch is %s but model.path names the built-in %s; make them agree", m.Arch, b.Naming())
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/record"
 )
@@ -106,8 +107,8 @@ func TestRunRecordsEverything(t *testing.T) {
 	if m.Status != record.StatusCompleted || m.Iterations != 8 || m.Threads != 1 {
 		t.Errorf("manifest status %q iterations %d threads %d, want completed, 8, 1", m.Status, m.Iterations, m.Threads)
 	}
-	village, _ := Builtin("builtin:village")
-	swirls, _ := Builtin("builtin:swirls")
+	village, _ := builtinimg.Load("builtin:village")
+	swirls, _ := builtinimg.Load("builtin:swirls")
 	wantInputs := []record.Input{
 		{Role: "content", Path: "builtin:village", SHA256: record.SHA256Hex(village.Pix)},
 		{Role: "style[0]", Path: "builtin:swirls", SHA256: record.SHA256Hex(swirls.Pix)},
@@ -243,7 +244,7 @@ func TestRunResolvedConfigRerunsFromAnotherFolder(t *testing.T) {
 func TestRunWithoutIterationsWritesTheStartingImage(t *testing.T) {
 	cfg := tinyConfig(t, "", "optimizer.iterations=0")
 	res := runOK(t, cfg)
-	village, _ := Builtin("builtin:village")
+	village, _ := builtinimg.Load("builtin:village")
 	want, err := imageio.FitLongSide(village, 32)
 	if err != nil {
 		t.Fatal(err)

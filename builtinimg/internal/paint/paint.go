@@ -1,64 +1,22 @@
-package pipeline
+// Package paint draws nst's built-in images. It is used only to make the
+// PNG files package builtinimg embeds (go generate), and by the test that
+// checks those files are what the painters draw.
+package paint
 
 import (
-	"fmt"
 	"image"
 	"math"
 	"math/rand/v2"
-	"slices"
-	"sort"
-	"strings"
-	"sync"
 )
 
-// BuiltinPrefix marks an image drawn by nst itself instead of read from disk,
-// so the demo config runs offline on any fresh machine: builtin:village is a
-// content scene, builtin:swirls and builtin:mosaic are style paintings.
-const BuiltinPrefix = "builtin:"
-
-// builtinImages maps each built-in name to its painter. Every painter is
-// deterministic: the same name always gives the same pixels.
-var builtinImages = map[string]func() *image.NRGBA{
+// Painters maps each built-in image's name to the function that paints
+// it. Every painter is deterministic: the same name always gives the same
+// pixels.
+var Painters = map[string]func() *image.NRGBA{
 	"village": drawVillage,
 	"swirls":  drawSwirls,
 	"mosaic":  drawMosaic,
 }
-
-// BuiltinNames lists the built-in images, sorted.
-func BuiltinNames() []string {
-	names := make([]string, 0, len(builtinImages))
-	for n := range builtinImages {
-		names = append(names, BuiltinPrefix+n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// Builtin draws the built-in image named by ref ("builtin:NAME").
-// Each image is drawn once per process (the swirls take about a second) and
-// callers get their own copy.
-func Builtin(ref string) (*image.NRGBA, error) {
-	name := strings.TrimPrefix(ref, BuiltinPrefix)
-	draw, ok := builtinImages[name]
-	if !ok {
-		return nil, fmt.Errorf("unknown built-in image %q; choose one of %s", ref, strings.Join(BuiltinNames(), ", "))
-	}
-	builtinMu.Lock()
-	img, ok := builtinDrawn[name]
-	if !ok {
-		img = draw()
-		builtinDrawn[name] = img
-	}
-	builtinMu.Unlock()
-	out := *img
-	out.Pix = slices.Clone(img.Pix)
-	return &out, nil
-}
-
-var (
-	builtinMu    sync.Mutex
-	builtinDrawn = map[string]*image.NRGBA{}
-)
 
 // canvas is a float RGB image the painters blend into; it is converted to
 // 8 bits once at the end so overlapping soft shapes do not band.
