@@ -17,6 +17,7 @@ import (
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/optim"
 )
 
@@ -162,7 +163,7 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 
 	rep := &BenchReport{Model: o.Model, Threads: o.Threads, CPUs: runtime.NumCPU()}
 	if rep.Model == "" {
-		rep.Model = builtinimg.Prefix + "vgg19"
+		rep.Model = models.BuiltinPrefix + "vgg19"
 	}
 	for _, size := range sizes {
 		cfg, err := benchConfig(dir, o, size)

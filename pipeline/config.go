@@ -22,6 +22,7 @@ import (
 
 	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/internal/suggest"
+	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/optim"
 )
 
@@ -144,6 +145,29 @@ type Runtime struct {
 type Limits struct {
 	MaxPixels int64 `mapstructure:"max_pixels" yaml:"max_pixels"`
 }
+
+// Models converts the config's preprocessing to the backbone's.
+func (p Preprocess) Models() (models.Preprocess, error) {
+	var m models.Preprocess
+	if len(p.Mean) != 3 || len(p.Std) != 3 {
+		return m, fmt.Errorf("model.preprocess: mean and std need 3 values each")
+	}
+	for i := range 3 {
+		m.Mean[i], m.Std[i] = float32(p.Mean[i]), float32(p.Std[i])
+	}
+	m.Scale = float32(p.Scale)
+	m.BGR = p.Channels == "bgr"
+	return m, nil
+}
+
+// open says which backbone the model keys name.
+func (m ModelConfig) open() models.OpenOptions {
+	return models.OpenOptions{Path: m.Path, Arch: m.Arch, Seed: m.Seed}
+}
+
+// OpenBackbone opens the backbone the model keys name and checks it is
+// what model.arch says, as a run does before it starts.
+func (m ModelConfig) OpenBackbone() (*models.Backbone, error) { return models.Open(m.open()) }
 
 // Default returns the config every key falls back to.
 func Default() Config {

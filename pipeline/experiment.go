@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -140,17 +139,14 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 	t1 := time.Now()
 	e.setup.Inputs = t1.Sub(t0)
 
-	if e.backbone, err = LoadBackbone(cfg.Model.Path, cfg.Model.Arch, cfg.Model.Seed); err != nil {
-		return nil, err
-	}
-	if err := checkArch(e.backbone, cfg.Model); err != nil {
+	if e.backbone, err = models.Open(cfg.Model.open()); err != nil {
 		return nil, err
 	}
 	if e.spec, e.layers, err = e.costSpec(); err != nil {
 		return nil, err
 	}
 	e.terms = costTerms(e.spec)
-	if e.pre, err = cfg.Model.Preprocess.models(); err != nil {
+	if e.pre, err = cfg.Model.Preprocess.Models(); err != nil {
 		return nil, err
 	}
 	// ONNX Runtime is needed from here on only, so that a mistyped layer
@@ -410,64 +406,5 @@ func (e *experiment) Close() {
 	}
 	if e.kernel != nil {
 		e.kernel.Close()
-	}
-}
-
-// models converts the config's preprocessing to the backbone's.
-func (p Preprocess) models() (models.Preprocess, error) {
-	var m models.Preprocess
-	if len(p.Mean) != 3 || len(p.Std) != 3 {
-		return m, fmt.Errorf("model.preprocess: mean and std need 3 values each")
-	}
-	for i := range 3 {
-		m.Mean[i], m.Std[i] = float32(p.Mean[i]), float32(p.Std[i])
-	}
-	m.Scale = float32(p.Scale)
-	m.BGR = p.Channels == "bgr"
-	return m, nil
-}
-
-// LoadBackbone loads the model at path, or builds the built-in random-weight
-// VGG (announced as such) when path is empty (of arch, VGG19 for auto) or
-// builtin:vgg19 / builtin:vgg16.
-func LoadBackbone(path, arch string, seed int64) (*models.Backbone, error) {
-	builtin := path == ""
-	if arch != "vgg16" {
-		arch = "vgg19"
-	}
-	if name, ok := strings.CutPrefix(path, builtinimg.Prefix); ok {
-		arch, builtin = name, true
-	}
-	if !builtin {
-		b, err := models.Load(path)
-		if err != nil {
-			return nil, err
-		}
-		return b, nil
-	}
-	b, err := models.Synth(arch, seed)
-	if err != nil {
-		return nil, err
-	}
-	slog.Info("using the "+b.Describe()+"; set model.path to a pretrained file (scripts/fetch-models.sh) for the classic look", "arch", arch)
-	return b, nil
-}
-
-// checkArch checks that the backbone is what model.arch says.
-func checkArch(b *models.Backbone, m ModelConfig) error {
-	switch {
-	case m.Arch == "auto":
-		return nil
-	case m.Path == "" || strings.HasPrefix(m.Path, builtinimg.Prefix):
-		if b.Naming() != m.Arch {
-			return fmt.Errorf("model.arch is %s but model.path names the built-in %s; make them agree", m.Arch, b.Naming())
-		}
-		return nil
-	case b.Naming() == m.Arch:
-		return nil
-	case b.Naming() == models.NamingONNX:
-		return fmt.Errorf("model.arch is %s but %s is not a VGG-style chain; set model.arch: auto and name layers by ONNX tensor (nst model inspect %s)", m.Arch, m.Path, m.Path)
-	default:
-		return fmt.Errorf("model.arch is %s but %s is a %s; set model.arch: %s", m.Arch, m.Path, b.Naming(), b.Naming())
 	}
 }

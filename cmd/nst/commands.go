@@ -159,7 +159,7 @@ VGG-style chains get the conventional names (conv1_1, relu1_1, ..., pool5);
 other graphs use their ONNX tensor names. FILE may be builtin:vgg19 or builtin:vgg16.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := pipeline.LoadBackbone(args[0], "auto", 0)
+			b, err := models.Open(models.OpenOptions{Path: args[0], Arch: "auto"})
 			if err != nil {
 				return err
 			}

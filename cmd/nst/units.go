@@ -71,7 +71,7 @@ func (f *unitsFlags) load() (*pipeline.Config, unitviz.Network, error) {
 	if err := ortrt.Init(cfg.Runtime.Library); err != nil {
 		return nil, unitviz.Network{}, err
 	}
-	b, err := pipeline.LoadModel(cfg.Model)
+	b, err := cfg.Model.OpenBackbone()
 	if err != nil {
 		return nil, unitviz.Network{}, err
 	}

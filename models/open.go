@@ -1,0 +1,69 @@
+package models
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// BuiltinPrefix marks a built-in backbone in model.path: builtin:vgg19 or
+// builtin:vgg16, nst's random-weight VGGs (see Synth).
+const BuiltinPrefix = "builtin:"
+
+// OpenOptions say which backbone to open, as a config's model keys do.
+type OpenOptions struct {
+	// Path is an ONNX file, builtin:vgg19 or builtin:vgg16; empty means
+	// the built-in VGG of Arch.
+	Path string
+	// Arch is vgg19, vgg16 or auto. A file must be a chain of that VGG
+	// (auto takes any graph); for an empty Path it chooses the built-in
+	// VGG, VGG19 for auto.
+	Arch string
+	// Seed seeds a built-in backbone's random weights.
+	Seed int64
+}
+
+// Open loads the backbone o describes and checks that it is what o.Arch
+// says. A built-in backbone is announced as such in the log, since its
+// random weights do not give the classic look.
+func Open(o OpenOptions) (*Backbone, error) {
+	arch, builtin := o.Arch, o.Path == ""
+	if arch != NamingVGG16 {
+		arch = NamingVGG19
+	}
+	if name, ok := strings.CutPrefix(o.Path, BuiltinPrefix); ok {
+		arch, builtin = name, true
+	}
+	if !builtin {
+		b, err := Load(o.Path)
+		if err != nil {
+			return nil, err
+		}
+		return b, checkArch(b, o)
+	}
+	b, err := Synth(arch, o.Seed)
+	if err != nil {
+		return nil, err
+	}
+	slog.Info("using the "+b.Describe()+"; set model.path to a pretrained file (scripts/fetch-models.sh) for the classic look", "arch", arch)
+	return b, checkArch(b, o)
+}
+
+// checkArch checks that the backbone b opened from o is what o.Arch says.
+func checkArch(b *Backbone, o OpenOptions) error {
+	switch {
+	case o.Arch == "auto":
+		return nil
+	case o.Path == "" || strings.HasPrefix(o.Path, BuiltinPrefix):
+		if b.Naming() != o.Arch {
+			return fmt.Errorf("model.arch is %s but model.path names the built-in %s; make them agree", o.Arch, b.Naming())
+		}
+		return nil
+	case b.Naming() == o.Arch:
+		return nil
+	case b.Naming() == NamingONNX:
+		return fmt.Errorf("model.arch is %s but %s is not a VGG-style chain; set model.arch: auto and name layers by ONNX tensor (nst model inspect %s)", o.Arch, o.Path, o.Path)
+	default:
+		return fmt.Errorf("model.arch is %s but %s is a %s; set model.arch: %s", o.Arch, o.Path, b.Naming(), b.Naming())
+	}
+}
