@@ -19,7 +19,7 @@ import (
 
 func main() {
 	// builtin:village is 768x512; its far ridge is this curve (see
-	// pipeline/builtin.go).
+	// builtinimg/internal/paint).
 	const w, h = 768, 512
 	ridge := func(x float64) float64 { return 250 - 70*math.Abs(math.Sin(x/130)) - 25*math.Sin(x/37+1) }
 	sky := image.NewGray(image.Rect(0, 0, w, h))
