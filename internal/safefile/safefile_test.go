@@ -316,3 +316,27 @@ func TestSizeString(t *testing.T) {
 		}
 	}
 }
+
+// FuzzShorten checks Shorten's contract on any input: at most 200 bytes,
+// the path's own start and end, and valid UTF-8 kept valid.
+func FuzzShorten(f *testing.F) {
+	for _, s := range []string{"", "a/b", strings.Repeat("é", 150), strings.Repeat("\xff", 250)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := Shorten(s)
+		if len(s) <= 200 {
+			if got != s {
+				t.Errorf("Shorten changed %q", s)
+			}
+			return
+		}
+		head, tail, ok := strings.Cut(got, "…")
+		if len(got) > 200 || !ok || !strings.HasPrefix(s, head) || !strings.HasSuffix(s, tail) {
+			t.Errorf("Shorten(%q) = %q", s, got)
+		}
+		if utf8.ValidString(s) && !utf8.ValidString(got) {
+			t.Errorf("Shorten(%q) = %q, invalid UTF-8", s, got)
+		}
+	})
+}
