@@ -37,3 +37,10 @@ func setBlocking(f *os.File) error {
 	}
 	return serr
 }
+
+// openDir opens path for reading only if it is a folder: with O_DIRECTORY
+// the open fails (ENOTDIR) on anything else, before a named pipe could
+// block it.
+func openDir(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
+}

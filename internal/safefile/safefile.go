@@ -8,7 +8,8 @@
 // ReadFile therefore accept regular files only, checked on the opened
 // descriptor itself (opened without blocking, then fstat), refuse a file
 // larger than the caller's limit before reading it, and cap every read at
-// that limit in case the file grows meanwhile.
+// that limit in case the file grows meanwhile. OpenDir, ReadDir and
+// StatDir do the same for paths where a folder is expected.
 //
 // Error messages name paths through Quote, which shortens absurdly long
 // ones, so that a message stays readable whatever the input.
@@ -20,7 +21,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -451,4 +454,40 @@ func StatDir(path string) (fs.FileInfo, error) {
 		return nil, &TypeError{Path: path, Mode: st.Mode(), WantDir: true}
 	}
 	return st, nil
+}
+
+// OpenDir opens the folder at path (symbolic links are followed) for
+// listing or locking. What is not a folder is refused with a *TypeError
+// without blocking: os.Open of a named pipe given where a folder is
+// expected would wait for a writer. Where the platform allows, the open
+// itself accepts folders only (O_DIRECTORY), so no swap between check and
+// open slips through.
+func OpenDir(path string) (*os.File, error) {
+	if _, err := StatDir(path); err != nil {
+		return nil, err
+	}
+	f, err := openDir(path)
+	if err != nil {
+		if _, serr := StatDir(path); serr != nil {
+			return nil, serr // the path changed: say what it is now
+		}
+		return nil, pathError("open", path, err)
+	}
+	return f, nil
+}
+
+// ReadDir lists the folder at path, as os.ReadDir does (sorted by name),
+// after OpenDir's checks.
+func ReadDir(path string) ([]fs.DirEntry, error) {
+	f, err := OpenDir(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	if err != nil {
+		return entries, pathError("read", path, err)
+	}
+	return entries, nil
 }

@@ -241,3 +241,56 @@ func TestOpenInRoot(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenDirAndReadDir(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"b.png", "a.jpg", "c"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name    string
+		path    string
+		want    string // names listed; "" when refused
+		wantIs  error
+		wantMsg string
+	}{
+		{"folder", dir, "a.jpg b.png c", nil, ""},
+		{"named pipe", mkfifo(t), "", ErrNotDir, "is a named pipe, not a directory"},
+		{"regular file", filepath.Join(dir, "c"), "", ErrNotDir, "is a regular file, not a directory"},
+		{"missing", filepath.Join(dir, "none"), "", fs.ErrNotExist, "no such file"},
+	}
+	for _, tt := range tests {
+		var names []string
+		err := within(t, func() error {
+			entries, err := ReadDir(tt.path)
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			return err
+		})
+		if tt.want != "" {
+			if err != nil || strings.Join(names, " ") != tt.want {
+				t.Errorf("%s: ReadDir = %v, %v; want %s", tt.name, names, err, tt.want)
+			}
+			continue
+		}
+		if !errors.Is(err, tt.wantIs) || !strings.Contains(err.Error(), tt.wantMsg) {
+			t.Errorf("%s: ReadDir error %v, want %v saying %q", tt.name, err, tt.wantIs, tt.wantMsg)
+		}
+	}
+	// The open itself refuses a named pipe, as when one is swapped in
+	// after the stat: it must fail, not block.
+	pipe := mkfifo(t)
+	err := within(t, func() error {
+		f, err := openDir(pipe)
+		if err == nil {
+			f.Close()
+		}
+		return err
+	})
+	if !errors.Is(err, syscall.ENOTDIR) {
+		t.Errorf("openDir(named pipe): %v, want ENOTDIR", err)
+	}
+}
