@@ -22,6 +22,7 @@ import (
 
 	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/internal/suggest"
+	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/optim"
 )
@@ -305,20 +306,34 @@ func LoadConfig(path string, sets []string) (*Config, error) {
 		(*m)[name] = w
 	}
 	defaultStyleKeys(&cfg, v.Get("style"))
-	cfg.Optimizer.fillDefaults(v.IsSet("optimizer.lr"), v.IsSet("optimizer.history"))
-	if len(cfg.Scales) == 0 {
-		cfg.Scales = nil // as in Default: no schedule, one scale
-	}
-	if len(cfg.Layers.Content) == 0 {
-		cfg.Layers.Content = clone(DefaultContentLayers)
-	}
-	if len(cfg.Layers.Style) == 0 {
-		cfg.Layers.Style = clone(DefaultStyleLayers)
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.complete(v.IsSet("optimizer.lr"), v.IsSet("optimizer.history")); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return &cfg, nil
+}
+
+// Complete fills in the defaults Default cannot hold, because they are maps
+// or depend on another key, into keys left at their zero value: the layer
+// maps, and optimizer.lr and optimizer.history from the chosen method's
+// defaults. It then checks the config (Validate). A config built in Go
+// starts from Default, sets its keys (style entries with their Weight and
+// Scale) and calls Complete; LoadConfig does the same for a file.
+func (c *Config) Complete() error { return c.complete(false, false) }
+
+// complete is Complete, leaving optimizer.lr and optimizer.history alone
+// where the config set them (to zero, which Validate then refuses).
+func (c *Config) complete(lrSet, historySet bool) error {
+	c.Optimizer.fillDefaults(lrSet || c.Optimizer.LR != 0, historySet || c.Optimizer.History != 0)
+	if len(c.Scales) == 0 {
+		c.Scales = nil // as in Default: no schedule, one scale
+	}
+	if len(c.Layers.Content) == 0 {
+		c.Layers.Content = clone(DefaultContentLayers)
+	}
+	if len(c.Layers.Style) == 0 {
+		c.Layers.Style = clone(DefaultStyleLayers)
+	}
+	return c.Validate()
 }
 
 // methodDefaults are the keys whose defaults depend on another key's value
@@ -718,7 +733,7 @@ func (c *Config) Validate() error {
 		bad("runtime.device: %q; want cpu or cuda", c.Runtime.Device)
 	}
 	if c.Runtime.MaxMemory != "" {
-		if _, err := ParseMemory(c.Runtime.MaxMemory); err != nil {
+		if _, err := sysmem.ParseMemory(c.Runtime.MaxMemory); err != nil {
 			bad("runtime.max_memory: %v", err)
 		}
 	}

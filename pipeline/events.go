@@ -65,9 +65,41 @@ type Event struct {
 	// Err, at EventFinish, is why the run stopped early (nil when it
 	// completed).
 	Err error
+	// Timing adds up where evaluation time went since the run started in
+	// this process.
+	Timing Timing
+	// Info describes the prepared run at the current scale.
+	Info *RunInfo
 
 	e *experiment
 	x []float32
+}
+
+// Timing splits the time of a run's evaluations.
+type Timing struct {
+	// Forward and Backward are the network's passes in ONNX Runtime;
+	// Costs the content, style and total-variation costs and gradients.
+	Forward, Costs, Backward time.Duration
+	// Evaluations counts the evaluations (an L-BFGS step may take more
+	// than one).
+	Evaluations int
+}
+
+// RunInfo describes a prepared run at its current scale.
+type RunInfo struct {
+	// Startup divides the time from the start to the first scale's
+	// targets.
+	Startup StartupSplit
+	// EstimatedPeak is the peak memory estimated for the largest scale, in
+	// bytes.
+	EstimatedPeak int64
+	// GraphCached says the current scale's sessions came from the graph
+	// cache.
+	GraphCached bool
+	// EvalFLOPs counts one evaluation's floating-point operations at the
+	// current scale: the convolutions forward and backward and the Gram
+	// products of the style costs and their gradients.
+	EvalFLOPs int64
 }
 
 // Image returns the image the run holds now, as it would be saved (colour

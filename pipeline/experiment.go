@@ -16,6 +16,7 @@ import (
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/losses"
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/record"
@@ -34,7 +35,6 @@ type experiment struct {
 	// The images as loaded; each scale resizes them again from these.
 	contentImg *image.NRGBA
 	styleImgs  []*image.NRGBA
-	peak       int64          // estimated peak memory of the largest scale, bytes
 	maskImgs   []*image.NRGBA // nil for a style without a mask
 	// styles are the style images as the network saw them at the current
 	// scale (resized, colour-transformed), styleSizes their sizes.
@@ -69,8 +69,8 @@ type experiment struct {
 
 	// timing accumulates where evaluation time goes, for the manifest and
 	// the benchmark; setup splits the time to the first scale's targets.
-	timing timing
-	setup  StartupSplit
+	timing Timing
+	info   RunInfo
 }
 
 // StartupSplit divides the time from the start of a run to its first
@@ -88,12 +88,6 @@ type StartupSplit struct {
 	// Targets is the content and style images' forward passes and the
 	// cost targets made from them.
 	Targets time.Duration `json:"targets_ns"`
-}
-
-// timing splits evaluation time into its parts.
-type timing struct {
-	forward, costs, backward time.Duration
-	evals                    int
 }
 
 // newExperiment loads and checks everything cfg names, cheapest checks
@@ -137,7 +131,7 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 		return nil, err
 	}
 	t1 := time.Now()
-	e.setup.Inputs = t1.Sub(t0)
+	e.info.Startup.Inputs = t1.Sub(t0)
 
 	if e.backbone, err = models.Open(cfg.Model.open()); err != nil {
 		return nil, err
@@ -155,7 +149,7 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 		return nil, err
 	}
 	e.session = ortrt.SessionOptions{Threads: cfg.Runtime.Threads, Device: cfg.Runtime.Device}
-	e.setup.Backbone = time.Since(t1)
+	e.info.Startup.Backbone = time.Since(t1)
 	if err := e.checkMemory(); err != nil {
 		return nil, err
 	}
@@ -171,7 +165,7 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 }
 
 // checkMemory estimates the peak of the largest scale from the layer shapes
-// into e.peak (the run logs it once it starts), and refuses the run up front when it exceeds runtime.max_memory
+// into e.info.EstimatedPeak (the run logs it once it starts), and refuses the run up front when it exceeds runtime.max_memory
 // or the memory available, naming the largest size that fits.
 func (e *experiment) checkMemory() error {
 	long := e.sched[len(e.sched)-1].Size
@@ -189,7 +183,7 @@ func (e *experiment) checkMemory() error {
 	}
 	var limit int64
 	if e.cfg.Runtime.MaxMemory != "" {
-		if limit, err = ParseMemory(e.cfg.Runtime.MaxMemory); err != nil {
+		if limit, err = sysmem.ParseMemory(e.cfg.Runtime.MaxMemory); err != nil {
 			return fmt.Errorf("runtime.max_memory: %w", err)
 		}
 	}
@@ -197,7 +191,7 @@ func (e *experiment) checkMemory() error {
 	if err != nil {
 		return err
 	}
-	e.peak = peak
+	e.info.EstimatedPeak = peak
 	return nil
 }
 
@@ -277,10 +271,10 @@ func (e *experiment) evaluate(ctx context.Context, x, grad []float32) (float64, 
 		return 0, err
 	}
 	t4 := time.Now()
-	e.timing.forward += t1.Sub(t0)
-	e.timing.costs += t2.Sub(t1) + t4.Sub(t3)
-	e.timing.backward += t3.Sub(t2)
-	e.timing.evals++
+	e.timing.Forward += t1.Sub(t0)
+	e.timing.Costs += t2.Sub(t1) + t4.Sub(t3)
+	e.timing.Backward += t3.Sub(t2)
+	e.timing.Evaluations++
 	if math.IsNaN(e.costs.Total) || math.IsInf(e.costs.Total, 0) {
 		return 0, fmt.Errorf("%w: J = %v (content %v, style %v, tv %v); lower optimizer.lr or the weights", ErrDiverged, e.costs.Total, e.costs.ContentTotal, e.costs.StyleTotal, e.costs.TV)
 	}

@@ -1,17 +1,11 @@
 package pipeline
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"math"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
-	"syscall"
-	"time"
 
+	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/models"
 )
 
@@ -206,7 +200,7 @@ type MemoryError struct {
 // Error says what does not fit and what would.
 func (e *MemoryError) Error() string {
 	msg := fmt.Sprintf("a %dx%d run needs about %s of memory, more than the %s %s",
-		e.Width, e.Height, formatBytes(e.Estimate), formatBytes(e.Limit), e.LimitFrom)
+		e.Width, e.Height, sysmem.Format(e.Estimate), sysmem.Format(e.Limit), e.LimitFrom)
 	if e.FitWidth == 0 {
 		return msg + "; no size fits: lower the style images' size or raise the limit"
 	}
@@ -220,13 +214,13 @@ func CheckMemory(f Footprint, width, height int, limit int64) (int64, error) {
 	estimate := EstimatePeak(f, width, height)
 	from := "set by runtime.max_memory"
 	if limit <= 0 {
-		avail, err := AvailableMemory()
+		avail, err := sysmem.Available()
 		if err != nil {
 			// Without a limit to check against, the estimate is all
 			// there is to report.
 			return estimate, nil
 		}
-		limit, from = avail, "available on this machine"
+		limit, from = avail.Bytes, "available ("+avail.Source+")"
 	}
 	if estimate <= limit {
 		return estimate, nil
@@ -298,33 +292,6 @@ func FootprintOf(b *models.Backbone, layers []string, cfg *Config, width, height
 	return f, nil
 }
 
-// experimentPeak estimates e's peak as CheckMemory would have before it
-// was built.
-func experimentPeak(e *experiment) (int64, error) {
-	_, layers, err := e.costSpec()
-	if err != nil {
-		return 0, err
-	}
-	var styles [][2]int
-	for _, s := range e.cfg.Style {
-		img, err := e.loadImage("", s.Path)
-		if err != nil {
-			return 0, err
-		}
-		long := max(e.width, e.height)
-		if s.Scale > 0 {
-			long = max(1, int(math.Round(s.Scale*float64(long))))
-		}
-		w, h := styleSize(img.Bounds().Dx(), img.Bounds().Dy(), long)
-		styles = append(styles, [2]int{w, h})
-	}
-	f, err := FootprintOf(e.backbone, layers, e.cfg, e.width, e.height, styles)
-	if err != nil {
-		return 0, err
-	}
-	return EstimatePeak(f, e.width, e.height), nil
-}
-
 // styleSize is the size a style image of w×h is resized to for an output
 // whose longer side is long (its longer side matches the output's).
 func styleSize(w, h, long int) (int, int) {
@@ -332,134 +299,4 @@ func styleSize(w, h, long int) (int, int) {
 		return long, max(1, int(math.Round(float64(h)*float64(long)/float64(w))))
 	}
 	return max(1, int(math.Round(float64(w)*float64(long)/float64(h)))), long
-}
-
-// AvailableMemory is the memory a new run can use: the system's
-// MemAvailable, or the cgroup's limit minus its usage when that is lower.
-func AvailableMemory() (int64, error) {
-	avail, err := meminfo("MemAvailable")
-	if err != nil {
-		return 0, err
-	}
-	if limit, err := readInt("/sys/fs/cgroup/memory.max"); err == nil {
-		if used, err := readInt("/sys/fs/cgroup/memory.current"); err == nil && limit-used < avail {
-			avail = max(limit-used, 0)
-		}
-	}
-	return avail, nil
-}
-
-// meminfo reads a /proc/meminfo field, in bytes.
-func meminfo(field string) (int64, error) {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0, fmt.Errorf("read available memory: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok || name != field {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("read available memory: %s: %w", field, err)
-		}
-		return kb << 10, nil
-	}
-	return 0, fmt.Errorf("read available memory: no %s in /proc/meminfo", field)
-}
-
-// readInt reads a file holding one integer ("max" is no integer).
-func readInt(path string) (int64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-}
-
-// ParseMemory reads a memory size as runtime.max_memory gives it: bytes,
-// or a number with a unit (KB, MB, GB, TB in powers of 1000; KiB, MiB, GiB,
-// TiB in powers of 1024), such as 1.5GB or 800MiB.
-func ParseMemory(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		scale  float64
-	}{
-		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
-	}
-	scale := 1.0
-	for _, u := range units {
-		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
-			t, scale = strings.TrimSpace(rest), u.scale
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v < 0 || math.IsInf(v, 0) || v*scale > math.MaxInt64/2 {
-		return 0, fmt.Errorf("memory size %q: want bytes or a number with KB, MB, GB, KiB, MiB or GiB, for example 1.5GB", s)
-	}
-	return int64(v * scale), nil
-}
-
-// formatBytes writes a size in MB or GB (powers of 1000), as people read
-// them off a machine's specification.
-func formatBytes(n int64) string {
-	if n >= 1e9 {
-		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
-	}
-	return fmt.Sprintf("%d MB", (n+5e5)/1e6)
-}
-
-// peakRSS is the process's peak resident memory (VmHWM), or 0 where
-// /proc does not say.
-func peakRSS() int64 {
-	kb, err := procStatus("VmHWM")
-	if err != nil {
-		return 0
-	}
-	return kb << 10
-}
-
-// resetPeakRSS restarts peakRSS's count from the current resident memory
-// (Linux's clear_refs 5); it does nothing where that is not allowed.
-func resetPeakRSS() {
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-}
-
-// procStatus reads a /proc/self/status field in kB.
-func procStatus(field string) (int64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		name, rest, ok := strings.Cut(line, ":")
-		if ok && name == field {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return 0, errors.New("no " + field + " in /proc/self/status")
-}
-
-// minorFaults counts the process's minor page faults so far.
-func minorFaults() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Minflt
-}
-
-// processCPU is the CPU time the process has used, all threads together.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

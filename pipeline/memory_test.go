@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/models"
 )
 
@@ -113,9 +114,9 @@ func TestCheckMemory(t *testing.T) {
 	if !errors.As(err, &me) || me.FitWidth != 0 || !strings.Contains(err.Error(), "no size fits") {
 		t.Errorf("CheckMemory below the base: %v, want no size to fit", err)
 	}
-	if avail, err := AvailableMemory(); err == nil {
-		if _, err := CheckMemory(f, 64, 64, 0); err != nil && avail > EstimatePeak(f, 64, 64) {
-			t.Errorf("CheckMemory against %d bytes available: %v", avail, err)
+	if avail, err := sysmem.Available(); err == nil {
+		if _, err := CheckMemory(f, 64, 64, 0); err != nil && avail.Bytes > EstimatePeak(f, 64, 64) {
+			t.Errorf("CheckMemory against %v available: %v", avail, err)
 		}
 	}
 }
@@ -136,30 +137,6 @@ func TestLargestFittingKeepsAspect(t *testing.T) {
 		}
 		if d := float64(w)/float64(h) - float64(c.w)/float64(c.h); d > 0.02 || d < -0.02 {
 			t.Errorf("%dx%d: %dx%d changes the aspect ratio", c.w, c.h, w, h)
-		}
-	}
-}
-
-func TestParseMemory(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"1200000000", 1_200_000_000, false},
-		{"1.5GB", 1_500_000_000, false},
-		{"800MiB", 800 << 20, false},
-		{" 2 GiB ", 2 << 30, false},
-		{"512KB", 512_000, false},
-		{"100B", 100, false},
-		{"", 0, true},
-		{"lots", 0, true},
-		{"-1GB", 0, true},
-		{"1.5XB", 0, true},
-	} {
-		got, err := ParseMemory(c.in)
-		if (err != nil) != c.err || got != c.want {
-			t.Errorf("ParseMemory(%q) = %d, %v; want %d, error %v", c.in, got, err, c.want, c.err)
 		}
 	}
 }

@@ -243,6 +243,8 @@ func (e *experiment) event(kind EventKind, s *runState) *Event {
 		Width: e.width, Height: e.height,
 		Terms: e.terms, Costs: s.row, Cost: s.cost,
 		Elapsed: time.Since(s.start),
+		Timing:  e.timing,
+		Info:    &e.info,
 		e:       e, x: x,
 	}
 	return &e.ev

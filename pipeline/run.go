@@ -68,7 +68,7 @@ func run(ctx context.Context, cfg *Config, o RunOptions, ck *loadedCheckpoint) (
 	defer rec.costLog.Close()
 	saver := &checkpointer{e: e, s: s}
 	obs := append(observers{rec, &imageSaver{e: e}, newProgressReporter(o.Progress, e), saver}, o.Observers...)
-	slog.Info("run", "dir", s.dir, "size", fmt.Sprintf("%dx%d", e.width, e.height), "optimizer", s.opt.Name(), "iterations", e.sched.total(), "scales", len(e.sched), "estimated_peak_MB", e.peak>>20)
+	slog.Info("run", "dir", s.dir, "size", fmt.Sprintf("%dx%d", e.width, e.height), "optimizer", s.opt.Name(), "iterations", e.sched.total(), "scales", len(e.sched), "estimated_peak_MB", e.info.EstimatedPeak>>20)
 
 	loopStart := time.Now()
 	runErr := e.optimize(ctx, s, obs)
@@ -283,15 +283,15 @@ func (e *experiment) describe(m *record.Manifest) {
 
 // recordSetup adds the split of the preparation to the manifest's phases.
 func (e *experiment) recordSetup(m *record.Manifest) {
-	m.AddPhase("inputs", e.setup.Inputs)
-	m.AddPhase("backbone", e.setup.Backbone)
-	m.AddPhase("sessions", e.setup.Sessions)
-	m.AddPhase("targets", e.setup.Targets)
+	m.AddPhase("inputs", e.info.Startup.Inputs)
+	m.AddPhase("backbone", e.info.Startup.Backbone)
+	m.AddPhase("sessions", e.info.Startup.Sessions)
+	m.AddPhase("targets", e.info.Startup.Targets)
 }
 
 // recordTiming adds the evaluation's split to the manifest's phases.
 func (e *experiment) recordTiming(m *record.Manifest) {
-	m.AddPhase("forward", e.timing.forward)
-	m.AddPhase("costs", e.timing.costs)
-	m.AddPhase("backward", e.timing.backward)
+	m.AddPhase("forward", e.timing.Forward)
+	m.AddPhase("costs", e.timing.Costs)
+	m.AddPhase("backward", e.timing.Backward)
 }

@@ -456,9 +456,9 @@ func TestCostsAtDescribesTheAcceptedPoint(t *testing.T) {
 	if got := e.costRow(nil); !slices.Equal(got, want) {
 		t.Errorf("after costsAt the terms are %v, want the accepted point's %v", got, want)
 	}
-	evals := e.timing.evals
-	if err := e.costsAt(ctx, x, accepted); err != nil || e.timing.evals != evals {
-		t.Errorf("costsAt re-evaluated (%d -> %d evaluations, err %v) although the terms were current", evals, e.timing.evals, err)
+	evals := e.timing.Evaluations
+	if err := e.costsAt(ctx, x, accepted); err != nil || e.timing.Evaluations != evals {
+		t.Errorf("costsAt re-evaluated (%d -> %d evaluations, err %v) although the terms were current", evals, e.timing.Evaluations, err)
 	}
 }
 

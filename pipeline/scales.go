@@ -202,8 +202,10 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		return fmt.Errorf("style targets: %w", err)
 	}
 	if k == 0 {
-		e.setup.Sessions, e.setup.Targets = t1.Sub(t0), time.Since(t1)
+		e.info.Startup.Sessions, e.info.Startup.Targets = t1.Sub(t0), time.Since(t1)
 	}
+	e.info.GraphCached = e.net.Cached()
+	e.info.EvalFLOPs = e.evalFLOPs(shapes)
 	e.scale = k
 	return nil
 }
@@ -287,4 +289,22 @@ func (e *experiment) progress(w io.Writer, dir string) record.Progress {
 		label = fmt.Sprintf("%s %dpx (%d/%d)", label, e.sched[e.scale].Size, e.scale+1, len(e.sched))
 	}
 	return record.NewProgress(w, e.sched[e.scale].Iterations, label)
+}
+
+// evalFLOPs counts one evaluation's floating-point operations at the
+// current scale: the convolutions forward and backward (the input gradient
+// of a convolution costs what the convolution does) and, per style layer of
+// C channels over M positions, the Gram product and its gradient's
+// product, 2·C²·M each.
+// acts are the generated image's activations (their shapes are what count).
+func (e *experiment) evalFLOPs(acts []losses.Activation) int64 {
+	flops := 2 * e.net.ConvFLOPs()
+	for _, a := range acts {
+		for _, l := range e.spec.Style {
+			if l.Name == a.Name {
+				flops += 2 * 2 * int64(a.C) * int64(a.C) * int64(a.H) * int64(a.W)
+			}
+		}
+	}
+	return flops
 }

@@ -11,14 +11,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nst-project/nst/bench"
 	"github.com/nst-project/nst/internal/atomicfile"
 	"github.com/nst-project/nst/models"
-	"github.com/nst-project/nst/pipeline"
 )
 
 func newBenchCmd() *cobra.Command {
 	var (
-		o         pipeline.BenchOptions
+		o         bench.Options
 		jsonPath  string
 		inProcess bool
 		profile   string
@@ -48,7 +48,7 @@ with threads x s/iter to see how much of the machine the run got.`,
 			if o.Iterations < 1 {
 				return usageError{fmt.Errorf("--iterations %d: want at least 1", o.Iterations)}
 			}
-			var rep *pipeline.BenchReport
+			var rep *bench.Report
 			var err error
 			if profile != "" && !inProcess {
 				return usageError{fmt.Errorf("--cpuprofile needs --in-process")}
@@ -65,7 +65,7 @@ with threads x s/iter to see how much of the machine the run got.`,
 					}
 					defer pprof.StopCPUProfile()
 				}
-				rep, err = pipeline.Bench(cmd.Context(), o)
+				rep, err = bench.Run(cmd.Context(), o)
 			} else {
 				rep, err = benchIsolated(cmd, o)
 			}
@@ -88,7 +88,7 @@ with threads x s/iter to see how much of the machine the run got.`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntSliceVar(&o.Sizes, "sizes", pipeline.DefaultBenchSizes, "square image sizes in pixels")
+	f.IntSliceVar(&o.Sizes, "sizes", bench.DefaultSizes, "square image sizes in pixels")
 	f.IntVar(&o.Iterations, "iterations", 10, "timed iterations per size, after the first (10 fill L-BFGS's default history, so the peak is a long run's)")
 	f.StringVar(&o.Model, "model", "", "ONNX backbone (model.path); empty for the built-in VGG19")
 	f.IntVar(&o.Threads, "threads", 0, "ONNX Runtime intra-op threads (runtime.threads); 0 for one per core")
@@ -103,12 +103,12 @@ with threads x s/iter to see how much of the machine the run got.`,
 
 // benchIsolated runs each size in a child nst bench --in-process and
 // measures the matrix-multiply rate in this process, between them.
-func benchIsolated(cmd *cobra.Command, o pipeline.BenchOptions) (*pipeline.BenchReport, error) {
+func benchIsolated(cmd *cobra.Command, o bench.Options) (*bench.Report, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("bench: find nst's executable for the per-size processes: %w (or use --in-process)", err)
 	}
-	var rep *pipeline.BenchReport
+	var rep *bench.Report
 	for _, size := range o.Sizes {
 		args := []string{"bench", "--in-process", "--json", "-", "--matmul", strconv.Itoa(o.MatMulSize),
 			"--sizes", strconv.Itoa(size), "--iterations", strconv.Itoa(o.Iterations),
@@ -119,7 +119,7 @@ func benchIsolated(cmd *cobra.Command, o pipeline.BenchOptions) (*pipeline.Bench
 		if err := child.Run(); err != nil {
 			return nil, fmt.Errorf("bench %dx%d: %w", size, size, err)
 		}
-		var r pipeline.BenchReport
+		var r bench.Report
 		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 			return nil, fmt.Errorf("bench %dx%d: read the report: %w", size, size, err)
 		}

@@ -1,9 +1,12 @@
-package pipeline
+// Package bench measures where a style transfer's time and memory go: it
+// runs the loop nst run runs, through pipeline.Run, at several sizes and
+// reports the split of an iteration, the start-up, the peak memory beside
+// the estimate nst checks runs against, and the machine's MatMul rate.
+package bench
 
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,13 +20,14 @@ import (
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/models"
-	"github.com/nst-project/nst/optim"
+	"github.com/nst-project/nst/pipeline"
 )
 
-// BenchOptions configure Bench. The zero value benchmarks the built-in
+// Options configure Bench. The zero value benchmarks the built-in
 // VGG19 at 256, 512 and 1024 pixels with the default threads.
-type BenchOptions struct {
+type Options struct {
 	// Sizes are the square image sizes in pixels, run in this order;
 	// empty means 256, 512 and 1024.
 	Sizes []int
@@ -49,8 +53,8 @@ type BenchOptions struct {
 	Progress io.Writer
 }
 
-// BenchReport is what Bench measured.
-type BenchReport struct {
+// Report is what Bench measured.
+type Report struct {
 	ONNXRuntime string       `json:"onnxruntime"`
 	Model       string       `json:"model"`
 	Threads     int          `json:"threads"`
@@ -78,7 +82,7 @@ type SizeReport struct {
 	// StartupCPU is the process's CPU time over Startup, all threads.
 	StartupCPU time.Duration `json:"startup_cpu_ns"`
 	// StartupSplit divides Startup into its parts.
-	StartupSplit StartupSplit `json:"startup_split"`
+	StartupSplit pipeline.StartupSplit `json:"startup_split"`
 	// Cached says the network's sessions came from the graph cache.
 	Cached bool `json:"cached"`
 	// FirstIteration is the first iteration's time.
@@ -123,28 +127,26 @@ type Split struct {
 	// Costs are the content, style and total-variation costs and their
 	// gradients.
 	Costs time.Duration `json:"costs_ns"`
-	// Step is the optimiser's own work: search directions, line search
-	// bookkeeping and updates of the image.
-	Step time.Duration `json:"step_ns"`
-	// Other is the rest: preprocessing, copies and the loop itself.
-	Other time.Duration `json:"other_ns"`
+	// Step is the rest: the optimiser's own work (search directions, line
+	// search bookkeeping, updates of the image) and the loop's.
+	Step  time.Duration `json:"step_ns"`
 	Total time.Duration `json:"total_ns"`
 }
 
-// DefaultBenchSizes are the sizes Bench runs when none are given.
-var DefaultBenchSizes = []int{256, 512, 1024}
+// DefaultSizes are the sizes Bench runs when none are given.
+var DefaultSizes = []int{256, 512, 1024}
 
-// Bench runs the style-transfer loop as nst run does (the built-in
+// Run runs the style-transfer loop as nst run does (the built-in
 // builtin:village scene as content, builtin:swirls as style, both read from
 // PNG files as a user's images are, VGG19's Gatys et al. layers, L-BFGS)
 // at each size and measures where the time
 // and memory go. Sizes run one after another in this process; for start-up
 // times that include loading ONNX Runtime and peaks that nothing before
 // inflated, run each size in a process of its own (nst bench does).
-func Bench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
+func Run(ctx context.Context, o Options) (*Report, error) {
 	sizes := o.Sizes
 	if len(sizes) == 0 {
-		sizes = DefaultBenchSizes
+		sizes = DefaultSizes
 	}
 	iters := cmp.Or(o.Iterations, 10)
 	if iters < 0 {
@@ -161,12 +163,12 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	rep := &BenchReport{Model: o.Model, Threads: o.Threads, CPUs: runtime.NumCPU()}
+	rep := &Report{Model: o.Model, Threads: o.Threads, CPUs: runtime.NumCPU()}
 	if rep.Model == "" {
 		rep.Model = models.BuiltinPrefix + "vgg19"
 	}
 	for _, size := range sizes {
-		cfg, err := benchConfig(dir, o, size)
+		cfg, err := benchConfig(dir, o, size, iters)
 		if err != nil {
 			return nil, err
 		}
@@ -190,12 +192,11 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 	return rep, nil
 }
 
-// benchConfig is the experiment Bench runs at one size: a square content
+// benchConfig is the experiment Run runs at one size: a square content
 // image (builtin:village is 3:2) and builtin:swirls as the style, written
-// into dir as PNG files, since a user's run reads its images where drawing
-// the swirls would add 0.25 s to the start-up; everything else as a config
-// that sets nothing.
-func benchConfig(dir string, o BenchOptions, size int) (*Config, error) {
+// into dir as PNG files, as a user's images are read; every other key at
+// its default. The run takes iters+1 steps.
+func benchConfig(dir string, o Options, size, iters int) (*pipeline.Config, error) {
 	village, err := builtinimg.Load(builtinimg.Prefix + "village")
 	if err != nil {
 		return nil, err
@@ -216,119 +217,91 @@ func benchConfig(dir string, o BenchOptions, size int) (*Config, error) {
 	if err := imageio.Save(style, swirls, "png", 0); err != nil {
 		return nil, fmt.Errorf("bench style image: %w", err)
 	}
-	// The config goes through LoadConfig, so that it gets every default a
-	// config file gets.
-	// A file's architecture is whatever it is; the layer names say
-	// whether it serves.
-	arch := "vgg19"
+	cfg := pipeline.Default()
+	cfg.Content = content
+	cfg.Style = []pipeline.StyleConfig{{Path: style, Weight: 1, Scale: 1}}
+	cfg.Size = size
+	cfg.Model.Path = o.Model
 	if o.Model != "" {
-		arch = "auto"
+		// A file's architecture is whatever it is; the layer names say
+		// whether it serves.
+		cfg.Model.Arch = "auto"
 	}
-	yaml := fmt.Sprintf("content: %q\nstyle:\n  - {path: %q, weight: 1}\nsize: %d\nmodel: {path: %q, arch: %s}\nruntime: {threads: %d, library: %q, graph_cache: %t}\noutput: {dir: %q}\n",
-		content, style, size, o.Model, arch, o.Threads, o.Library, o.GraphCache != "", dir)
-	path := filepath.Join(dir, fmt.Sprintf("bench-%d.yaml", size))
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+	cfg.Optimizer.Iterations = iters + 1
+	cfg.Output.Dir = filepath.Join(dir, fmt.Sprintf("run-%d", size))
+	cfg.Output.SaveEvery = 0
+	cfg.Runtime.Threads, cfg.Runtime.Library = o.Threads, o.Library
+	cfg.Runtime.GraphCache, cfg.Runtime.GraphCacheDir = o.GraphCache != "", o.GraphCache
+	if err := cfg.Complete(); err != nil {
 		return nil, fmt.Errorf("bench config: %w", err)
 	}
-	cfg, err := LoadConfig(path, nil)
-	if err != nil {
-		return nil, fmt.Errorf("bench config: %w", err)
+	return &cfg, nil
+}
+
+// sizeMeter is the observer that takes a size's measurements from the
+// run's events: the start-up to the first step, the first step, then iters
+// timed steps.
+type sizeMeter struct {
+	iters       int
+	start       time.Time
+	startCPU    time.Duration
+	first       time.Time
+	timed       time.Time
+	timedCPU    time.Duration
+	timedFaults int64
+	timedEval   pipeline.Timing
+	rep         SizeReport
+}
+
+func (m *sizeMeter) Observe(ev *pipeline.Event) error {
+	switch {
+	case ev.Kind == pipeline.EventStart:
+		m.first = time.Now()
+		m.rep = SizeReport{Width: ev.Width, Height: ev.Height, Startup: m.first.Sub(m.start), StartupCPU: sysmem.ProcessCPU() - m.startCPU,
+			StartupSplit: ev.Info.Startup, Cached: ev.Info.GraphCached, Iterations: m.iters, EstimatedPeak: ev.Info.EstimatedPeak,
+			GFLOP: float64(ev.Info.EvalFLOPs) / 1e9}
+	case ev.Kind == pipeline.EventIteration && ev.Iteration == 1:
+		m.rep.FirstIteration = time.Since(m.first)
+		m.timed, m.timedCPU, m.timedFaults, m.timedEval = time.Now(), sysmem.ProcessCPU(), sysmem.MinorFaults(), ev.Timing
+	case ev.Kind == pipeline.EventIteration && ev.Iteration == m.iters+1:
+		total := time.Since(m.timed)
+		n := time.Duration(m.iters)
+		m.rep.CPU = (sysmem.ProcessCPU() - m.timedCPU) / n
+		m.rep.Faults = (sysmem.MinorFaults() - m.timedFaults) / int64(m.iters)
+		t := ev.Timing
+		m.rep.Evals = t.Evaluations - m.timedEval.Evaluations
+		sp := Split{
+			Forward:  (t.Forward - m.timedEval.Forward) / n,
+			Backward: (t.Backward - m.timedEval.Backward) / n,
+			Costs:    (t.Costs - m.timedEval.Costs) / n,
+			Total:    total / n,
+		}
+		sp.Step = sp.Total - sp.Forward - sp.Backward - sp.Costs
+		m.rep.Iteration = sp
+		m.rep.GFLOPS = m.rep.GFLOP * float64(m.rep.Evals) / total.Seconds()
+		m.rep.PeakRSS = sysmem.PeakRSS()
 	}
-	cfg.Runtime.GraphCacheDir = o.GraphCache
-	return cfg, nil
+	return nil
 }
 
 // benchSize runs one size: set-up, a first iteration, then iters timed
 // iterations.
-func benchSize(ctx context.Context, cfg *Config, iters int) (*SizeReport, error) {
+func benchSize(ctx context.Context, cfg *pipeline.Config, iters int) (*SizeReport, error) {
 	// Memory the previous size left behind goes back to the system before
 	// the peak is reset, so that it does not count again.
 	runtime.GC()
 	debug.FreeOSMemory()
-	resetPeakRSS()
+	sysmem.ResetPeakRSS()
 
-	start, startCPU := time.Now(), processCPU()
-	e, err := newExperiment(ctx, cfg)
+	m := &sizeMeter{iters: iters, start: time.Now(), startCPU: sysmem.ProcessCPU()}
+	res, err := pipeline.Run(ctx, cfg, pipeline.RunOptions{Observers: []pipeline.Observer{m}})
 	if err != nil {
 		return nil, err
 	}
-	defer e.Close()
-	x, err := e.initImage()
-	if err != nil {
-		return nil, err
+	if res.Iterations < iters+1 {
+		return nil, fmt.Errorf("the optimiser converged after %d iterations, before the benchmark ended; use fewer iterations", res.Iterations)
 	}
-	opt, err := newOptimizer(cfg.Optimizer)
-	if err != nil {
-		return nil, err
-	}
-	var evalTime time.Duration
-	objective := func(ctx context.Context, x, grad []float32) (float64, error) {
-		t := time.Now()
-		v, err := e.evaluate(ctx, x, grad)
-		evalTime += time.Since(t)
-		return v, err
-	}
-	step := func() error {
-		_, err := opt.Step(ctx, x, objective)
-		if errors.Is(err, optim.ErrConverged) {
-			return fmt.Errorf("the optimiser converged before the benchmark ended; use fewer iterations: %w", err)
-		}
-		return err
-	}
-	first, firstCPU := time.Now(), processCPU()
-	if err := step(); err != nil {
-		return nil, err
-	}
-	rep := &SizeReport{Width: e.width, Height: e.height, Startup: first.Sub(start), StartupCPU: firstCPU - startCPU, StartupSplit: e.setup, Cached: e.net.Cached(), FirstIteration: time.Since(first), Iterations: iters}
-
-	e.timing = timing{}
-	evalTime = 0
-	cpu0, faults0 := processCPU(), minorFaults()
-	t0 := time.Now()
-	for range iters {
-		if err := step(); err != nil {
-			return nil, err
-		}
-	}
-	total := time.Since(t0)
-	rep.CPU = (processCPU() - cpu0) / time.Duration(iters)
-	rep.Faults = (minorFaults() - faults0) / int64(iters)
-	rep.Evals = e.timing.evals
-
-	per := func(d time.Duration) time.Duration { return d / time.Duration(iters) }
-	sp := Split{
-		Forward:  per(e.timing.forward),
-		Backward: per(e.timing.backward),
-		Costs:    per(e.timing.costs),
-		Step:     per(total - evalTime),
-		Total:    per(total),
-	}
-	sp.Other = sp.Total - sp.Forward - sp.Backward - sp.Costs - sp.Step
-	rep.Iteration = sp
-	rep.GFLOP = float64(e.evalFLOPs()) / 1e9
-	rep.GFLOPS = rep.GFLOP * float64(rep.Evals) / total.Seconds()
-	rep.PeakRSS = peakRSS()
-	if rep.EstimatedPeak, err = experimentPeak(e); err != nil {
-		return nil, err
-	}
-	return rep, nil
-}
-
-// evalFLOPs counts one evaluation's floating-point operations: the
-// convolutions forward and backward (the input gradient of a convolution
-// costs what the convolution does) and, per style layer of C channels over
-// M positions, the Gram product and its gradient's product, 2·C²·M each.
-func (e *experiment) evalFLOPs() int64 {
-	flops := 2 * e.net.ConvFLOPs()
-	spec := e.objective.Spec()
-	for _, a := range e.acts {
-		for _, l := range spec.Style {
-			if l.Name == a.Name {
-				flops += 2 * 2 * int64(a.C) * int64(a.C) * int64(a.H) * int64(a.W)
-			}
-		}
-	}
-	return flops
+	return &m.rep, nil
 }
 
 // MeasureMatMul times ONNX Runtime's MatMul of two n×n float32 matrices
@@ -366,11 +339,11 @@ func MeasureMatMul(n int, library string, threads int) (*MatMulRate, error) {
 }
 
 // WriteText writes the report as the table nst bench prints.
-func (r *BenchReport) WriteText(w io.Writer) error {
+func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "nst bench: %s, ONNX Runtime %s, %d threads (0 = one per core) on %d CPUs\n", r.Model, r.ONNXRuntime, r.Threads, r.CPUs)
-	fmt.Fprintf(&b, "\n%-9s %8s %8s %8s %8s %8s %8s %8s %7s %6s %7s %7s %6s %8s %8s %8s %8s\n",
-		"size", "s/iter", "forward", "backward", "costs", "step", "other", "cpu-s", "faults", "evals", "GFLOP/s", "MM-GF/s", "of-MM", "start-s", "first-s", "peak-MB", "est-MB")
+	fmt.Fprintf(&b, "\n%-9s %8s %8s %8s %8s %8s %8s %7s %6s %7s %7s %6s %8s %8s %8s %8s\n",
+		"size", "s/iter", "forward", "backward", "costs", "step", "cpu-s", "faults", "evals", "GFLOP/s", "MM-GF/s", "of-MM", "start-s", "first-s", "peak-MB", "est-MB")
 	matmul := ""
 	for _, s := range r.Sizes {
 		mm, of := "-", "-"
@@ -379,9 +352,9 @@ func (r *BenchReport) WriteText(w io.Writer) error {
 			matmul = fmt.Sprintf("MM-GF/s: ONNX Runtime's MatMul of two %dx%d matrices, best of 5, right after the size's iterations.\n", s.MatMul.N, s.MatMul.N)
 		}
 		sp := s.Iteration
-		fmt.Fprintf(&b, "%-9s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %7d %6.2f %7.0f %7s %6s %8s %8.2f %8d %8d\n",
+		fmt.Fprintf(&b, "%-9s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %7d %6.2f %7.0f %7s %6s %8s %8.2f %8d %8d\n",
 			fmt.Sprintf("%dx%d", s.Width, s.Height), sp.Total.Seconds(), sp.Forward.Seconds(), sp.Backward.Seconds(),
-			sp.Costs.Seconds(), sp.Step.Seconds(), sp.Other.Seconds(), s.CPU.Seconds(), s.Faults,
+			sp.Costs.Seconds(), sp.Step.Seconds(), s.CPU.Seconds(), s.Faults,
 			float64(s.Evals)/float64(max(s.Iterations, 1)), s.GFLOPS, mm, of, startup(s), s.FirstIteration.Seconds(),
 			s.PeakRSS>>20, s.EstimatedPeak>>20)
 	}
