@@ -83,6 +83,8 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
 SchedulerType=sched/backfill
+# No mail on a test cluster (silences "MailProg is invalid").
+MailProg=/bin/true
 SlurmctldPidFile=/run/slurm/slurmctld.pid
 SlurmdPidFile=/run/slurm/slurmd.pid
 StateSaveLocation=/var/spool/slurmctld
