@@ -220,6 +220,9 @@ func parseGrid(g *yaml.Node) ([]rawAxis, error) {
 			return nil, fmt.Errorf("line %d: grid: %s given twice", k.Line, k.Value)
 		}
 		seen[k.Value] = true
+		if lk := strings.ToLower(k.Value); lk == "output" || lk == "output.dir" {
+			return nil, fmt.Errorf("line %d: grid: %s: the sweep puts each item in OUTPUT/items/ID; vary output.format or output.save_every instead", k.Line, k.Value)
+		}
 		if v.Kind != yaml.SequenceNode {
 			hint := ""
 			if v.Kind == yaml.ScalarNode {
@@ -367,6 +370,17 @@ func expandAxis(ra rawAxis, ps paths) (Axis, error) {
 			ax.Values = append(ax.Values, Value{Label: label(lk, x, n), Text: text})
 		}
 	}
+	// Labels that would read the same get their position, so that lists
+	// and sheets tell the values apart.
+	count := map[string]int{}
+	for _, v := range ax.Values {
+		count[v.Label]++
+	}
+	for i, v := range ax.Values {
+		if count[v.Label] > 1 {
+			ax.Values[i].Label = fmt.Sprintf("%s#%d", v.Label, i+1)
+		}
+	}
 	return ax, nil
 }
 
@@ -509,14 +523,24 @@ func label(key string, v any, n *yaml.Node) string {
 		return x
 	case []any:
 		if key == "style" {
+			// The styles' names, with their weights where not 1:
+			// "wave@2+swirls".
 			var names []string
 			for _, e := range x {
 				m, _ := e.(map[string]any)
-				for k, p := range m {
-					if s, ok := p.(string); ok && strings.EqualFold(k, "path") {
-						names = append(names, pathLabel(s))
+				name, weight := "", ""
+				for k, v := range m {
+					switch strings.ToLower(k) {
+					case "path":
+						s, _ := v.(string)
+						name = pathLabel(s)
+					case "weight":
+						if w := fmt.Sprint(v); w != "1" {
+							weight = "@" + w
+						}
 					}
 				}
+				names = append(names, name+weight)
 			}
 			return strings.Join(names, "+")
 		}

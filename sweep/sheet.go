@@ -143,6 +143,7 @@ func Sheet(dir string, opt SheetOptions) ([]SheetIndex, error) {
 	}
 	var pages []SheetIndex
 	var pageErr error
+	names := map[string]bool{}
 	forEachChoice(sizes, func(pageChoice []int) bool {
 		choice := make([]int, len(rec.Axes))
 		var fixed []SheetFixed
@@ -160,6 +161,11 @@ func Sheet(dir string, opt SheetOptions) ([]SheetIndex, error) {
 		if len(slug) > 0 {
 			name += "-" + strings.Join(slug, "_")
 		}
+		// Values whose slugs coincide must not overwrite each other.
+		if names[name] {
+			name += "-" + strconv.Itoa(len(pages)+1)
+		}
+		names[name] = true
 		page, err := drawSheet(dir, rec, name, cell, rowAx, colAx, choice, fixed, byChoice)
 		if err != nil {
 			pageErr = err

@@ -187,14 +187,14 @@ grid:
 	check(s.Axes[1], []lv{
 		{"s1", `[{"path":"configs/styles/s1.png","weight":1}]`},
 		{"s2", `[{"path":"configs/styles/s2.png","weight":1}]`},
-		{"wave+s1", `[{"path":"configs/styles/wave.jpg","weight":2},{"mask":"configs/masks/sky.png","path":"configs/styles/s1.png","weight":1}]`},
-		{"wave+s2", `[{"path":"configs/styles/wave.jpg","weight":2},{"mask":"configs/masks/sky.png","path":"configs/styles/s2.png","weight":1}]`},
+		{"wave@2+s1", `[{"path":"configs/styles/wave.jpg","weight":2},{"mask":"configs/masks/sky.png","path":"configs/styles/s1.png","weight":1}]`},
+		{"wave@2+s2", `[{"path":"configs/styles/wave.jpg","weight":2},{"mask":"configs/masks/sky.png","path":"configs/styles/s2.png","weight":1}]`},
 	})
 	check(s.Axes[2], []lv{{"init", `"configs/init.png"`}})
 	if len(s.Items) != 12 {
 		t.Errorf("%d items, want 12", len(s.Items))
 	}
-	if !strings.HasPrefix(s.Items[11].ID, "content-village_style-wave+s2_") {
+	if !strings.HasPrefix(s.Items[11].ID, "content-village_style-wave-2+s2_") {
 		t.Errorf("last id %q", s.Items[11].ID)
 	}
 }
@@ -219,6 +219,7 @@ func TestBadInputs(t *testing.T) {
 		{"base not found", "base: nope.yaml\noutput: o\ngrid:\n  color: [none]\n", "base: stat"},
 		{"no output", "base: base.yaml\ngrid:\n  color: [none]\n", "output: missing"},
 		{"no grid", "base: base.yaml\noutput: o\n", "grid: missing or empty"},
+		{"output.dir in the grid", "base: base.yaml\noutput: o\ngrid:\n  output.dir: [a, b]\n", "grid: output.dir: the sweep puts each item in OUTPUT/items/ID"},
 		{"key twice", "base: base.yaml\noutput: o\ngrid:\n  color: [none]\n  color: [after]\n", "grid: color given twice"},
 		{"value the config rejects", "base: base.yaml\noutput: o\ngrid:\n  color: [none, purple]\n", `item 1 (color="purple"): color: "purple"`},
 		{"duplicate items", "base: base.yaml\noutput: o\ngrid:\n  weights.style: [100, 100.0]\n", "items 0 (weights.style=100) and 1 (weights.style=100) resolve to the same config"},
@@ -240,6 +241,35 @@ func TestBadInputs(t *testing.T) {
 	}
 	if _, err := Load("x.yaml", Options{}); err == nil || !strings.Contains(err.Error(), "Resolve is required") {
 		t.Errorf("Load without Resolve: %v", err)
+	}
+}
+
+func TestLabels(t *testing.T) {
+	// Labels are for reading: paths by base name, style weights other
+	// than 1 after an @, and values that would read alike numbered by
+	// position.
+	s, _ := load(t, `base: base.yaml
+output: out
+grid:
+  style:
+    - [{path: img/a.png, weight: 1}]
+    - [{path: img/a.png, weight: 2}]
+    - [{path: img/a.png, weight: 2, scale: 0.5}]
+    - img/b.png
+  weights.style: [1e3, 0.5]
+`, map[string]string{"img/a.png": "a", "img/b.png": "b"})
+	var got []string
+	for _, ax := range s.Axes {
+		for _, v := range ax.Values {
+			got = append(got, v.Label)
+		}
+	}
+	want := []string{"a", "a@2#2", "a@2#3", "b", "1e3", "0.5"}
+	if !slices.Equal(got, want) {
+		t.Errorf("labels %q, want %q", got, want)
+	}
+	if id := s.Items[2*2+1].ID; !strings.HasPrefix(id, "style-a-2-3_weights-style-0.5_") {
+		t.Errorf("id %q", id)
 	}
 }
 
