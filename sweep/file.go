@@ -28,9 +28,15 @@ type Options struct {
 
 	// Resolve returns the resolved config of the base config with the
 	// overrides applied as --set applies them; the item's id hashes these
-	// bytes. Required. For ids that are the same on every machine the
-	// bytes must not depend on the machine or the sweep's output folder:
-	// paths relative to the working folder, not absolute ones.
+	// bytes, and an error rejects the sweep before any work. Required.
+	//
+	// For ids that are the same on every machine and every run, the bytes
+	// must hold only what changes the result: paths relative to the
+	// working folder (not absolute ones, which differ between checkouts),
+	// and no output folder or runtime settings (threads, library path,
+	// memory cap), which differ between a laptop, a Slurm task and a
+	// Kubernetes pod (scripts/slurm/sweep.sbatch and the Job set
+	// NST_RUNTIME_THREADS).
 	Resolve func(base string, overrides []string) ([]byte, error)
 }
 
