@@ -170,19 +170,20 @@ func readRecordWait(path string, wait time.Duration) (*Record, error) {
 
 // matches checks that a recorded plan is the one this shard would run.
 func (s *Sweep) matches(prev *Record, sh Shard, path string) error {
+	const changed = "the sweep changed (its file, the base config, or NST_* variables that reach the config)"
 	reset := fmt.Sprintf("to change it, delete %s once no shard of the earlier run is running (done items stay done)", path)
 	if prev.Shards != sh.Count {
 		return fmt.Errorf("sweep %s: shard %s, but %s was written for %d shards: every shard of a sweep must use the same count; %s",
 			s.File, sh, path, prev.Shards, reset)
 	}
 	if len(prev.Items) != len(s.Items) {
-		return fmt.Errorf("sweep %s: the sweep file changed: %s lists %d items, the file now gives %d; %s",
-			s.File, path, len(prev.Items), len(s.Items), reset)
+		return fmt.Errorf("sweep %s: %s: %s lists %d items, the file now gives %d; %s",
+			s.File, changed, path, len(prev.Items), len(s.Items), reset)
 	}
 	for i, it := range s.Items {
 		if prev.Items[i].ID != it.ID {
-			return fmt.Errorf("sweep %s: the sweep file changed: item %d was %s in %s, it is now %s; %s",
-				s.File, i, prev.Items[i].ID, path, it.ID, reset)
+			return fmt.Errorf("sweep %s: %s: item %d was %s in %s, it is now %s; %s",
+				s.File, changed, i, prev.Items[i].ID, path, it.ID, reset)
 		}
 	}
 	return nil

@@ -115,6 +115,17 @@ func itemStatus(dir string) (Status, error) {
 	return st, nil
 }
 
+// List prints the items of shard sh with their states (Status, then
+// WriteList): what nst sweep --list shows. It writes nothing to the sweep
+// folder.
+func (s *Sweep) List(w io.Writer, sh Shard) error {
+	st, err := s.Status(sh)
+	if err != nil {
+		return err
+	}
+	return s.WriteList(w, sh, st)
+}
+
 // WriteList prints the items of statuses as a table: position, state, id
 // and settings, under a summary line.
 func (s *Sweep) WriteList(w io.Writer, sh Shard, statuses []Status) error {

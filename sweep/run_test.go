@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -285,7 +286,7 @@ func TestRecordConsistency(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s2.Run(ctx, Shard{1, 2}, c.run, nil)
-	if err == nil || !strings.Contains(err.Error(), "the sweep file changed") || !strings.Contains(err.Error(), "lists 6 items, the file now gives 9") {
+	if err == nil || !strings.Contains(err.Error(), "the sweep changed") || !strings.Contains(err.Error(), "lists 6 items, the file now gives 9") {
 		t.Errorf("changed grid: %v", err)
 	}
 	// The other shard of the first count is accepted.
@@ -354,12 +355,8 @@ func TestWriteList(t *testing.T) {
 			row(1, "pending"), row(4, "pending"),
 		}},
 	} {
-		st, err := s.Status(tc.shard)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var buf bytes.Buffer
-		if err := s.WriteList(&buf, tc.shard, st); err != nil {
+		if err := s.List(&buf, tc.shard); err != nil {
 			t.Fatal(err)
 		}
 		var lines []string
@@ -378,8 +375,16 @@ func TestWriteList(t *testing.T) {
 			}
 		}
 	}
-	if _, err := s.Status(Shard{3, 3}); err == nil {
-		t.Error("Status(3/3): no error")
+	if err := s.List(io.Discard, Shard{3, 3}); err == nil {
+		t.Error("List(3/3): no error")
+	}
+	// Listing a sweep that has not started writes nothing.
+	fresh, _ := load(t, grid2x3, nil)
+	if err := fresh.List(io.Discard, All); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(fresh.Output); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("sweep folder after List: %v", err)
 	}
 }
 
