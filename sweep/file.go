@@ -579,7 +579,8 @@ func (s *Sweep) expand(resolve func(string, []string) ([]byte, error)) error {
 		}
 		total *= sizes[i]
 	}
-	byHash := map[string]int{}
+	byHash := map[[sha256.Size]byte]int{}
+	byID := map[string]int{}
 	var err error
 	forEachChoice(sizes, func(choice []int) bool {
 		it := Item{Index: len(s.Items), Choice: append([]int(nil), choice...)}
@@ -598,14 +599,22 @@ func (s *Sweep) expand(resolve func(string, []string) ([]byte, error)) error {
 			return false
 		}
 		sum := sha256.Sum256(resolved)
-		hash := hex.EncodeToString(sum[:4])
-		if prev, dup := byHash[hash]; dup {
+		if prev, dup := byHash[sum]; dup {
 			err = fmt.Errorf("items %d (%s) and %d (%s) resolve to the same config; remove the duplicate value",
 				prev, strings.Join(s.Items[prev].Overrides, " "), it.Index, strings.Join(it.Overrides, " "))
 			return false
 		}
-		byHash[hash] = it.Index
-		it.ID = joinSlug(slug) + "_" + hash
+		byHash[sum] = it.Index
+		it.ID = joinSlug(slug) + "_" + hex.EncodeToString(sum[:4])
+		// Different configs whose readable parts read alike (cut or
+		// simplified) and whose hashes share 32 bits: astronomically rare,
+		// but two items must never share a folder.
+		if prev, dup := byID[it.ID]; dup {
+			err = fmt.Errorf("items %d (%s) and %d (%s) would share the id %s; split the sweep",
+				prev, strings.Join(s.Items[prev].Overrides, " "), it.Index, strings.Join(it.Overrides, " "), it.ID)
+			return false
+		}
+		byID[it.ID] = it.Index
 		s.Items = append(s.Items, it)
 		return true
 	})

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -150,7 +151,37 @@ func readRecord(path string) (*Record, error) {
 	if r.Version != recordVersion {
 		return nil, fmt.Errorf("read the sweep's plan %s: format version %d, this nst reads %d", path, r.Version, recordVersion)
 	}
+	if err := r.check(); err != nil {
+		return nil, fmt.Errorf("read the sweep's plan %s: %w", path, err)
+	}
 	return &r, nil
+}
+
+// check rejects a plan whose parts do not fit together (a file edited by
+// hand): every later use indexes the axes by the items' choices.
+func (r *Record) check() error {
+	if r.Shards < 1 {
+		return fmt.Errorf("shards %d", r.Shards)
+	}
+	for _, ax := range r.Axes {
+		if len(ax.Labels) == 0 {
+			return fmt.Errorf("axis %s has no values", ax.Key)
+		}
+	}
+	for _, it := range r.Items {
+		if len(it.Choice) != len(r.Axes) {
+			return fmt.Errorf("item %s has %d choices for %d axes", it.ID, len(it.Choice), len(r.Axes))
+		}
+		for a, c := range it.Choice {
+			if c < 0 || c >= len(r.Axes[a].Labels) {
+				return fmt.Errorf("item %s: value %d of axis %s does not exist", it.ID, c, r.Axes[a].Key)
+			}
+		}
+		if it.ID == "" || it.ID != filepath.Base(it.ID) || strings.HasPrefix(it.ID, ".") {
+			return fmt.Errorf("item id %q is not a folder name", it.ID)
+		}
+	}
+	return nil
 }
 
 // readRecordWait reads path, retrying for up to wait while it does not

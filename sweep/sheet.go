@@ -38,6 +38,8 @@ const (
 	sheetCharW    = 7  // one character's advance
 	maxLabelChars = 32 // row labels are cut to this
 	maxTitleChars = 100
+	// maxSheetPixels bounds a sheet's memory (4 bytes a pixel: 1 GiB).
+	maxSheetPixels = 1 << 28
 )
 
 // SheetIndex describes one contact sheet; it is written beside the image as
@@ -252,6 +254,9 @@ func drawSheet(dir string, rec *Record, name string, cell, rowAx, colAx int, cho
 	top := sheetPad + len(title)*sheetLine + sheetPad + headerH
 	idx.Width = max(sheetPad+labelW+nCols*(cell+sheetPad), 2*sheetPad+titleChars*sheetCharW)
 	idx.Height = top + nRows*(cell+sheetPad)
+	if int64(idx.Width)*int64(idx.Height) > maxSheetPixels {
+		return idx, fmt.Errorf("a %d x %d sheet is too large; give a smaller cell size", idx.Width, idx.Height)
+	}
 
 	img := image.NewRGBA(image.Rect(0, 0, idx.Width, idx.Height))
 	draw.Draw(img, img.Bounds(), image.NewUniform(sheetBG), image.Point{}, draw.Src)

@@ -209,3 +209,34 @@ func TestSheetErrors(t *testing.T) {
 		t.Errorf("cells %+v missing %v", pages[0].Cells, pages[0].Missing)
 	}
 }
+
+func TestSheetBadRecord(t *testing.T) {
+	// A sweep.json edited by hand into something that does not fit
+	// together is an error, not a crash.
+	for _, tc := range []struct{ name, json, want string }{
+		{"axis without values", `{"version":1,"shards":1,"axes":[{"key":"color","labels":[]}],"items":[]}`, "axis color has no values"},
+		{"choice out of range", `{"version":1,"shards":1,"axes":[{"key":"color","labels":["a"]}],"items":[{"index":0,"id":"x","choice":[3]}]}`, "value 3 of axis color does not exist"},
+		{"missing choice", `{"version":1,"shards":1,"axes":[{"key":"color","labels":["a"]}],"items":[{"index":0,"id":"x","choice":[]}]}`, "0 choices for 1 axes"},
+		{"id with a slash", `{"version":1,"shards":1,"axes":[{"key":"color","labels":["a"]}],"items":[{"index":0,"id":"../x","choice":[0]}]}`, "is not a folder name"},
+		{"other version", `{"version":9,"shards":1}`, "format version 9"},
+		{"not JSON", `{"version":`, "unexpected end of JSON input"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, RecordName), []byte(tc.json), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Sheet(dir, SheetOptions{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// A sheet too large to hold in memory is refused before drawing.
+	s, _ := load(t, "base: base.yaml\noutput: out\ngrid:\n  seed: [1, 2]\n  size: ["+seq(9)+"]\n", nil)
+	if err := s.claimRecord(All); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Sheet(s.Output, SheetOptions{Cell: 4096}); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("huge sheet: %v", err)
+	}
+}

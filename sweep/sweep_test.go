@@ -273,6 +273,27 @@ grid:
 	}
 }
 
+func TestIDCollision(t *testing.T) {
+	// Items 0 and 1 differ only in seed, which the 96-character cut of
+	// the readable part drops, and seeds 5322 and 56306 give resolved
+	// configs (testResolve) whose SHA-256 share the first 32 bits (found
+	// by search): their ids would be equal, and Load refuses the sweep.
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"base.yaml": "content: builtin:village\n", "sweep.yaml": `base: base.yaml
+output: out
+grid:
+  optimizer.iterations: [aaaaaaaaaaaaaaaaaaaaaaaaaaaa1, aaaaaaaaaaaaaaaaaaaaaaaaaaaa2]
+  weights.content: [bbbbbbbbbbbbbbbbbbbbbbbbbbbb1, bbbbbbbbbbbbbbbbbbbbbbbbbbbb2]
+  weights.style: [cccccccccccccccccccccccccccc1, cccccccccccccccccccccccccccc2]
+  seed: [5322, 56306]
+`})
+	t.Chdir(dir)
+	_, err := Load("sweep.yaml", Options{ValidKey: testValidKey, Resolve: testResolve})
+	if err == nil || !strings.Contains(err.Error(), "would share the id") || !strings.Contains(err.Error(), "_d32b7074") {
+		t.Errorf("error %v, want an id collision", err)
+	}
+}
+
 func seq(n int) string {
 	parts := make([]string, n)
 	for i := range parts {
