@@ -59,6 +59,7 @@ mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
 margin=$(( mem_mb / 10 > 256 ? mem_mb / 10 : 256 ))
 real_mem=$(( mem_mb - margin ))
 slurm_user=root
+conf_changed=0
 if id slurm >/dev/null 2>&1; then slurm_user=slurm; fi
 
 mkdir -p $conf_dir $log_dir /var/spool/slurmctld /var/spool/slurmd /run/slurm
@@ -97,8 +98,13 @@ MaxArraySize=10001
 NodeName=$node CPUs=$cpus RealMemory=$real_mem State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
 CONF
-  mv $conf.tmp $conf
-  echo "wrote $conf (node $node, $cpus CPUs, RealMemory=$real_mem MB)"
+  if [ -e $conf ] && cmp -s $conf.tmp $conf; then
+    rm $conf.tmp
+  else
+    conf_changed=1
+    mv $conf.tmp $conf
+    echo "wrote $conf (node $node, $cpus CPUs, RealMemory=$real_mem MB)"
+  fi
 else
   echo "keeping $conf (not written by this script)"
 fi
@@ -131,6 +137,9 @@ fi
 munge -n | unmunge >/dev/null || { echo "start-local-cluster: munge does not work" >&2; exit 1; }
 
 # 4. Slurm daemons.
+if [ $conf_changed = 1 ] && { alive /run/slurm/slurmctld.pid || alive /run/slurm/slurmd.pid; }; then
+  echo "note: $conf changed while Slurm runs; stop-local-cluster.sh and start again to apply it" >&2
+fi
 if alive /run/slurm/slurmctld.pid; then
   echo "slurmctld already running"
 else
