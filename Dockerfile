@@ -2,7 +2,10 @@
 # anywhere else:
 #
 #   docker build -t nst .
-#   docker run --rm -v "$PWD/runs:/opt/nst/runs" nst run -c configs/demo.yaml
+#   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/runs:/opt/nst/runs" nst run -c configs/demo.yaml
+#
+# (--user makes the outputs yours; the image's own user is 10001, which the
+# Kubernetes Job's fsGroup lets write the shared volume.)
 #
 # The build stage installs ONNX Runtime with the project's own script
 # (scripts/install-onnxruntime.sh, from npm, SHA-256 checked) and builds nst
