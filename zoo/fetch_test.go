@@ -516,7 +516,11 @@ func TestFetchConcurrent(t *testing.T) {
 	var once sync.Once
 	srv := newFakeServer(t, map[string][]step{"/tiny.onnx": {func(s *fakeServer, w http.ResponseWriter, r *http.Request) {
 		once.Do(func() { close(arrived) })
-		<-release
+		select {
+		case <-release:
+		case <-s.done: // the test failed and is ending
+			return
+		}
 		serve()(s, w, r)
 	}}})
 	e := testEntry(srv.URL + "/tiny.onnx")
