@@ -234,8 +234,11 @@ func (f *Fetcher) Fetch(ctx context.Context, name string) (string, error) {
 			return target, nil
 		}
 		if ctx.Err() != nil {
-			dropEmpty(target + partSuffix)
-			return "", fmt.Errorf("%s: download %s (the partial file is kept for resuming): %w", ref, e.File, ctx.Err())
+			kept := ""
+			if dropEmpty(target+partSuffix) > 0 {
+				kept = " (the partial file is kept for resuming)"
+			}
+			return "", fmt.Errorf("%s: download %s%s: %w", ref, e.File, kept, ctx.Err())
 		}
 		failures = append(failures, err)
 		if i+1 < len(urls) {
@@ -246,12 +249,18 @@ func (f *Fetcher) Fetch(ctx context.Context, name string) (string, error) {
 	return "", &fetchError{entry: e, dir: dir, failures: failures}
 }
 
-// dropEmpty removes the partial file at path if nothing was received: an
-// empty file there would only puzzle whoever lists the folder.
-func dropEmpty(path string) {
-	if info, err := os.Stat(path); err == nil && info.Size() == 0 {
+// dropEmpty removes the partial file at path if nothing was received (an
+// empty file there would only puzzle whoever lists the folder) and returns
+// the length of what is left.
+func dropEmpty(path string) int64 {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	if info.Size() == 0 {
 		os.Remove(path)
 	}
+	return info.Size()
 }
 
 // checkCached is the package's checkCached with a message when a file

@@ -651,36 +651,69 @@ func TestFetchOffline(t *testing.T) {
 }
 
 func TestFetchCancel(t *testing.T) {
-	srv := newFakeServer(t, map[string][]step{"/tiny.onnx": {stallAfter(4096)}})
-	var progress syncBuffer
-	f := testFetcher(t, testEntry(srv.URL+"/tiny.onnx"), &progress)
-	f.IdleTimeout = time.Minute
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	part := filepath.Join(f.Dir, "tiny.onnx"+partSuffix)
-	go func() {
-		// Cancel once the first bytes are on disk.
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-			if info, err := os.Stat(part); err == nil && info.Size() == 4096 {
-				cancel()
-				return
+	tests := []struct {
+		name string
+		// cancelWhen watches the fetch into dir and cancels it.
+		cancelWhen func(t *testing.T, dir string, cancel func())
+		want       string
+		wantPart   int64 // 0: none
+	}{
+		{
+			name: "mid-download: the partial file is kept",
+			cancelWhen: func(t *testing.T, dir string, cancel func()) {
+				part := filepath.Join(dir, "tiny.onnx"+partSuffix)
+				go func() {
+					// Once the first bytes are on disk.
+					for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+						if info, err := os.Stat(part); err == nil && info.Size() == 4096 {
+							break
+						}
+						time.Sleep(5 * time.Millisecond)
+					}
+					cancel()
+				}()
+			},
+			want:     "zoo:tiny: download tiny.onnx (the partial file is kept for resuming): context canceled",
+			wantPart: 4096,
+		},
+		{
+			name: "waiting for another process's lock",
+			cancelWhen: func(t *testing.T, dir string, cancel func()) {
+				unlock, err := lock(context.Background(), filepath.Join(dir, "tiny.onnx"+lockSuffix), func() {})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(unlock)
+				time.AfterFunc(2*lockPoll, cancel)
+			},
+			want: "zoo:tiny: context canceled",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFakeServer(t, map[string][]step{"/tiny.onnx": {stallAfter(4096)}})
+			var progress syncBuffer
+			f := testFetcher(t, testEntry(srv.URL+"/tiny.onnx"), &progress)
+			f.IdleTimeout = time.Minute
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			tt.cancelWhen(t, f.Dir, cancel)
+			start := time.Now()
+			_, err := f.Fetch(ctx, "tiny")
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("error %v, want context.Canceled", err)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-	start := time.Now()
-	_, err := f.Fetch(ctx, "tiny")
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("error %v, want context.Canceled", err)
-	}
-	if want := "zoo:tiny: download tiny.onnx (the partial file is kept for resuming): context canceled"; err.Error() != want {
-		t.Errorf("error %q, want %q", err, want)
-	}
-	if elapsed := time.Since(start); elapsed > 10*time.Second {
-		t.Errorf("cancelled fetch took %s", elapsed)
-	}
-	if info, err := os.Stat(part); err != nil || info.Size() != 4096 {
-		t.Errorf("partial file after cancel: %v, %v; want 4096 bytes kept", info, err)
+			if err.Error() != tt.want {
+				t.Errorf("error %q, want %q", err, tt.want)
+			}
+			if elapsed := time.Since(start); elapsed > 10*time.Second {
+				t.Errorf("cancelled fetch took %s", elapsed)
+			}
+			info, err := os.Stat(filepath.Join(f.Dir, "tiny.onnx"+partSuffix))
+			if tt.wantPart == 0 && err == nil || tt.wantPart > 0 && (err != nil || info.Size() != tt.wantPart) {
+				t.Errorf("partial file after cancel: %v, %v; want %d bytes (0: none)", info, err, tt.wantPart)
+			}
+		})
 	}
 }
 
