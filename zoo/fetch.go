@@ -23,8 +23,8 @@ import (
 const DefaultIdleTimeout = 30 * time.Second
 
 const (
-	// maxRedirects bounds the redirects followed per request; GitHub's raw
-	// URLs take two or three hops to the LFS store.
+	// maxRedirects bounds the redirects followed per request (a loop ends
+	// in an error); GitHub's raw URLs take a few hops to the file store.
 	maxRedirects = 10
 	// maxResumes bounds how often one URL is resumed within one Fetch
 	// after its transfer broke off with bytes received; the next Fetch
@@ -40,8 +40,9 @@ const (
 
 // Fetcher finds registry entries' files in a cache folder and downloads
 // the missing ones. The zero Fetcher uses the Default registry, DefaultDir
-// and the entries' own URLs, and shows no progress; NewFetcher reads the
-// environment. A Fetcher may be used by several goroutines at once.
+// (which reads NST_MODEL_DIR) and the entries' own URLs, and shows no
+// progress; NewFetcher also reads NST_MODEL_MIRROR. A Fetcher may be used
+// by several goroutines at once.
 type Fetcher struct {
 	// Registry lists the entries; nil means Default().
 	Registry Registry
