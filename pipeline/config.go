@@ -5,8 +5,10 @@ package pipeline
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"os"
@@ -25,6 +27,7 @@ import (
 	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/optim"
+	"github.com/nst-project/nst/zoo"
 )
 
 // Config is an experiment. Key names are fixed: external tools read them.
@@ -161,14 +164,63 @@ func (p Preprocess) Models() (models.Preprocess, error) {
 	return m, nil
 }
 
-// open says which backbone the model keys name.
-func (m ModelConfig) open() models.OpenOptions {
-	return models.OpenOptions{Path: m.Path, Arch: m.Arch, Seed: m.Seed}
+// applyZooEntry gives a zoo:NAME backbone its registry entry's
+// architecture and preprocessing, unless the config set model.arch
+// (archSet) or model.preprocess (preprocessSet); an unknown name is an
+// error naming the known ones.
+func (m *ModelConfig) applyZooEntry(archSet, preprocessSet bool) error {
+	if !strings.HasPrefix(m.Path, zoo.Prefix) {
+		return nil
+	}
+	entry, err := zoo.Default().Lookup(m.Path)
+	if err != nil {
+		return fmt.Errorf("model.path: %w", err)
+	}
+	if !archSet {
+		m.Arch = entry.Arch
+	}
+	if !preprocessSet {
+		m.Preprocess = preprocessOf(entry.Preprocess)
+	}
+	return nil
 }
 
-// OpenBackbone opens the backbone the model keys name and checks it is
-// what model.arch says, as a run does before it starts.
-func (m ModelConfig) OpenBackbone() (*models.Backbone, error) { return models.Open(m.open()) }
+// resolve says which backbone the model keys name; a zoo:NAME path is
+// downloaded into the model cache on first use (progress on w, nil for
+// none).
+func (m *ModelConfig) resolve(ctx context.Context, w io.Writer) (models.OpenOptions, error) {
+	o := models.OpenOptions{Path: m.Path, Arch: m.Arch, Seed: m.Seed}
+	if !strings.HasPrefix(m.Path, zoo.Prefix) {
+		return o, nil
+	}
+	path, _, err := zoo.Resolve(ctx, m.Path, w)
+	o.Path = path
+	return o, err
+}
+
+// OpenBackbone opens the backbone the model keys name (downloading a zoo:
+// backbone on first use) and checks it is what model.arch says, as a run
+// does before it starts.
+func (m *ModelConfig) OpenBackbone(ctx context.Context, progress io.Writer) (*models.Backbone, error) {
+	o, err := m.resolve(ctx, progress)
+	if err != nil {
+		return nil, err
+	}
+	return models.Open(o)
+}
+
+// preprocessOf is the config form of a backbone's preprocessing.
+func preprocessOf(p models.Preprocess) Preprocess {
+	c := Preprocess{Scale: float64(p.Scale), Channels: "rgb"}
+	for i := range 3 {
+		c.Mean = append(c.Mean, float64(p.Mean[i]))
+		c.Std = append(c.Std, float64(p.Std[i]))
+	}
+	if p.BGR {
+		c.Channels = "bgr"
+	}
+	return c
+}
 
 // Default returns the config every key falls back to.
 func Default() Config {
@@ -306,10 +358,57 @@ func LoadConfig(path string, sets []string) (*Config, error) {
 		(*m)[name] = w
 	}
 	defaultStyleKeys(&cfg, v.Get("style"))
+	relativeToFile(&cfg, filepath.Dir(path), func(key string) bool { return isOverridden(v, key, sets) })
+	if err := cfg.Model.applyZooEntry(v.InConfig("model.arch") || isOverridden(v, "model.arch", sets),
+		v.InConfig("model.preprocess") || isOverridden(v, "model.preprocess", sets)); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
 	if err := cfg.complete(v.IsSet("optimizer.lr"), v.IsSet("optimizer.history")); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return &cfg, nil
+}
+
+// relativeToFile makes the file paths a config file gives relative to its
+// folder dir, so that a config kept in git works from any working folder.
+// Paths given by --set or NST_ variables (overridden reports which keys)
+// stay relative to the working folder, as paths on a command line are.
+func relativeToFile(c *Config, dir string, overridden func(key string) bool) {
+	join := func(key string, p *string) {
+		if overridden(key) || *p == "" || filepath.IsAbs(*p) || strings.HasPrefix(*p, builtinimg.Prefix) ||
+			strings.HasPrefix(*p, models.BuiltinPrefix) || strings.HasPrefix(*p, zoo.Prefix) {
+			return
+		}
+		*p = filepath.Join(dir, *p)
+	}
+	join("content", &c.Content)
+	join("init_image", &c.InitImage)
+	join("model.path", &c.Model.Path)
+	join("runtime.library", &c.Runtime.Library)
+	for i := range c.Style {
+		join("style", &c.Style[i].Path)
+		join("style", &c.Style[i].Mask)
+	}
+}
+
+// isOverridden reports whether key, or a key below it, was given by --set
+// (sets) or an NST_ variable.
+func isOverridden(v *viper.Viper, key string, sets []string) bool {
+	for _, kv := range sets {
+		k, _, _ := strings.Cut(kv, "=")
+		if k = strings.ToLower(k); k == key || strings.HasPrefix(k, key+".") {
+			return true
+		}
+	}
+	for _, k := range v.AllKeys() {
+		if k == key || strings.HasPrefix(k, key+".") {
+			env := "NST_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_"))
+			if _, ok := os.LookupEnv(env); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Complete fills in the defaults Default cannot hold, because they are maps

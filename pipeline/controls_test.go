@@ -100,7 +100,8 @@ func TestLoadConfigControls(t *testing.T) {
 size: 512
 scales: [{size: 128, iterations: 30}, {size: 256, iterations: 0}, {size: 512, iterations: 10}]
 `
-	cfg, err := LoadConfig(writeConfig(t, strings.Replace(body, "weight: 1}", "weight: 1, scale: 0.5, mask: m.png}", 1)), nil)
+	path := writeConfig(t, strings.Replace(body, "weight: 1}", "weight: 1, scale: 0.5, mask: m.png}", 1))
+	cfg, err := LoadConfig(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +112,9 @@ scales: [{size: 128, iterations: 30}, {size: 256, iterations: 0}, {size: 512, it
 	if !slices.Equal(cfg.Scales, want) || !slices.Equal(cfg.ScaleList(), want) {
 		t.Errorf("scales = %v, schedule %v; want %v", cfg.Scales, cfg.ScaleList(), want)
 	}
-	if s := cfg.Style[0]; s.Scale != 0.5 || s.Mask != "m.png" {
-		t.Errorf("style = %+v, want scale 0.5 and mask m.png", s)
+	// Paths in a config file are relative to its folder.
+	if s := cfg.Style[0]; s.Scale != 0.5 || s.Mask != filepath.Join(filepath.Dir(path), "m.png") {
+		t.Errorf("style = %+v, want scale 0.5 and mask m.png beside the config", s)
 	}
 
 	// Style scale defaults to 1 per entry, also for styles given by --set.
@@ -424,7 +426,7 @@ func TestStyleScaleSizesTheStyle(t *testing.T) {
 	}
 
 	cfg := tinyConfig(t, "", "style=[{path: builtin:swirls, weight: 1, scale: 8}]", "limits.max_pixels=40000")
-	if _, err := newExperiment(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "style[0] at scale 8 of a 32x21 output is 256x192, over limits.max_pixels") {
+	if _, err := newExperiment(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "style[0] at scale 8 of a 32x21 output is 256x192, over limits.max_pixels") {
 		t.Errorf("style over the pixel limit: %v", err)
 	}
 }

@@ -26,7 +26,7 @@ type EvalCosts struct {
 // float32 [1,3,H,W] in [0,1]; [1,1,H,W], the luminance, with color:
 // luminance) and grad.npy (dJ/dx) into dir.
 func Eval(ctx context.Context, cfg *Config, dir string) error {
-	e, err := newExperiment(ctx, cfg)
+	e, err := newExperiment(ctx, cfg, nil)
 	if err != nil {
 		return interrupted(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -92,7 +93,7 @@ type StartupSplit struct {
 
 // newExperiment loads and checks everything cfg names, cheapest checks
 // first, so that a bad image or layer name fails before the model is built.
-func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) {
+func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *experiment, err error) {
 	e = &experiment{cfg: cfg}
 	defer func() {
 		if err != nil {
@@ -133,7 +134,11 @@ func newExperiment(ctx context.Context, cfg *Config) (e *experiment, err error) 
 	t1 := time.Now()
 	e.info.Startup.Inputs = t1.Sub(t0)
 
-	if e.backbone, err = models.Open(cfg.Model.open()); err != nil {
+	open, err := cfg.Model.resolve(ctx, progress)
+	if err != nil {
+		return nil, err
+	}
+	if e.backbone, err = models.Open(open); err != nil {
 		return nil, err
 	}
 	if e.spec, e.layers, err = e.costSpec(); err != nil {

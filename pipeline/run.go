@@ -56,7 +56,7 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) (*Result, error) {
 // ck of a stopped run) and runs the optimisation from there.
 func run(ctx context.Context, cfg *Config, o RunOptions, ck *loadedCheckpoint) (*Result, error) {
 	t0 := time.Now()
-	e, err := newExperiment(ctx, cfg)
+	e, err := newExperiment(ctx, cfg, o.Progress)
 	if err != nil {
 		return nil, interrupted(err)
 	}

@@ -465,7 +465,7 @@ func TestCostsAtDescribesTheAcceptedPoint(t *testing.T) {
 // tinyExperiment prepares cfg's experiment and closes it with the test.
 func tinyExperiment(t *testing.T, cfg *Config) *experiment {
 	t.Helper()
-	e, err := newExperiment(context.Background(), cfg)
+	e, err := newExperiment(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,7 +169,7 @@ func checkGradientFD(t *testing.T, e *experiment, eps, tol float64) {
 // tiny config with sets, at its initial image, reporting allocations.
 func benchEvaluate(b *testing.B, sets ...string) {
 	cfg := tinyConfig(b, "", sets...)
-	e, err := newExperiment(context.Background(), cfg)
+	e, err := newExperiment(context.Background(), cfg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

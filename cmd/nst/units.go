@@ -71,7 +71,7 @@ func (f *unitsFlags) load() (*pipeline.Config, unitviz.Network, error) {
 	if err := ortrt.Init(cfg.Runtime.Library); err != nil {
 		return nil, unitviz.Network{}, err
 	}
-	b, err := cfg.Model.OpenBackbone()
+	b, err := cfg.Model.OpenBackbone(context.Background(), os.Stderr)
 	if err != nil {
 		return nil, unitviz.Network{}, err
 	}
