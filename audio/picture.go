@@ -28,6 +28,11 @@ type PictureOptions struct {
 	// style and result pictures of a run the largest of their peaks, so that
 	// equal colours mean equal levels across the three.
 	RefMagnitude float64
+	// Height, when positive and below the number of bins, draws the
+	// picture that many rows tall, each row showing the loudest of the
+	// bins it covers (so a narrow tone is not averaged away); 0 draws one
+	// row per bin.
+	Height int
 }
 
 // PeakMagnitude returns the largest STFT magnitude of s, expm1 of its
@@ -41,9 +46,9 @@ func (s Spectrogram) PeakMagnitude() float64 {
 }
 
 // SpectrogramImage draws s with time running left to right (one column a
-// frame) and frequency bottom to top (one row a bin, bin 0 in the bottom
-// row), coloured by level in dB: 20·log10(magnitude/RefMagnitude), clamped
-// to [−RangeDB, 0].
+// frame) and frequency bottom to top (one row a bin unless Height says
+// otherwise, bin 0 in the bottom row), coloured by level in dB:
+// 20·log10(magnitude/RefMagnitude), clamped to [−RangeDB, 0].
 func SpectrogramImage(s Spectrogram, o PictureOptions) (*image.NRGBA, error) {
 	if err := s.check(); err != nil {
 		return nil, fmt.Errorf("spectrogram picture: %w", err)
@@ -66,12 +71,24 @@ func SpectrogramImage(s Spectrogram, o PictureOptions) (*image.NRGBA, error) {
 	if !(ref >= 0) || math.IsInf(ref, 0) {
 		return nil, fmt.Errorf("spectrogram picture: reference magnitude %v must be positive", o.RefMagnitude)
 	}
-	img := image.NewNRGBA(image.Rect(0, 0, s.Frames, s.Bins))
-	for k := range s.Bins {
-		row := s.Row(k)
-		y := s.Bins - 1 - k
+	if o.Height < 0 {
+		return nil, fmt.Errorf("spectrogram picture: height %d is negative", o.Height)
+	}
+	rows := s.Bins
+	if o.Height > 0 && o.Height < s.Bins {
+		rows = o.Height
+	}
+	img := image.NewNRGBA(image.Rect(0, 0, s.Frames, rows))
+	for r := range rows {
+		// Row r (from the bottom) covers bins [k0, k1).
+		k0, k1 := r*s.Bins/rows, (r+1)*s.Bins/rows
+		y := rows - 1 - r
 		pix := img.Pix[y*img.Stride : y*img.Stride+4*s.Frames]
-		for t, v := range row {
+		for t := range s.Frames {
+			v := s.Data[k0*s.Frames+t]
+			for k := k0 + 1; k < k1; k++ {
+				v = max(v, s.Data[k*s.Frames+t])
+			}
 			level := 0.0 // silence, or everything when the reference is 0
 			if m := math.Expm1(max(0, float64(v))); m > 0 && ref > 0 {
 				level = min(1, max(0, 1+20*math.Log10(m/ref)/rangeDB))

@@ -70,6 +70,31 @@ func TestSpectrogramImage(t *testing.T) {
 	}
 }
 
+// TestSpectrogramImageHeight checks that a shorter picture shows, in each
+// row, the loudest of the bins it covers.
+func TestSpectrogramImageHeight(t *testing.T) {
+	// 5 bins, 1 frame: levels -80, 0, -40, -80, -20 dB from bin 0 up.
+	s := Spectrogram{Bins: 5, Frames: 1, Data: make([]float32, 5)}
+	for k, db := range []float64{-80, 0, -40, -80, -20} {
+		s.Data[k] = float32(math.Log1p(1000 * math.Pow(10, db/20)))
+	}
+	img, err := SpectrogramImage(s, PictureOptions{Colormap: "grey", Height: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bottom row covers bins 0-1 (loudest 0 dB), top row bins 2-4 (-20 dB).
+	if b := img.Bounds(); b.Dx() != 1 || b.Dy() != 2 {
+		t.Fatalf("bounds %v, want 1×2", b)
+	}
+	if top, bottom := img.NRGBAAt(0, 0).R, img.NRGBAAt(0, 1).R; top != 191 || bottom != 255 {
+		t.Errorf("top %d, bottom %d; want 191 (-20 dB), 255 (0 dB)", top, bottom)
+	}
+	// A height at or above the bin count draws one row per bin.
+	if img, _ := SpectrogramImage(s, PictureOptions{Height: 9}); img.Bounds().Dy() != 5 {
+		t.Errorf("height 9 of 5 bins: %d rows", img.Bounds().Dy())
+	}
+}
+
 func TestSaveSpectrogramPNG(t *testing.T) {
 	s, _ := NewSTFT(Config{NFFT: 256, Hop: 64})
 	spec := s.Analyze(Chirp(8000, 0.5, 200, 3000, 0.5).Samples)
@@ -122,6 +147,7 @@ func TestSpectrogramImageErrors(t *testing.T) {
 		{s, PictureOptions{Colormap: "jet"}, `colormap "jet": want magma or grey`},
 		{s, PictureOptions{RangeDB: -3}, "range -3 dB must be positive"},
 		{s, PictureOptions{RefMagnitude: math.Inf(1)}, "reference magnitude +Inf"},
+		{s, PictureOptions{Height: -1}, "height -1 is negative"},
 	} {
 		if _, err := SpectrogramImage(tc.s, tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("error %v, want %q", err, tc.want)
