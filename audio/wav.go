@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 )
 
 // Clip is mono audio: Samples at Rate samples a second, full scale ±1.
@@ -364,7 +365,7 @@ func readData(r io.Reader, csize, remaining int64, info WAVInfo, maxSeconds floa
 			return Clip{}, WAVInfo{}, tooLong(int64(len(out) + frames))
 		}
 		start := len(out)
-		out = append(out, make([]float32, frames)...)
+		out = slices.Grow(out, frames)[:start+frames]
 		if ferr := dec(out[start:], buf[:frames*int(frameBytes)], info.Channels); ferr != nil {
 			return Clip{}, WAVInfo{}, fmt.Errorf("frame %d: %s", start+ferr.frame, ferr.msg)
 		}
