@@ -29,7 +29,8 @@ func requireTool(t *testing.T, name string) string {
 // TestEspeakSpeech has espeak-ng speak a sentence to a WAV file and decodes
 // it: 16-bit mono PCM at 22050 Hz (espeak-ng's output format), about 3 s
 // of speech with pauses, audible and not clipped, whose spectrogram carries
-// most of its energy below 4 kHz like any voice.
+// most of its energy below 4 kHz like any voice; and spoken to a pipe, where
+// the header's data size is a placeholder, it decodes to the same samples.
 func TestEspeakSpeech(t *testing.T) {
 	espeak := requireTool(t, "espeak-ng")
 	p := filepath.Join(t.TempDir(), "speech.wav")
@@ -71,6 +72,29 @@ func TestEspeakSpeech(t *testing.T) {
 		t.Errorf("%.0f%% of the energy below 4 kHz, want over 90%% for speech", 100*low/all)
 	}
 	t.Logf("espeak-ng: %.2f s, peak %.2f, RMS %.1f dBFS, %.1f%% of energy below 4 kHz", c.Duration(), peak, rmsDB, 100*low/all)
+
+	// Spoken to a pipe, the same sentence has a placeholder data size
+	// (0x7FFFF000); decoding the stream gives the same samples.
+	cmd := exec.Command(espeak, "-v", "en", "-s", "160", "--stdout", "The quick brown fox jumps over the lazy dog.")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	piped, _, err := DecodeWAV(stdout, DecodeOptions{})
+	if werr := cmd.Wait(); err != nil || werr != nil {
+		t.Fatalf("decode espeak-ng --stdout: %v (espeak-ng: %v)", err, werr)
+	}
+	if len(piped.Samples) != len(c.Samples) {
+		t.Fatalf("piped: %d samples, from the file %d", len(piped.Samples), len(c.Samples))
+	}
+	for i := range c.Samples {
+		if piped.Samples[i] != c.Samples[i] {
+			t.Fatalf("piped sample %d = %v, from the file %v", i, piped.Samples[i], c.Samples[i])
+		}
+	}
 }
 
 // TestSoxEncodings writes a known clip as float32, has sox rewrite it in

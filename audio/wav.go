@@ -104,9 +104,14 @@ func formatName(code uint16) string {
 // plain format code (the code is in bytes 0-1).
 var guidTail = []byte{0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71}
 
-// streamedSize is the data chunk size a writer that could not seek back
-// (a pipe) leaves in place: the data runs to the end of the stream.
-const streamedSize = 0xFFFFFFFF
+// Data chunk sizes that writers which could not seek back (writing to a
+// pipe) leave in place: the data runs to the end of the stream.
+// streamedSize is the common one (ffmpeg and others), soxStreamedSize the
+// one sox and espeak-ng write.
+const (
+	streamedSize    = 0xFFFFFFFF
+	soxStreamedSize = 0x7FFFF000
+)
 
 // maxFmtSize bounds the fmt chunk: 40 bytes for WAVE_FORMAT_EXTENSIBLE,
 // a little more for formats with extra fields; far more is corruption.
@@ -146,9 +151,10 @@ func LoadWAV(path string, o DecodeOptions) (Clip, WAVInfo, error) {
 // pad byte; since pad bytes are zero and chunk names never start with one,
 // a missing pad byte (a common writer bug) is tolerated.
 //
-// A data chunk of size 0xFFFFFFFF, as left by writers streaming to a pipe,
-// runs to the end of the stream. Any other data chunk must be complete and
-// hold whole frames. Errors name the problem: an unsupported encoding by its
+// A data chunk of size 0xFFFFFFFF or 0x7FFFF000, the placeholders writers
+// streaming to a pipe leave (the latter by sox and espeak-ng), runs to the
+// end of the stream, however long that is. Any other data chunk must be
+// complete and hold whole frames. Errors name the problem: an unsupported encoding by its
 // format code, a corrupt or truncated header or data, no samples, a
 // non-finite float sample (or a float64 one beyond the float32 range), or a
 // duration over the limit.
@@ -313,8 +319,8 @@ func parseFmt(b []byte) (WAVInfo, error) {
 	return info, nil
 }
 
-// readData decodes a data chunk of csize bytes (streamedSize: to the end of
-// the stream). remaining is what the file holds after the chunk header, -1
+// readData decodes a data chunk of csize bytes (streamedSize or
+// soxStreamedSize: to the end of the stream). remaining is what the file holds after the chunk header, -1
 // when unknown.
 func readData(r io.Reader, csize, remaining int64, info WAVInfo, maxSeconds float64) (Clip, WAVInfo, error) {
 	frameBytes := int64(info.Channels * info.ContainerBits / 8)
@@ -323,7 +329,7 @@ func readData(r io.Reader, csize, remaining int64, info WAVInfo, maxSeconds floa
 		return fmt.Errorf("data chunk holds %.1f s of audio at %d Hz, over the limit of %g s; raise %s to read it",
 			float64(frames)/float64(info.SampleRate), info.SampleRate, maxSeconds, MaxSecondsKey)
 	}
-	streamed := csize == streamedSize
+	streamed := csize == streamedSize || csize == soxStreamedSize
 	var want int64 // frames to read; -1: until EOF
 	if streamed {
 		want = -1

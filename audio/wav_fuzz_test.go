@@ -26,6 +26,7 @@ func FuzzDecodeWAV(f *testing.F) {
 		riff(extChunk(3, 1, 44100, 32, 0), data(f32(0.1))),
 		riff(chunk{id: "LIST", data: []byte("INFO")}, fmtChunk(1, 1, 8000, 16), chunk{id: "junk", data: []byte{1}, pad: true}, data(i16(5))),
 		riff(fmtChunk(1, 1, 8000, 16), chunk{id: "data", data: i16(1, 2), size: u32p(streamedSize)}),
+		riff(fmtChunk(1, 2, 8000, 8), chunk{id: "data", data: []byte{1, 2, 3, 4}, size: u32p(soxStreamedSize)}),
 		riff(fmtChunk(6, 1, 8000, 8), data([]byte{1})),
 		riff(fmtChunk(1, 1, 8000, 16), chunk{id: "data", data: i16(1), size: u32p(0xFFFFFFF0)}),
 	} {

@@ -202,6 +202,11 @@ func TestDecodeWAV(t *testing.T) {
 			want: []float32{-1, 0, 0.5}, rate: 8000, channels: 1, bits: 8, code: 1,
 		},
 		{
+			name: "sox and espeak-ng pipe placeholder size runs to end of file",
+			file: riff(fmtChunk(1, 1, 8000, 16), chunk{id: "data", data: i16(-5, 5), size: u32p(soxStreamedSize)}),
+			want: []float32{-5.0 / 32768, 5.0 / 32768}, rate: 8000, channels: 1, bits: 16, code: 1,
+		},
+		{
 			name: "streamed data size runs to end of file",
 			file: riff(fmtChunk(1, 1, 8000, 16), chunk{id: "data", data: i16(1000, 2000, 3000), size: u32p(streamedSize)}),
 			want: []float32{1000.0 / 32768, 2000.0 / 32768, 3000.0 / 32768}, rate: 8000, channels: 1, bits: 16, code: 1,
