@@ -267,15 +267,28 @@ func LoadConfig(path string, sets []string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	return loadConfig(raw, path, filepath.Dir(path), sets)
+}
+
+// LoadConfigBytes is LoadConfig for a config without a file: raw is its
+// YAML (nil for none, every key at its default until sets sets it), and
+// its paths are relative to the working folder.
+func LoadConfigBytes(raw []byte, sets []string) (*Config, error) {
+	return loadConfig(raw, "(command line)", ".", sets)
+}
+
+// loadConfig does LoadConfig's work on raw, the config's YAML; label names
+// it in errors and dir is the folder its paths are relative to.
+func loadConfig(raw []byte, label, dir string, sets []string) (*Config, error) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("config %s: %s", path, yamlSyntaxMessage(raw, err))
+		return nil, fmt.Errorf("config %s: %s", label, yamlSyntaxMessage(raw, err))
 	}
 	if doc == nil {
 		doc = map[string]any{}
 	}
 	if err := checkKeys(doc, reflect.TypeFor[Config](), ""); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w", label, err)
 	}
 
 	v := viper.New()
@@ -294,10 +307,10 @@ func LoadConfig(path string, sets []string) (*Config, error) {
 	}
 	forViper, err := yaml.Marshal(rest)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w", label, err)
 	}
 	if err := v.ReadConfig(bytes.NewReader(forViper)); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w", label, err)
 	}
 	layerSets := map[string]float64{}
 	for _, kv := range sets {
@@ -341,7 +354,7 @@ func LoadConfig(path string, sets []string) (*Config, error) {
 		dc.ZeroFields = true
 	})
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %s", path, decodeMessage(err))
+		return nil, fmt.Errorf("config %s: %s", label, decodeMessage(err))
 	}
 	// Viper lower-cases keys, but raw ONNX tensor names are case-sensitive
 	// and may hold dots: take the layer maps from the YAML itself.
@@ -358,13 +371,13 @@ func LoadConfig(path string, sets []string) (*Config, error) {
 		(*m)[name] = w
 	}
 	defaultStyleKeys(&cfg, v.Get("style"))
-	relativeToFile(&cfg, filepath.Dir(path), func(key string) bool { return isOverridden(v, key, sets) })
+	relativeToFile(&cfg, dir, func(key string) bool { return isOverridden(v, key, sets) })
 	if err := cfg.Model.applyZooEntry(v.InConfig("model.arch") || isOverridden(v, "model.arch", sets),
 		v.InConfig("model.preprocess") || isOverridden(v, "model.preprocess", sets)); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w", label, err)
 	}
 	if err := cfg.complete(v.IsSet("optimizer.lr"), v.IsSet("optimizer.history")); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w", label, err)
 	}
 	return &cfg, nil
 }

@@ -4,14 +4,20 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/atomicfile"
 	"github.com/nst-project/nst/internal/ortrt"
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/pipeline"
 	"github.com/nst-project/nst/record"
+	"github.com/nst-project/nst/zoo"
 )
 
 func newRootCmd() *cobra.Command {
@@ -74,16 +80,66 @@ func (f *configFlags) load() (*pipeline.Config, error) {
 	return cfg, nil
 }
 
+// oneOff are the run flags that make a config of their own, or override a
+// config's keys: nst run --content PHOTO --style PAINTING.
+type oneOff struct {
+	content string
+	styles  []string
+	size    int
+	output  string
+}
+
+func (o *oneOff) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.content, "content", "", "content image (sets content)")
+	cmd.Flags().StringArrayVar(&o.styles, "style", nil, "style image, repeatable (sets style, each with weight 1)")
+	cmd.Flags().IntVar(&o.size, "size", 0, "longer side of the output in pixels (sets size)")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "also copy the final image to `FILE` (its format from the extension: .png, .jpg)")
+}
+
+// sets turns the flags into --set overrides, which come after the user's
+// own --set and so win over them.
+func (o *oneOff) sets() []string {
+	var sets []string
+	if o.content != "" {
+		sets = append(sets, "content="+yamlString(o.content))
+	}
+	if len(o.styles) > 0 {
+		var entries []string
+		for _, s := range o.styles {
+			entries = append(entries, "{path: "+yamlString(s)+", weight: 1}")
+		}
+		sets = append(sets, "style=["+strings.Join(entries, ", ")+"]")
+	}
+	if o.size != 0 {
+		sets = append(sets, fmt.Sprintf("size=%d", o.size))
+	}
+	return sets
+}
+
+// yamlString quotes s as a YAML string, so that a path with a colon or a
+// brace reads as the path it is.
+func yamlString(s string) string { return strconv.Quote(s) }
+
 func newRunCmd() *cobra.Command {
 	var f configFlags
+	var one oneOff
 	var resume string
 	cmd := &cobra.Command{
-		Use:   "run -c CONFIG [--set key=value ...] [--out DIR] | run --resume DIR",
+		Use:   "run -c CONFIG [--set key=value ...] [--out DIR] [-o FILE] | run --content PHOTO --style PAINTING [...] | run --resume DIR",
 		Short: "Run a style transfer experiment",
 		Long: `Run optimises an image as the config says and writes into a new folder
 (output.dir, or output.dir-2, -3, ... when it is taken): the final image,
 intermediate images every output.save_every iterations, config.yaml (the
 resolved config, which re-runs as it is), manifest.json, costs.csv and costs.png.
+
+Without -c, --content and --style make a one-off run with every other key at
+its default (runs/nst, 512 px, built-in VGG19); with -c they override the
+config's keys, as --size does. -o FILE also copies the final image to FILE.
+
+Common keys for --set (configs/README.md lists them all):
+  size=512  optimizer.iterations=500  weights.style=300  weights.content=10
+  color=luminance  model.path=zoo:vgg19  init=noise  seed=1
+  output.save_every=50  runtime.threads=2
 
 A run stopped by Ctrl-C, SIGTERM or a failed write (a full disk) saves a
 checkpoint in its folder; run --resume DIR continues it there and ends with
@@ -94,27 +150,97 @@ exactly the image an uninterrupted run would have made.`,
 			var res *pipeline.Result
 			var err error
 			if resume != "" {
-				if f.config != "" || len(f.sets) > 0 || f.out != "" {
-					return usageError{fmt.Errorf("--resume continues a run as its own config.yaml says; it takes no -c, --set or --out")}
+				if f.config != "" || len(f.sets) > 0 || f.out != "" || len(one.sets()) > 0 {
+					return usageError{fmt.Errorf("--resume continues a run as its own config.yaml says; it takes no -c, --set, --out, --content, --style or --size")}
 				}
 				res, err = pipeline.Resume(cmd.Context(), resume, opts)
 			} else {
 				var cfg *pipeline.Config
-				if cfg, err = f.load(); err != nil {
+				if cfg, err = one.load(&f); err != nil {
 					return err
+				}
+				if one.output != "" {
+					if err := checkOutputFile(one.output); err != nil {
+						return err
+					}
 				}
 				res, err = pipeline.Run(cmd.Context(), cfg, opts)
 			}
 			if err != nil {
 				return err
 			}
+			if one.output != "" {
+				if err := copyImage(res.Image, one.output); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), one.output)
+				return nil
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), res.Image)
 			return nil
 		},
 	}
 	f.register(cmd, "output folder base (overrides output.dir)")
+	one.register(cmd)
 	cmd.Flags().StringVar(&resume, "resume", "", "continue the stopped run in folder `DIR` from its checkpoint")
 	return cmd
+}
+
+// load makes the run's config: the -c file with --set and these flags, or
+// without -c a one-off config of these flags and the defaults.
+func (o *oneOff) load(f *configFlags) (*pipeline.Config, error) {
+	if f.config == "" {
+		if o.content == "" || len(o.styles) == 0 {
+			return nil, usageError{fmt.Errorf("missing -c CONFIG, or --content PHOTO and --style PAINTING for a one-off run; try -c configs/demo.yaml")}
+		}
+		cfg, err := pipeline.LoadConfigBytes(nil, append(f.sets, o.sets()...))
+		if err != nil {
+			return nil, err
+		}
+		if f.out != "" {
+			cfg.Output.Dir = f.out
+		}
+		return cfg, nil
+	}
+	g := *f
+	g.sets = append(slices.Clone(f.sets), o.sets()...)
+	return g.load()
+}
+
+// checkOutputFile refuses an -o FILE that exists or whose folder does not,
+// before the run, so that hours of work never end in a refused write.
+func checkOutputFile(path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("-o %s: the file exists; choose another name or remove it", path)
+	}
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return fmt.Errorf("-o %s: no folder %s to write into", path, filepath.Dir(path))
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".png", ".jpg", ".jpeg":
+		return nil
+	}
+	return usageError{fmt.Errorf("-o %s: want a .png or .jpg file", path)}
+}
+
+// copyImage writes the run's final image src to dst in dst's format,
+// refusing to replace a file.
+func copyImage(src, dst string) error {
+	img, err := imageio.Load(src, imageio.LoadOptions{})
+	if err != nil {
+		return fmt.Errorf("-o %s: %w", dst, err)
+	}
+	format := "png"
+	if ext := strings.ToLower(filepath.Ext(dst)); ext == ".jpg" || ext == ".jpeg" {
+		format = "jpeg"
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("-o %s: the file appeared during the run; the image is %s", dst, src)
+	}
+	if err := imageio.Save(dst, img, format, 95); err != nil {
+		return fmt.Errorf("-o %s: %w", dst, err)
+	}
+	return nil
 }
 
 func newEvalCmd() *cobra.Command {
@@ -145,7 +271,7 @@ grad.npy    dJ/dx at that x, float32 [1,3,H,W]`,
 
 func newModelCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "model", Short: "Inspect backbones or write random-weight ones"}
-	cmd.AddCommand(newInspectCmd(), newSynthCmd())
+	cmd.AddCommand(newInspectCmd(), newSynthCmd(), newFetchCmd())
 	return cmd
 }
 
@@ -156,10 +282,19 @@ func newInspectCmd() *cobra.Command {
 		Long: `Inspect prints each layer a config can name (layers.content, layers.style):
 its name, channel count, stride relative to the input, and the ONNX op.
 VGG-style chains get the conventional names (conv1_1, relu1_1, ..., pool5);
-other graphs use their ONNX tensor names. FILE may be builtin:vgg19 or builtin:vgg16.`,
+other graphs use their ONNX tensor names. FILE may be builtin:vgg19,
+builtin:vgg16, or zoo:vgg19 / zoo:vgg16 (downloaded on first use).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := models.Open(models.OpenOptions{Path: args[0], Arch: "auto"})
+			path := args[0]
+			if strings.HasPrefix(path, zoo.Prefix) {
+				p, _, err := zoo.Resolve(cmd.Context(), path, cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				path = p
+			}
+			b, err := models.Open(models.OpenOptions{Path: path, Arch: "auto"})
 			if err != nil {
 				return err
 			}
@@ -212,6 +347,42 @@ with a zoo-sized file where the zoo cannot be reached (nst bench --model FILE).`
 	cmd.Flags().StringVar(&layout, "layout", "builtin", "builtin (nst's feature extractor) or zoo (the ONNX model zoo's full vgg19-7/vgg16-7 layout)")
 	cmd.Flags().Int64Var(&seed, "seed", 0, "random seed of the weights")
 	cmd.Flags().StringVar(&out, "out", "", "output file (required)")
+	return cmd
+}
+
+func newFetchCmd() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "fetch NAME... | fetch --all",
+		Short: "Download pretrained backbones (zoo:NAME) into the model cache",
+		Long: `Fetch downloads each named backbone into the model cache ($NST_MODEL_DIR,
+else ~/.cache/nst/models) with a progress bar, resumes an interrupted
+download, checks the file's SHA-256 before it is used, and prints its path.
+A verified file is not downloaded again. NST_MODEL_MIRROR=URL downloads
+URL/FILE instead of the ONNX model zoo. Names: vgg19 (548 MiB), vgg16
+(528 MiB). A config names them as model.path: zoo:vgg19.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := zoo.NewFetcher(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if all {
+				args = f.Registry.Names()
+			}
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("fetch needs a model name (%s) or --all", strings.Join(f.Registry.Names(), ", "))}
+			}
+			for _, name := range args {
+				path, err := f.Fetch(cmd.Context(), name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), path)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "fetch every model of the registry")
 	return cmd
 }
 
