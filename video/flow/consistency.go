@@ -130,26 +130,34 @@ func WeightsOf(cls []Class) []float32 {
 func usable(v float64) bool { return math.Abs(v) < 1e9 }
 
 // centred returns the centred differences of plane p at (x, y) in x and y,
-// one-sided at the border and 0 along an axis of length one.
+// one-sided at the border and 0 along an axis of length one. A difference
+// that involves an unusable value is +Inf, so that the neighbours of
+// invalid flow count as motion boundaries.
 func centred(p []float32, w, h, x, y int) (dx, dy float64) {
-	at := func(x, y int) float64 { return float64(p[y*w+x]) }
+	diff := func(x1, y1, x0, y0 int, scale float64) float64 {
+		a, b := float64(p[y1*w+x1]), float64(p[y0*w+x0])
+		if !usable(a) || !usable(b) {
+			return math.Inf(1)
+		}
+		return scale * (a - b)
+	}
 	switch {
 	case w == 1:
 	case x == 0:
-		dx = at(1, y) - at(0, y)
+		dx = diff(1, y, 0, y, 1)
 	case x == w-1:
-		dx = at(x, y) - at(x-1, y)
+		dx = diff(x, y, x-1, y, 1)
 	default:
-		dx = 0.5 * (at(x+1, y) - at(x-1, y))
+		dx = diff(x+1, y, x-1, y, 0.5)
 	}
 	switch {
 	case h == 1:
 	case y == 0:
-		dy = at(x, 1) - at(x, 0)
+		dy = diff(x, 1, x, 0, 1)
 	case y == h-1:
-		dy = at(x, y) - at(x, y-1)
+		dy = diff(x, y, x, y-1, 1)
 	default:
-		dy = 0.5 * (at(x, y+1) - at(x, y-1))
+		dy = diff(x, y+1, x, y-1, 0.5)
 	}
 	return dx, dy
 }
