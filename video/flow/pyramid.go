@@ -137,18 +137,40 @@ func gradient(src plane, r rows) (gx, gy plane) {
 // median3 returns src filtered by a 3×3 median, with the border replicated.
 // Applied to the flow after each warp it removes the isolated outliers that
 // the linearised data term produces (Wedel et al. 2009).
+//
+// Each column of three is sorted once and shared by the three windows that
+// contain it; the median of the nine values is then the median of the
+// largest of the column minima, the median of the column medians and the
+// smallest of the column maxima (Paeth's identity), ten comparisons a pixel
+// instead of nineteen, all branch-free min and max.
 func median3(src plane, r rows) plane {
 	w, h := src.w, src.h
 	dst := newPlane(w, h)
 	r.do(h, func(y0, y1 int) float64 {
+		lo := make([]float32, w+2)
+		md := make([]float32, w+2)
+		hi := make([]float32, w+2)
 		for y := y0; y < y1; y++ {
 			up := src.p[max(y-1, 0)*w:][:w]
 			mid := src.p[y*w:][:w]
 			dn := src.p[min(y+1, h-1)*w:][:w]
+			// Column j+1 of the sorted rows holds column j of the plane;
+			// columns 0 and w+1 replicate the border.
+			for x := range w {
+				a, b, c := up[x], mid[x], dn[x]
+				l, m := min(a, b), max(a, b)
+				m, hh := min(m, c), max(m, c)
+				l, m = min(l, m), max(l, m)
+				lo[x+1], md[x+1], hi[x+1] = l, m, hh
+			}
+			lo[0], md[0], hi[0] = lo[1], md[1], hi[1]
+			lo[w+1], md[w+1], hi[w+1] = lo[w], md[w], hi[w]
 			d := dst.p[y*w:][:w]
 			for x := range d {
-				xl, xr := max(x-1, 0), min(x+1, w-1)
-				d[x] = median9(up[xl], up[x], up[xr], mid[xl], mid[x], mid[xr], dn[xl], dn[x], dn[xr])
+				a := max(lo[x], lo[x+1], lo[x+2])
+				b := med3(md[x], md[x+1], md[x+2])
+				c := min(hi[x], hi[x+1], hi[x+2])
+				d[x] = med3(a, b, c)
 			}
 		}
 		return 0
@@ -156,35 +178,7 @@ func median3(src plane, r rows) plane {
 	return dst
 }
 
-// median9 returns the median of nine values with Paeth's 19-exchange
-// network, which only orders as far as the middle element needs.
-func median9(p0, p1, p2, p3, p4, p5, p6, p7, p8 float32) float32 {
-	p1, p2 = sort2(p1, p2)
-	p4, p5 = sort2(p4, p5)
-	p7, p8 = sort2(p7, p8)
-	p0, p1 = sort2(p0, p1)
-	p3, p4 = sort2(p3, p4)
-	p6, p7 = sort2(p6, p7)
-	p1, p2 = sort2(p1, p2)
-	p4, p5 = sort2(p4, p5)
-	p7, p8 = sort2(p7, p8)
-	_, p3 = sort2(p0, p3)
-	p5, _ = sort2(p5, p8)
-	p4, p7 = sort2(p4, p7)
-	p3, p6 = sort2(p3, p6)
-	_, p4 = sort2(p1, p4)
-	p2, _ = sort2(p2, p5)
-	p4, _ = sort2(p4, p7)
-	p4, p2 = sort2(p4, p2)
-	p6, p4 = sort2(p6, p4)
-	p4, _ = sort2(p4, p2)
-	return p4
-}
-
-// sort2 returns a and b in ascending order.
-func sort2(a, b float32) (float32, float32) {
-	if a > b {
-		return b, a
-	}
-	return a, b
+// med3 returns the median of three values.
+func med3(a, b, c float32) float32 {
+	return max(min(a, b), min(max(a, b), c))
 }

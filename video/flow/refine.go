@@ -13,12 +13,19 @@ var candidateOffsets = [...]int{1, 2, 4, 8}
 const patchRadius = 1
 
 // refineThreshold is the flow difference, in pixels of the level, between a
-// pixel and one of its candidates above which refine tests the candidates.
+// pixel and a neighbour at most triggerReach away above which refine tests
+// the pixel's candidates. Smooth motion (zoom, rotation) changes the flow
+// by a few hundredths of a pixel per pixel, so it triggers nothing; the
+// ramps and steps at object edges change it by a pixel or more.
 const refineThreshold = 0.5
 
-// refine sharpens motion boundaries. Where the flow changes (some candidate
-// differs from the pixel's own flow by more than refineThreshold in either
-// component), it compares the pixel's patch in i0 with the patch in i1 that
+// triggerReach is the farthest candidate offset whose difference triggers
+// refinement.
+const triggerReach = 2
+
+// refine sharpens motion boundaries. Where the flow changes (a neighbour
+// within triggerReach differs from the pixel's own flow by more than
+// refineThreshold in either component), it compares the pixel's patch in i0 with the patch in i1 that
 // each candidate flow points to, and keeps the flow of the best match: the
 // pixel's own or that of a neighbour at one of candidateOffsets.
 //
@@ -52,7 +59,7 @@ func refine(i0, i1, u1, u2 plane, r rows) (plane, plane) {
 						}
 						j := q[1]*w + q[0]
 						ca, cb := u1.p[j], u2.p[j]
-						if abs32(ca-a) > refineThreshold || abs32(cb-b) > refineThreshold {
+						if d <= triggerReach && (abs32(ca-a) > refineThreshold || abs32(cb-b) > refineThreshold) {
 							varies = true
 						}
 						cu[k], cv[k] = ca, cb
