@@ -38,7 +38,9 @@ fi
 
 # env, not export: sudo drops the caller's environment.
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+reinstall=""
+if [ $force = 1 ]; then reinstall=--reinstall; fi
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $reinstall ffmpeg >/dev/null
 
 for tool in ffmpeg ffprobe; do
   command -v "$tool" >/dev/null 2>&1 || { echo "install-ffmpeg: apt-get finished but $tool is not on PATH" >&2; exit 1; }
