@@ -25,9 +25,7 @@
 // away against a 3×3 patch comparison and keep the best (PatchMatch's
 // propagation step). Coarse-to-fine TV-L1 otherwise smears a moving
 // object's flow a few pixels into the background it covers or uncovers,
-// and the consistency check then marks visible background as disoccluded
-// (on the moving-square test scene the disoccluded region's IoU rises from
-// about 0.6 to above 0.8).
+// and the consistency check then marks visible background as disoccluded.
 //
 // TV-L1 was chosen over Horn–Schunck with robust penalties because its
 // absolute-value data term and total-variation regulariser keep motion

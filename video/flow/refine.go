@@ -9,7 +9,7 @@ var candidateOffsets = [...]int{1, 2, 4, 8}
 // patchRadius is the half-width of the square patch refine compares. A 3×3
 // patch is the smallest that still tells textures apart; each step larger
 // lets a patch straddling an object's edge prefer the object's flow one
-// pixel further out (IoU 0.85 → 0.77 on the moving-square scene at 5×5).
+// pixel further out.
 const patchRadius = 1
 
 // refineThreshold is the flow difference, in pixels of the level, between a
@@ -25,9 +25,10 @@ const triggerReach = 2
 
 // refine sharpens motion boundaries. Where the flow changes (a neighbour
 // within triggerReach differs from the pixel's own flow by more than
-// refineThreshold in either component), it compares the pixel's patch in i0 with the patch in i1 that
-// each candidate flow points to, and keeps the flow of the best match: the
-// pixel's own or that of a neighbour at one of candidateOffsets.
+// refineThreshold in either component), it compares the pixel's patch in
+// i0 with the patch in i1 that each candidate flow points to, and keeps the
+// flow of the best match: the pixel's own or that of a neighbour at one of
+// candidateOffsets. It runs at the end of every pyramid level.
 //
 // Why: coarse-to-fine TV-L1 smears the flow of a moving object a few pixels
 // into the background beside it, most where the object covers or uncovers
@@ -36,7 +37,8 @@ const triggerReach = 2
 // so nothing later removes the smear, and the consistency check then marks
 // visible background as disoccluded. Testing the flows found nearby, as
 // PatchMatch's propagation step does, moves the boundary back to the image
-// evidence; the following warps regularise the result again.
+// evidence; below the full-size level, the next level's warps regularise
+// the result again.
 func refine(i0, i1, u1, u2 plane, r rows) (plane, plane) {
 	w, h := i0.w, i0.h
 	n1, n2 := newPlane(w, h), newPlane(w, h)

@@ -20,8 +20,8 @@ type Options struct {
 	// Tau is the dual step (default 0.25, the largest for which Chambolle's
 	// projection is proven to converge).
 	Tau float64
-	// Scale is the size ratio between pyramid levels, in (0, 1) (default
-	// 0.5).
+	// Scale is the size ratio between pyramid levels, from 0.1 to 0.95
+	// (default 0.5).
 	Scale float64
 	// MinSize stops the pyramid before the shorter side of a level drops
 	// below it (default 16 pixels).
@@ -100,7 +100,7 @@ func (o Options) withDefaults() (Options, error) {
 // Compute returns the optical flow from frame a to frame b, so that
 // a(x) ≈ b(x + w(x)). The frames must have the same width and height; their
 // channel counts may differ. It stops with ctx's error when ctx is cancelled
-// (checked once per warp, every few milliseconds at 512×512).
+// (checked once per warp: within a few tenths of a second at 512×512).
 func Compute(ctx context.Context, a, b Image, o Options) (Field, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -191,9 +191,9 @@ func normalise(a, b []float32) {
 
 // presmooth is the standard deviation of the Gaussian applied to the
 // full-size frames: it removes the pixel noise that the linearisation of the
-// data term would otherwise amplify. IPOL's 0.8 blurs object edges enough
-// that the consistency check's disoccluded regions grow a ring one to two
-// pixels wide (IoU 0.85 → 0.79 on the moving-square test scene with 0.6).
+// data term would otherwise amplify. It is half IPOL's 0.8, which blurs
+// object edges enough that disoccluded regions grow a false ring one to two
+// pixels wide.
 const presmooth = 0.4
 
 // tvl1 runs the coarse-to-fine TV-L1 minimisation from i0 to i1.
