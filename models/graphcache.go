@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nst-project/nst/internal/hugemem"
 	"github.com/nst-project/nst/internal/ortrt"
 )
 
@@ -77,7 +78,7 @@ func graphCache() string {
 // entry, the memory holding its graph, which must outlive it.
 type cachedGraph struct {
 	session *ortrt.Session
-	bytes   *ortrt.Pages
+	bytes   *hugemem.Pages
 	// hit says the entry existed before: the graph was neither built nor
 	// optimised by this process.
 	hit bool
@@ -162,7 +163,7 @@ func openCachedGraph(path string, inputs, outputs []string, o ortrt.SessionOptio
 	if err != nil {
 		return nil, err
 	}
-	buf, err := ortrt.AllocPages(int(info.Size()))
+	buf, err := hugemem.NewPages(int(info.Size()))
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,12 @@
-// Package hugemem allocates large Go buffers in memory that the kernel
-// backs with transparent huge pages, where it offers them.
+// Package hugemem is nst's one place for transparent huge pages: it puts
+// the memory a run writes in bulk where the kernel backs it 2 MiB at a
+// time, where it offers that. It has three parts, one per kind of memory:
+//
+//   - Slab: Go memory for many buffers of one lifetime (a model's weights).
+//   - Pages: memory outside the Go heap for tensors ONNX Runtime reads and
+//     writes (NewPages, View).
+//   - Reexec: glibc's malloc, which holds ONNX Runtime's own memory, set
+//     to ask for huge pages by restarting the program once.
 //
 // Starting a run writes a few hundred megabytes of fresh memory: weights
 // made or read from a file, and the flipped copies of the backward graph.
@@ -54,6 +61,6 @@ func (s *Slab) Bytes(n int) []byte {
 // anything touches them.
 func advised(n int) []byte {
 	b := make([]byte, n)
-	Advise(b)
+	advise(b)
 	return b
 }

@@ -1,8 +1,7 @@
-package ortrt
+package hugemem
 
 import (
 	"os"
-	"strings"
 	"syscall"
 )
 
@@ -16,7 +15,7 @@ import (
 // 72,000-75,000 and 0.5 s without them; time per iteration unchanged.
 const hugePagesTunable = "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1"
 
-// ReexecWithHugePages restarts the program (execve: same process,
+// Reexec restarts the program (execve: same process,
 // arguments and environment) with glibc's malloc asking for transparent
 // huge pages, so that ONNX Runtime's memory is faulted in 2 MiB at a time.
 // On the virtual machines nst is measured on a 4 KiB page fault costs
@@ -32,12 +31,11 @@ const hugePagesTunable = "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1"
 // transparent huge pages to no one. It returns only when it did not
 // restart, with the error of a failed restart, if any; the caller then
 // carries on without huge pages.
-func ReexecWithHugePages() error {
+func Reexec() error {
 	if os.Getenv("GLIBC_TUNABLES") != "" || os.Getenv("NST_NO_REEXEC") != "" {
 		return nil
 	}
-	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
-	if err != nil || strings.Contains(string(mode), "[never]") {
+	if !offered() {
 		return nil
 	}
 	exe, err := os.Executable()
