@@ -245,9 +245,9 @@ func (k *ORT) release(key wrapKey) {
 	delete(k.wrapped, key)
 }
 
-// Wrapped reports how many tensor wrappers are cached and the bytes of Go
+// cached reports how many tensor wrappers are cached and the bytes of Go
 // memory they keep alive.
-func (k *ORT) Wrapped() (n, bytes int) {
+func (k *ORT) cached() (n, bytes int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return len(k.wrapped), k.pinned
@@ -269,11 +269,10 @@ func (k *ORT) Forget(data []float32) {
 	}
 }
 
-// Release destroys the cached tensor wrappers, letting the Go buffers they
-// refer to be collected. Later calls wrap their buffers again.
-func (k *ORT) Release() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+// releaseAll destroys the cached tensor wrappers, letting the Go buffers
+// they refer to be collected. Later calls wrap their buffers again. The
+// caller holds k.mu.
+func (k *ORT) releaseAll() {
 	for key := range k.wrapped {
 		k.release(key)
 	}
@@ -283,9 +282,7 @@ func (k *ORT) Release() {
 func (k *ORT) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for key := range k.wrapped {
-		k.release(key)
-	}
+	k.releaseAll()
 	var errs []error
 	if k.gram != nil {
 		if err := k.gram.Close(); err != nil {
