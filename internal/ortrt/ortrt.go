@@ -21,8 +21,8 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-// InstallHint is the command that installs the supported library.
-const InstallHint = "scripts/install-onnxruntime.sh"
+// installHint is the command that installs the supported library.
+const installHint = "scripts/install-onnxruntime.sh"
 
 // libName is the file name the install script links to the versioned library.
 const libName = "libonnxruntime.so"
@@ -50,7 +50,7 @@ func Init(explicit string) error {
 	}
 	ort.SetSharedLibraryPath(path)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-		return fmt.Errorf("load ONNX Runtime from %s: %v; install a supported version (1.24.x) with %s, or point runtime.library or ONNXRUNTIME_LIB at one", path, err, InstallHint)
+		return fmt.Errorf("load ONNX Runtime from %s: %v; install a supported version (1.24.x) with %s, or point runtime.library or ONNXRUNTIME_LIB at one", path, err, installHint)
 	}
 	if err := shareArena(); err != nil {
 		return err
@@ -102,13 +102,13 @@ func Version() string {
 func findLibrary(explicit string) (string, error) {
 	if explicit != "" {
 		if _, err := os.Stat(explicit); err != nil {
-			return "", fmt.Errorf("ONNX Runtime library %q (runtime.library): %w; run %s or fix the path", explicit, errors.Unwrap(err), InstallHint)
+			return "", fmt.Errorf("ONNX Runtime library %q (runtime.library): %w; run %s or fix the path", explicit, errors.Unwrap(err), installHint)
 		}
 		return explicit, nil
 	}
 	if env := os.Getenv("ONNXRUNTIME_LIB"); env != "" {
 		if _, err := os.Stat(env); err != nil {
-			return "", fmt.Errorf("ONNX Runtime library %q (ONNXRUNTIME_LIB): %w; run %s or fix the variable", env, errors.Unwrap(err), InstallHint)
+			return "", fmt.Errorf("ONNX Runtime library %q (ONNXRUNTIME_LIB): %w; run %s or fix the variable", env, errors.Unwrap(err), installHint)
 		}
 		return env, nil
 	}
@@ -126,7 +126,7 @@ func findLibrary(explicit string) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("ONNX Runtime library not found (looked at runtime.library, ONNXRUNTIME_LIB, onnxruntime/lib in the nst tree, and the system library path); run %s", InstallHint)
+	return "", fmt.Errorf("ONNX Runtime library not found (looked at runtime.library, ONNXRUNTIME_LIB, onnxruntime/lib in the nst tree, and the system library path); run %s", installHint)
 }
 
 // searchRoots lists the working directory, the executable's directory and
@@ -186,8 +186,8 @@ type SessionOptions struct {
 // reuses, so a run copies nothing into fresh Go memory.
 type Session struct {
 	s       *ort.DynamicAdvancedSession
-	Inputs  []string
-	Outputs []string
+	inputs  []string
+	outputs []string
 }
 
 // NewSession creates a session from a serialized ONNX model.
@@ -208,7 +208,7 @@ func NewSession(model []byte, inputs, outputs []string, o SessionOptions) (*Sess
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	return &Session{s: s, Inputs: inputs, Outputs: outputs}, nil
+	return &Session{s: s, inputs: inputs, outputs: outputs}, nil
 }
 
 // configure applies nst's settings to a session's options.
@@ -306,7 +306,7 @@ func (s *Session) Bind(inputs, outputs []ort.Value) (*Binding, error) {
 	if s == nil || s.s == nil {
 		return nil, errors.New("bind: session is closed")
 	}
-	return s.BindNamed(inputs, s.Outputs, outputs)
+	return s.BindNamed(inputs, s.outputs, outputs)
 }
 
 // BindNamed binds inputs, in the order of the names given to NewSession,
@@ -316,11 +316,11 @@ func (s *Session) BindNamed(inputs []ort.Value, outputNames []string, outputs []
 	if s == nil || s.s == nil {
 		return nil, errors.New("bind: session is closed")
 	}
-	if len(inputs) != len(s.Inputs) || len(outputs) != len(outputNames) || len(outputs) == 0 {
-		return nil, fmt.Errorf("bind: %d inputs and %d outputs for %d input names and %d output names", len(inputs), len(outputs), len(s.Inputs), len(outputNames))
+	if len(inputs) != len(s.inputs) || len(outputs) != len(outputNames) || len(outputs) == 0 {
+		return nil, fmt.Errorf("bind: %d inputs and %d outputs for %d input names and %d output names", len(inputs), len(outputs), len(s.inputs), len(outputNames))
 	}
 	for _, name := range outputNames {
-		if !slices.Contains(s.Outputs, name) {
+		if !slices.Contains(s.outputs, name) {
 			return nil, fmt.Errorf("bind: %q is not an output of the session", name)
 		}
 	}
@@ -329,9 +329,9 @@ func (s *Session) BindNamed(inputs []ort.Value, outputNames []string, outputs []
 		return nil, fmt.Errorf("create binding: %w", err)
 	}
 	for i, v := range inputs {
-		if err := b.BindInput(s.Inputs[i], v); err != nil {
+		if err := b.BindInput(s.inputs[i], v); err != nil {
 			b.Destroy()
-			return nil, fmt.Errorf("bind input %q: %w", s.Inputs[i], err)
+			return nil, fmt.Errorf("bind input %q: %w", s.inputs[i], err)
 		}
 	}
 	for i, v := range outputs {
