@@ -310,7 +310,7 @@ func TestGuidedAllOnesIsUnmasked(t *testing.T) {
 					if guided {
 						err = o.SetGuidedStyleTargets(styles, nil, packageMasks(masks[:1], f.gen))
 					} else {
-						err = o.SetStyleTargets(styles, nil)
+						err = o.SetGuidedStyleTargets(styles, nil, nil)
 					}
 					if err != nil {
 						t.Fatal(err)
@@ -328,7 +328,7 @@ func TestGuidedAllOnesIsUnmasked(t *testing.T) {
 					}
 				}
 			}
-			// nil masks with the blend: SetGuidedStyleTargets is SetStyleTargets.
+			// Masks all nil with the blend: the same as no masks at all.
 			o, err := losses.New(f.prob.spec, k)
 			if err != nil {
 				t.Fatal(err)
@@ -342,7 +342,7 @@ func TestGuidedAllOnesIsUnmasked(t *testing.T) {
 			}
 			costs, grads := f.eval(t, o)
 			if fmt.Sprint(costs) != fmt.Sprint(plainCosts) {
-				t.Errorf("nil masks: costs %+v, SetStyleTargets %+v", costs, plainCosts)
+				t.Errorf("nil masks: costs %+v, without masks %+v", costs, plainCosts)
 			}
 			for n, g := range plainGrads {
 				if !slices.Equal(grads[n], g) {
