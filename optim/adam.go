@@ -67,9 +67,6 @@ func NewAdam(cfg AdamConfig) (*Adam, error) {
 // Name returns "adam".
 func (*Adam) Name() string { return "adam" }
 
-// Config returns the optimiser's settings.
-func (a *Adam) Config() AdamConfig { return a.cfg }
-
 // Step evaluates the objective once, at x as passed in, then updates x with
 // the bias-corrected Adam step and projects it onto [Lo, Hi]. The returned
 // Cost and GradNorm belong to x as it was before the update; the cost of the

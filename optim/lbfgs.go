@@ -162,9 +162,6 @@ func NewLBFGS(cfg LBFGSConfig) (*LBFGS, error) {
 // Name returns "lbfgs".
 func (*LBFGS) Name() string { return "lbfgs" }
 
-// Config returns the optimiser's settings.
-func (o *LBFGS) Config() LBFGSConfig { return o.cfg }
-
 // Step performs one L-BFGS iteration: it computes the search direction from
 // the kept curvature pairs, runs the line search and moves x to the accepted
 // point. The returned Cost and GradNorm belong to that updated x.
