@@ -1,19 +1,12 @@
 // Package hugemem is nst's one place for transparent huge pages: it puts
 // the memory a run writes in bulk where the kernel backs it 2 MiB at a
-// time, where it offers that. It has three parts, one per kind of memory:
+// time, where the kernel offers that, since a page fault costs far more
+// than writing the page on the machines nst runs on (docs/design.md, "Huge
+// pages"). One part per kind of memory:
 //
 //   - Slab: Go memory for many buffers of one lifetime (a model's weights).
-//   - Pages: memory outside the Go heap for tensors ONNX Runtime reads and
-//     writes (NewPages, View).
-//   - Reexec: glibc's malloc, which holds ONNX Runtime's own memory, set
-//     to ask for huge pages by restarting the program once.
-//
-// Starting a run writes a few hundred megabytes of fresh memory: weights
-// made or read from a file, and the flipped copies of the backward graph.
-// On the virtual machines nst was measured on, a page fault costs
-// 15-45 µs, so that memory faulted in 4 KiB at a time cost more than
-// writing it. Go's heap does not ask for huge pages (the runtime stopped
-// doing so in Go 1.21.1), hence this package.
+//   - NewPages and View: memory outside the Go heap for tensors.
+//   - Reexec: glibc's malloc, which holds ONNX Runtime's own memory.
 package hugemem
 
 import "sync"

@@ -8,17 +8,8 @@ import (
 // Pages is a block of memory for large tensors, mapped outside the Go heap
 // where the platform allows (Linux) and backed by transparent huge pages
 // where the kernel offers them for the asking (THP mode "madvise" or
-// "always").
-//
-// Why not the Go heap: on the virtual machines nst is measured on, the
-// first touch of a 4 KiB page costs 15-45 µs (a fault that exits to the
-// hypervisor), so the 440 MB a 512x512 VGG19 network reads and writes each
-// iteration cost seconds of page faults on the first iteration, and every
-// time the Go runtime returned idle heap to the system and took it back. A
-// 2 MiB huge page costs about as much as one 4 KiB page, and mapped memory
-// is released the moment Free is called rather than when the collector
-// and the scavenger get to it. The Go runtime does not ask for huge pages
-// for its heap.
+// "always"): it is faulted in 2 MiB at a time, and released the moment
+// Free is called rather than when the collector gets to it.
 type Pages struct {
 	mem    []byte // what callers see: the size asked for
 	mapped []byte // the whole mapping; nil for Go memory

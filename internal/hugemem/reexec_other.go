@@ -2,6 +2,6 @@
 
 package hugemem
 
-// Reexec does nothing where glibc's huge-page setting does not
-// apply; see the Linux version.
+// Reexec does nothing where glibc's huge-page setting does not apply;
+// see the Linux version.
 func Reexec() error { return nil }
