@@ -60,12 +60,10 @@ func Init(explicit string) error {
 }
 
 // shareArena registers one CPU memory arena with the environment, which
-// every session then allocates from (session.use_env_allocators). nst's
-// sessions run one after another, never together: with an arena each, the
-// forward and backward passes of a VGG19 at 512x512 held 1564 MB at their
-// peak against 1245 MB sharing one (measured with memory patterns off, see
-// configure). The arena grows by what is asked, not by powers of two,
-// which at 1024x1024 would round a 300 MB request up to 512 MB.
+// every session then allocates from (session.use_env_allocators): nst's
+// sessions run one after another, never together, so one arena serves
+// them all. It grows by what is asked, not by powers of two. Measurements:
+// docs/performance.md, "ONNX Runtime settings".
 func shareArena() error {
 	info, err := ort.GetMemoryInfo()
 	if err != nil {
@@ -226,10 +224,8 @@ func configure(opts *ort.SessionOptions, o SessionOptions) error {
 		return fmt.Errorf("set inter-op threads: %w", err)
 	}
 	// nst runs several sessions one after another (forward, Gram products,
-	// backward). Worker threads that busy-wait after a run compete with the
-	// next session's threads for the same cores; measured on 2 cores, the
-	// Gram products of one iteration took 243 ms with spinning, 90 ms
-	// without.
+	// backward): worker threads that busy-wait after a run would compete
+	// with the next session's threads for the same cores.
 	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
 		return fmt.Errorf("disable spinning: %w", err)
 	}
@@ -240,10 +236,9 @@ func configure(opts *ort.SessionOptions, o SessionOptions) error {
 		return fmt.Errorf("share the memory arena: %w", err)
 	}
 	// A memory pattern plans one block for all of a run's intermediate
-	// tensors ahead of time; for VGG19 at 512x512 that block outgrew what
-	// allocating each tensor from the arena as it is needed keeps live, by
-	// 320 MB (1564 MB peak against 1245 MB), and buys nothing measurable
-	// for a graph of a few dozen large tensors.
+	// tensors ahead of time, larger than what allocating each from the
+	// arena as it is needed keeps live, for no measurable gain on a graph
+	// of a few dozen large tensors.
 	if err := opts.SetMemPattern(false); err != nil {
 		return fmt.Errorf("disable memory patterns: %w", err)
 	}
