@@ -35,10 +35,9 @@ type Options struct {
 	// GradInPlace makes GradBuffers the activations themselves: the caller
 	// overwrites each activation with its gradient before Backward, and
 	// no buffer the size of all requested activations holds the
-	// gradients (520 MB for VGG19's Gatys et al. layers at 1024x1024). The
-	// forward pass then saves the masks of requested ReLU outputs, one
-	// byte per element, which the backward pass would otherwise read from
-	// the activations.
+	// gradients. The forward pass then saves the masks of requested ReLU
+	// outputs, one byte per element, which the backward pass would
+	// otherwise read from the activations.
 	GradInPlace bool
 	// Session configures both ONNX Runtime sessions. With ProfilePrefix set,
 	// the forward session profiles into PREFIX_forward_DATE.json and the
@@ -319,8 +318,7 @@ func (n *Net) open(o Options, reg *forwardRegistry, input string, plan *autodiff
 	}
 	// The backward session is made while the forward one is: serialising,
 	// hashing and (on a graph-cache miss) optimising a graph runs on one
-	// core, and at 512x512 making both one after the other took 1.7 s of
-	// a first run's start-up.
+	// core.
 	type made struct {
 		g   *cachedGraph
 		err error
