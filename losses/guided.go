@@ -39,11 +39,8 @@ import (
 // only, gathered into a compact c×n matrix (n positions with m > 0), and
 // scatters the gradient back: styles whose masks split the image cost, in
 // Gram products, what one unmasked style does, instead of once per style.
-// Measured with two half-image masks at VGG19's shapes (BenchmarkEvalGuided,
-// 2 loaded cores): masking the whole c×M activations took 1.7× the plain
-// Eval at 256 px; gathering by position index, 1.9× at 512 px, the Go
-// loops then dominating; gathering by stretches, copied where the mask is
-// 1, 196-205 ms against the plain Eval's 257-295 ms at 512 px.
+// Positions are gathered by stretches, copied where the mask is 1, the
+// fastest of the layouts measured (BenchmarkEvalGuided; docs/performance.md).
 
 // Mask weighs the positions of one layer of the generated image for a guided
 // style term: H×W values, row-major, each finite and ≥ 0; 1 where the style
