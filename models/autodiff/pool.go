@@ -14,9 +14,9 @@ import (
 // picked, through the argmax indices the forward MaxPool is made to output
 // (recomputing the argmax would cost more than the extra output).
 // Non-overlapping windows pick each element at most once, so MaxUnpool's
-// plain scatter is exact, and 3x faster than ScatterElements by the shared
-// ONNX Runtime notes; overlapping windows may pick an element several times
-// and need ScatterElements' add reduction.
+// plain scatter is exact, and faster than ScatterElements; overlapping
+// windows may pick an element several times and need ScatterElements' add
+// reduction.
 func maxPoolGrad(b *builder, dy string, _ []bool) ([]string, error) {
 	x, y, win, err := poolShapes(b)
 	if err != nil {
