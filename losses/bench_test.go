@@ -55,7 +55,7 @@ func vggObjective(b *testing.B, k losses.Kernel, content, style []losses.Activat
 	if err := o.SetContentTargets(content); err != nil {
 		b.Fatal(err)
 	}
-	if err := o.SetStyleTargets([][]losses.Activation{style}, nil); err != nil {
+	if err := o.SetGuidedStyleTargets([][]losses.Activation{style}, nil, nil); err != nil {
 		b.Fatal(err)
 	}
 	return o

@@ -26,7 +26,7 @@ import (
 //
 // where the blend weights are normalised to sum 1 over all style images;
 // styles without a mask form one term together, over the whole image, with
-// their blended target (exactly SetStyleTargets' target) and the sum of
+// their blended target (exactly the target without masks) and the sum of
 // their weights. The gradient of one term is
 //
 //	dJ/dA = m ⊙ (w/(nC²·N) · (G̃ − Ĝ_S) · (A⊙m)),
@@ -39,11 +39,8 @@ import (
 // only, gathered into a compact c×n matrix (n positions with m > 0), and
 // scatters the gradient back: styles whose masks split the image cost, in
 // Gram products, what one unmasked style does, instead of once per style.
-// Measured with two half-image masks at VGG19's shapes (BenchmarkEvalGuided,
-// 2 loaded cores): masking the whole c×M activations took 1.7× the plain
-// Eval at 256 px; gathering by position index, 1.9× at 512 px, the Go
-// loops then dominating; gathering by stretches, copied where the mask is
-// 1, 196-205 ms against the plain Eval's 257-295 ms at 512 px.
+// Positions are gathered by stretches, copied where the mask is 1, the
+// fastest of the layouts measured (BenchmarkEvalGuided; docs/performance.md).
 
 // Mask weighs the positions of one layer of the generated image for a guided
 // style term: H×W values, row-major, each finite and ≥ 0; 1 where the style
@@ -74,15 +71,19 @@ type guide struct {
 	diff   []float32 // c×c: the gradient's left factor β·λ·w·(G̃ − target)/(c²·N)
 }
 
-// SetGuidedStyleTargets is SetStyleTargets with spatial control: masks[i]
-// lists style image i's masks, one per style layer, at the size of the
-// generated image's activations there, or is nil for a style that applies
-// everywhere. A nil masks, or one whose entries are all nil, sets exactly
-// SetStyleTargets' targets. Masks of layers without a style cost are
-// ignored; all masks of one layer must have the same size, which Eval then
-// checks against the generated activations. The masks are copied.
+// SetGuidedStyleTargets computes each style layer's target Gram from the
+// activations of one or more style images, styles[i] holding image i's.
+// blend weighs the images; it is normalised to sum 1, and nil means equal
+// weights. The images may differ in size from each other and from the
+// generated image (see the package doc); they must agree in channels.
 //
-// blend is normalised to sum 1 over all images, as for SetStyleTargets.
+// masks gives spatial control: masks[i] lists style image i's masks, one
+// per style layer, at the size of the generated image's activations there,
+// or is nil for a style that applies everywhere; a nil masks applies every
+// style everywhere. Masks of layers without a style cost are ignored; all
+// masks of one layer must have the same size, which Eval then checks
+// against the generated activations. The masks are copied.
+//
 // Each masked image is one term of its layer's cost, weighted by its
 // normalised weight; the unmasked images form one term over the whole
 // image, weighted by the sum of theirs. Costs.Style of a layer is then the

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/losses"
 )
 
@@ -311,7 +310,7 @@ func TestGuidedAllOnesIsUnmasked(t *testing.T) {
 					if guided {
 						err = o.SetGuidedStyleTargets(styles, nil, packageMasks(masks[:1], f.gen))
 					} else {
-						err = o.SetStyleTargets(styles, nil)
+						err = o.SetGuidedStyleTargets(styles, nil, nil)
 					}
 					if err != nil {
 						t.Fatal(err)
@@ -329,7 +328,7 @@ func TestGuidedAllOnesIsUnmasked(t *testing.T) {
 					}
 				}
 			}
-			// nil masks with the blend: SetGuidedStyleTargets is SetStyleTargets.
+			// Masks all nil with the blend: the same as no masks at all.
 			o, err := losses.New(f.prob.spec, k)
 			if err != nil {
 				t.Fatal(err)
@@ -343,7 +342,7 @@ func TestGuidedAllOnesIsUnmasked(t *testing.T) {
 			}
 			costs, grads := f.eval(t, o)
 			if fmt.Sprint(costs) != fmt.Sprint(plainCosts) {
-				t.Errorf("nil masks: costs %+v, SetStyleTargets %+v", costs, plainCosts)
+				t.Errorf("nil masks: costs %+v, without masks %+v", costs, plainCosts)
 			}
 			for n, g := range plainGrads {
 				if !slices.Equal(grads[n], g) {
@@ -445,15 +444,16 @@ func TestGuidedEvalDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// TestGuidedStyleImagesAreNotKeptAlive checks the ORT kernel's cache after
-// guided targets: the guides' Gram buffers only, none of the style images.
+// TestGuidedStyleImagesAreNotKeptAlive checks what a kernel holding on to
+// its buffers holds after guided targets: the guides' Gram buffers only,
+// none of the style images.
 func TestGuidedStyleImagesAreNotKeptAlive(t *testing.T) {
 	f := newFixture()
-	k := kernels(t)["ort"].(*gemm.ORT)
+	k := &holdingKernel{}
 	guidedObjective(t, f, k, []map[string][]float64{maskSet(f.gen, left), nil}, nil)
 	// Per style layer, two guides (the unmasked image, the masked one),
 	// each with its c×c Gram.
-	if n, bytes := k.Wrapped(); n != 6 || bytes != 2*4*(5*5+3*3+2*2) {
+	if n, bytes := k.holding(); n != 6 || bytes != 2*4*(5*5+3*3+2*2) {
 		t.Errorf("after SetGuidedStyleTargets: %d wrappers of %d bytes, want the 6 guides' Grams, %d bytes", n, bytes, 2*4*(5*5+3*3+2*2))
 	}
 }

@@ -4,18 +4,17 @@ import "fmt"
 
 // defaultBlockFloats bounds EvalInPlace's column blocks: each of the two
 // block buffers holds about this many float32 values (1 MiB), small beside
-// the activations (64 MiB for VGG19's relu1_1 at 512×512). At 512 px on 2
-// loaded cores (BenchmarkEvalInPlace/ort) 1 MiB took 73-80 ms per call,
-// 256 KiB 86-93 ms (512 channels leave 128 columns, too narrow for the
-// products) and 4 MiB 91-97 ms (the blocks leave the caches).
+// the activations, and the fastest block size measured: smaller blocks
+// leave products too narrow, larger ones leave the caches
+// (BenchmarkEvalInPlace; docs/performance.md).
 const defaultBlockFloats = 1 << 18
 
 // EvalInPlace is Eval with each activation's data overwritten by its
 // gradient (zeros for a layer no cost uses) instead of written into separate
 // buffers: a caller that needs the activations only to compute the
-// gradients saves their size (520 MB for VGG19 at 1024×1024). The costs and
-// the gradients are those Eval computes, value for value where the products
-// do not depend on how their columns are split.
+// gradients saves their size. The costs and the gradients are those Eval
+// computes, value for value where the products do not depend on how their
+// columns are split.
 //
 // A layer's costs are computed before its data is overwritten. The gradient
 // D·A of a plain style term is computed a block of columns at a time, as
@@ -26,10 +25,9 @@ const defaultBlockFloats = 1 << 18
 // several regions, so its gradient goes through a buffer of the layer's
 // full size, kept for later calls: masked styles cost that extra memory.
 //
-// The memory costs time: the copies and the many smaller products made
-// EvalInPlace 1.1-1.6× as slow as Eval at VGG19's shapes (512 px, ONNX
-// Runtime kernel, 2 loaded cores: 79-123 ms against 67-76 ms;
-// BenchmarkEvalInPlace), a few percent of an iteration.
+// The memory costs time: the copies and the many smaller products make
+// EvalInPlace slower than Eval, a few percent of an iteration
+// (BenchmarkEvalInPlace; docs/performance.md).
 //
 // On an error some activations may already hold gradients. EvalInPlace
 // allocates nothing once costs has been sized, its scratch buffers have

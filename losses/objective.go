@@ -10,7 +10,7 @@ import (
 // Objective evaluates J and its gradients for one style-transfer run.
 //
 // The pipeline calls New, then SetContentTargets with the content image's
-// activations and SetStyleTargets with each style image's, then Eval or
+// activations and SetGuidedStyleTargets with each style image's, then Eval or
 // EvalInPlace (and AddTV) once per iteration. An Objective is not safe for
 // concurrent use.
 type Objective struct {
@@ -119,18 +119,6 @@ func (o *Objective) Spec() Spec {
 	return s
 }
 
-// Layers lists the activations Eval needs, each once: content layers, then
-// style layers, in the Spec's order.
-func (o *Objective) Layers() []string {
-	var names []string
-	for _, l := range slices.Concat(o.spec.Content, o.spec.Style) {
-		if !slices.Contains(names, l.Name) {
-			names = append(names, l.Name)
-		}
-	}
-	return names
-}
-
 // NewCosts returns a Costs sized for this objective, for Eval to fill.
 func (o *Objective) NewCosts() *Costs {
 	return &Costs{Content: make([]float64, len(o.content)), Style: make([]float64, len(o.style))}
@@ -158,15 +146,6 @@ func (o *Objective) SetContentTargets(acts []Activation) error {
 		t.c, t.h, t.w, t.target = a.C, a.H, a.W, slices.Clone(a.Data)
 	}
 	return nil
-}
-
-// SetStyleTargets computes each style layer's target Gram from the
-// activations of one or more style images, styles[i] holding image i's.
-// blend weighs the images; it is normalised to sum 1, and nil means equal
-// weights. The images may differ in size from each other and from the
-// generated image (see the package doc); they must agree in channels.
-func (o *Objective) SetStyleTargets(styles [][]Activation, blend []float64) error {
-	return o.SetGuidedStyleTargets(styles, blend, nil)
 }
 
 // forget tells a kernel that keeps per-buffer state that bufs will not be
@@ -297,7 +276,7 @@ func (o *Objective) resolveTerms(acts []Activation) error {
 	for i := range o.style {
 		t := &o.style[i]
 		if t.target == nil && t.guides == nil {
-			return errors.New("style targets not set (SetStyleTargets)")
+			return errors.New("style targets not set (SetGuidedStyleTargets)")
 		}
 		j, err := layerIndex(acts, t.Name)
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/losses"
 )
 
@@ -72,7 +71,7 @@ func TestHandComputedCosts(t *testing.T) {
 				if err := o.SetContentTargets(target); err != nil {
 					t.Fatal(err)
 				}
-				if err := o.SetStyleTargets([][]losses.Activation{target}, nil); err != nil {
+				if err := o.SetGuidedStyleTargets([][]losses.Activation{target}, nil, nil); err != nil {
 					t.Fatal(err)
 				}
 				grad := make([]float32, 12)
@@ -154,7 +153,7 @@ func (f fixture) objective(t testing.TB, k losses.Kernel) *losses.Objective {
 		t.Fatal(err)
 	}
 	styles := [][]losses.Activation{acts([]string{"a", "b", "d"}, f.prob.styles[0]), acts([]string{"d", "b", "a"}, f.prob.styles[1])}
-	if err := o.SetStyleTargets(styles, []float64{3, 1}); err != nil {
+	if err := o.SetGuidedStyleTargets(styles, []float64{3, 1}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return o
@@ -267,7 +266,7 @@ func TestStyleNormalisationAcrossSizes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := o.SetStyleTargets([][]losses.Activation{{act("l", s)}}, nil); err != nil {
+			if err := o.SetGuidedStyleTargets([][]losses.Activation{{act("l", s)}}, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 			grad := make([]float32, 60)
@@ -287,23 +286,24 @@ func TestStyleNormalisationAcrossSizes(t *testing.T) {
 	}
 }
 
-// TestStyleImagesAreNotKeptAlive checks that the ORT kernel's wrapper cache
-// holds no style image activations after SetStyleTargets, only the
-// objective's own Gram buffers, and none of a rejected call's buffers.
+// TestStyleImagesAreNotKeptAlive checks that a kernel holding on to the
+// buffers it is passed (as the ORT kernel's wrapper cache does) holds no
+// style image activations after SetGuidedStyleTargets, only the objective's own
+// Gram buffers, and none of a rejected call's buffers.
 func TestStyleImagesAreNotKeptAlive(t *testing.T) {
 	f := newFixture()
-	k := kernels(t)["ort"].(*gemm.ORT)
+	k := &holdingKernel{}
 	o := f.objective(t, k)
-	if n, bytes := k.Wrapped(); n != 3 || bytes != 4*(5*5+3*3+2*2) {
-		t.Errorf("after SetStyleTargets: %d wrappers of %d bytes, want the 3 Gram buffers, %d bytes", n, bytes, 4*(5*5+3*3+2*2))
+	if n, bytes := k.holding(); n != 3 || bytes != 4*(5*5+3*3+2*2) {
+		t.Errorf("after SetGuidedStyleTargets: %d wrappers of %d bytes, want the 3 Gram buffers, %d bytes", n, bytes, 4*(5*5+3*3+2*2))
 	}
 	bad := [][]losses.Activation{acts([]string{"a", "b", "d"}, f.prob.styles[0]), acts([]string{"a", "b", "d"}, f.prob.styles[1])}
 	bad[1][2].C, bad[1][2].H = 4, bad[1][2].H/2 // layer d: 4 channels in image 1
-	if err := o.SetStyleTargets(bad, nil); err == nil {
+	if err := o.SetGuidedStyleTargets(bad, nil, nil); err == nil {
 		t.Fatal("style images with different channels accepted")
 	}
-	if n, _ := k.Wrapped(); n != 3 {
-		t.Errorf("after a rejected SetStyleTargets: %d wrappers, want 3", n)
+	if n, _ := k.holding(); n != 3 {
+		t.Errorf("after a rejected SetGuidedStyleTargets: %d wrappers, want 3", n)
 	}
 }
 
@@ -316,7 +316,7 @@ func TestBlendWeightsAreNormalised(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := o.SetStyleTargets(styles, blend); err != nil {
+		if err := o.SetGuidedStyleTargets(styles, blend, nil); err != nil {
 			t.Fatal(err)
 		}
 		gen := acts([]string{"a", "b", "d"}, f.gen)
@@ -352,7 +352,7 @@ func TestEvalOverwritesAndTargetsAreCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	styles := [][]losses.Activation{acts([]string{"a", "b", "d"}, f.prob.styles[0]), acts([]string{"a", "b", "d"}, f.prob.styles[1])}
-	if err := o.SetStyleTargets(styles, []float64{3, 1}); err != nil {
+	if err := o.SetGuidedStyleTargets(styles, []float64{3, 1}, nil); err != nil {
 		t.Fatal(err)
 	}
 	costs1, grads1 := f.eval(t, o)
@@ -489,21 +489,21 @@ func TestErrors(t *testing.T) {
 		}, `activation "l": 11 values for 2×2×3`},
 		{"zero height", func() error { return o.SetContentTargets([]losses.Activation{l(2, 0, 3)}) }, "want positive"},
 		{"repeated name", func() error { return o.SetContentTargets([]losses.Activation{l(2, 2, 3), l(2, 2, 3)}) }, `"l" given twice`},
-		{"no style image", func() error { return o.SetStyleTargets(nil, nil) }, "no style image"},
+		{"no style image", func() error { return o.SetGuidedStyleTargets(nil, nil, nil) }, "no style image"},
 		{"blend count", func() error {
-			return o.SetStyleTargets([][]losses.Activation{{l(2, 2, 3)}}, []float64{1, 2})
+			return o.SetGuidedStyleTargets([][]losses.Activation{{l(2, 2, 3)}}, []float64{1, 2}, nil)
 		}, "2 weights for 1 style images"},
 		{"blend zero", func() error {
-			return o.SetStyleTargets([][]losses.Activation{{l(2, 2, 3)}, {l(2, 2, 3)}}, []float64{0, 0})
+			return o.SetGuidedStyleTargets([][]losses.Activation{{l(2, 2, 3)}, {l(2, 2, 3)}}, []float64{0, 0}, nil)
 		}, "positive, finite sum"},
 		{"blend negative", func() error {
-			return o.SetStyleTargets([][]losses.Activation{{l(2, 2, 3)}, {l(2, 2, 3)}}, []float64{1, -1})
+			return o.SetGuidedStyleTargets([][]losses.Activation{{l(2, 2, 3)}, {l(2, 2, 3)}}, []float64{1, -1}, nil)
 		}, "style blend weight 1"},
 		{"channels differ between style images", func() error {
-			return o.SetStyleTargets([][]losses.Activation{{l(2, 2, 3)}, {l(3, 2, 3)}}, nil)
+			return o.SetGuidedStyleTargets([][]losses.Activation{{l(2, 2, 3)}, {l(3, 2, 3)}}, nil, nil)
 		}, "image 1 has 3 channels, image 0 has 2"},
 		{"style layer missing", func() error {
-			return o.SetStyleTargets([][]losses.Activation{{l(2, 2, 3)}, {}}, nil)
+			return o.SetGuidedStyleTargets([][]losses.Activation{{l(2, 2, 3)}, {}}, nil, nil)
 		}, `style image 1: no activations of layer "l"`},
 	}
 	for _, c := range targetCases {
@@ -518,7 +518,7 @@ func TestErrors(t *testing.T) {
 	if err := o.Eval(o.NewCosts(), []losses.Activation{l(2, 2, 3)}, [][]float32{grad}); err == nil || !strings.Contains(err.Error(), "style targets not set") {
 		t.Errorf("Eval before style targets: %v", err)
 	}
-	if err := o.SetStyleTargets([][]losses.Activation{{l(2, 4, 4)}}, nil); err != nil {
+	if err := o.SetGuidedStyleTargets([][]losses.Activation{{l(2, 4, 4)}}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	evalCases := []struct {
@@ -541,7 +541,7 @@ func TestErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := so.SetStyleTargets([][]losses.Activation{{l(2, 4, 4)}}, nil); err != nil {
+	if err := so.SetGuidedStyleTargets([][]losses.Activation{{l(2, 4, 4)}}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := so.Eval(so.NewCosts(), []losses.Activation{l(3, 2, 3)}, [][]float32{make([]float32, 18)}); err == nil || !strings.Contains(err.Error(), "3 channels, style images have 2") {
@@ -549,7 +549,7 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// TestFailedTargetsKeepPrevious checks that a rejected SetStyleTargets or
+// TestFailedTargetsKeepPrevious checks that a rejected SetGuidedStyleTargets or
 // SetContentTargets leaves the objective as it was.
 func TestFailedTargetsKeepPrevious(t *testing.T) {
 	k := kernels(t)["reference"]
@@ -562,7 +562,7 @@ func TestFailedTargetsKeepPrevious(t *testing.T) {
 	if err := o.SetContentTargets(good); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.SetStyleTargets([][]losses.Activation{good}, nil); err != nil {
+	if err := o.SetGuidedStyleTargets([][]losses.Activation{good}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	gen := []losses.Activation{{Name: "l", C: 2, H: 2, W: 3, Data: handA}, {Name: "m", C: 1, H: 1, W: 2, Data: []float32{1, 2}}}
@@ -576,7 +576,7 @@ func TestFailedTargetsKeepPrevious(t *testing.T) {
 	if err := o.SetContentTargets(bad); err == nil {
 		t.Fatal("content targets without layer m accepted")
 	}
-	if err := o.SetStyleTargets([][]losses.Activation{good, {good[0], {Name: "m", C: 3, H: 1, W: 1, Data: []float32{1, 2, 3}}}}, nil); err == nil {
+	if err := o.SetGuidedStyleTargets([][]losses.Activation{good, {good[0], {Name: "m", C: 3, H: 1, W: 1, Data: []float32{1, 2, 3}}}}, nil, nil); err == nil {
 		t.Fatal("style images with different channels accepted")
 	}
 	if err := o.Eval(costs, gen, grads); err != nil {
@@ -584,15 +584,5 @@ func TestFailedTargetsKeepPrevious(t *testing.T) {
 	}
 	if after := fmt.Sprint(costs); after != before {
 		t.Errorf("costs changed after rejected targets: %s, was %s", after, before)
-	}
-}
-
-func TestLayers(t *testing.T) {
-	o, err := losses.New(newFixture().prob.spec, &gemm.Reference{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := o.Layers(), []string{"a", "c", "b", "d"}; !slices.Equal(got, want) {
-		t.Errorf("Layers() = %v, want %v", got, want)
 	}
 }

@@ -173,7 +173,7 @@ func kernels(t testing.TB) map[string]losses.Kernel {
 			t.Error(err)
 		}
 	})
-	return map[string]losses.Kernel{"reference": &gemm.Reference{}, "ort": k}
+	return map[string]losses.Kernel{"reference": refKernel{}, "ort": k}
 }
 
 // closeTo reports whether got is within tol of want, relative to scale.

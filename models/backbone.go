@@ -92,9 +92,6 @@ func (b *Backbone) Describe() string {
 	return fmt.Sprintf("%s (%s naming, opset %d, %d convolutions)", b.source, b.naming, b.opset, b.convs)
 }
 
-// Source is the model's file, or "" for a built-in backbone.
-func (b *Backbone) Source() string { return b.source }
-
 // Digest is the hex SHA-256 of the model file, as sha256sum prints it. For a
 // model with external data it covers the external bytes too (read in
 // initializer order), so it still identifies the weights. For a built-in

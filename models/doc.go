@@ -21,11 +21,7 @@
 //
 // ONNX files are read and written with the protobuf types generated from
 // onnx.proto in github.com/advancedclimatesystems/gonnx/onnx (through
-// internal/onnxgraph): they track the ONNX spec and marshal with
-// google.golang.org/protobuf, and nst needs nothing else from an ONNX
-// library, since ONNX Runtime executes the graphs. A hand-written codec would
-// be a second, unreviewed copy of onnx.proto; bindings to the onnx C++ library
-// would add a second native dependency beside ONNX Runtime.
+// internal/onnxgraph); docs/design.md, "ONNX files", says why.
 //
 // Loading treats the file as untrusted: external-data references that leave
 // the model's folder are refused, tensor sizes are bounded before anything is

@@ -16,30 +16,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nst-project/nst/internal/hugemem"
 	"github.com/nst-project/nst/internal/ortrt"
 )
 
 // The graph cache keeps the graphs ONNX Runtime has optimised, in its own
 // (ORT) format, so that a later run with the same network, layers and size
 // opens its sessions without parsing, optimising or copying the weights.
+// Its design is in docs/design.md, "The graph cache"; what it saves in
+// docs/performance.md.
 //
-// Measured for VGG19 cut after relu5_1 at 512x512 on 2 cores: creating
-// the forward session from the ONNX graph took 0.85-1.7 s of CPU and
-// faulted in 180-280 MB (ONNX Runtime's copies of the weights while it
-// converts them to its blocked layout); opening the cached ORT graph took
-// 1-30 ms and touched no new memory, since the session reads the weights
-// from the cached file's bytes.
-//
-// An entry is named by the SHA-256 of the ONNX graph's bytes (so a change
-// anywhere, weights or backward rules, is a different entry), ONNX
-// Runtime's version and the CPU features its kernels and blocked layout
-// depend on. Entries are written whole under a temporary name and renamed,
-// so a crash leaves no half entry; an entry that fails to open is removed
-// and rebuilt. The least recently used entries go once the folder holds
-// more than graphCacheBytes.
+// An entry is named by graphKey, written whole under a temporary name and
+// renamed; an entry that fails to open is removed and rebuilt. The least
+// recently used entries go once the folder holds more than graphCacheBytes.
 
 // graphCacheBytes bounds the cache folder: an entry is about the size of
-// the weights it holds (50 MB for VGG19 up to relu5_1), two per size.
+// the weights it holds, two per size.
 const graphCacheBytes = 2 << 30
 
 var (
@@ -77,7 +69,7 @@ func graphCache() string {
 // entry, the memory holding its graph, which must outlive it.
 type cachedGraph struct {
 	session *ortrt.Session
-	bytes   *ortrt.Pages
+	bytes   *hugemem.Pages
 	// hit says the entry existed before: the graph was neither built nor
 	// optimised by this process.
 	hit bool
@@ -137,8 +129,8 @@ func openGraph(data []byte, inputs, outputs []string, o ortrt.SessionOptions) (*
 	trimGraphCache(dir, graphCacheBytes)
 	// A session built from the ONNX graph keeps more memory than one
 	// opened from the entry just written (the originals of the weights it
-	// converted), and what building it freed stays in malloc's heaps:
-	// together 130-140 MB of VGG19 at 512x512 for the whole run.
+	// converted), and what building it freed stays in malloc's heaps until
+	// trimmed.
 	if c, err := openCachedGraph(path, inputs, outputs, o); err == nil {
 		if err := s.Close(); err != nil {
 			c.close()
@@ -162,7 +154,7 @@ func openCachedGraph(path string, inputs, outputs []string, o ortrt.SessionOptio
 	if err != nil {
 		return nil, err
 	}
-	buf, err := ortrt.AllocPages(int(info.Size()))
+	buf, err := hugemem.NewPages(int(info.Size()))
 	if err != nil {
 		return nil, err
 	}

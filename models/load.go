@@ -27,7 +27,7 @@ import (
 // External data (tensors stored beside the model, as exporters do for large
 // models) is read from the model's folder only: references that are absolute,
 // climb out with "..", or escape through a symbolic link are refused. Tensor
-// sizes are checked against onnxgraph.MaxElements before any memory is
+// sizes are checked (onnxgraph.NumElements) before any memory is
 // allocated for them.
 func Load(path string) (*Backbone, error) {
 	f, err := os.Open(path)

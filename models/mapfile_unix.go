@@ -9,9 +9,8 @@ import (
 )
 
 // mapFile maps f's contents read-only. Only the pages a parse touches are
-// read, and they come straight from the page cache: a 548 MB model read
-// into the Go heap instead costs as much fresh memory, and a page fault
-// for every 4 KiB of it. unmap releases the mapping; nothing read from it
+// read, and they come straight from the page cache instead of being copied
+// into fresh Go memory. unmap releases the mapping; nothing read from it
 // may be used afterwards.
 func mapFile(f *os.File) (data []byte, unmap func(), err error) {
 	info, err := f.Stat()

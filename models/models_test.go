@@ -348,6 +348,10 @@ func TestPoolingSwap(t *testing.T) {
 	}
 }
 
+// caffePreprocess is what caffe-converted VGG files expect: BGR, 0-255
+// values, ImageNet mean subtracted, no division.
+var caffePreprocess = Preprocess{Mean: [3]float32{123.68, 116.779, 103.939}, Std: [3]float32{1, 1, 1}, Scale: 255, BGR: true}
+
 func TestPreprocess(t *testing.T) {
 	pixel := []float32{0, 0.5, 1, 0.25, 0.75, 0.1} // 3 channels of a 1x2 image
 	cases := []struct {
@@ -360,7 +364,7 @@ func TestPreprocess(t *testing.T) {
 		{"imagenet", ImageNetPreprocess,
 			[]float64{(0 - 0.485) / 0.229, (0.5 - 0.485) / 0.229, (1 - 0.456) / 0.224, (0.25 - 0.456) / 0.224, (0.75 - 0.406) / 0.225, (0.1 - 0.406) / 0.225},
 			[3]float64{1 / 0.229, 1 / 0.224, 1 / 0.225}},
-		{"caffe bgr", CaffePreprocess,
+		{"caffe bgr", caffePreprocess,
 			[]float64{0.75*255 - 103.939, 0.1*255 - 103.939, 1*255 - 116.779, 0.25*255 - 116.779, 0*255 - 123.68, 0.5*255 - 123.68},
 			[3]float64{255, 255, 255}},
 	}
@@ -398,10 +402,10 @@ func TestPreprocessEndToEnd(t *testing.T) {
 	}
 	const h, w = 12, 10
 	img := randImage(h, w, 8)
-	caffe := prepare(t, b, Options{Layers: []string{"relu2_1"}, Height: h, Width: w, Preprocess: CaffePreprocess})
+	caffe := prepare(t, b, Options{Layers: []string{"relu2_1"}, Height: h, Width: w, Preprocess: caffePreprocess})
 	plain := prepare(t, b, Options{Layers: []string{"relu2_1"}, Height: h, Width: w})
 	pre := make([]float32, len(img))
-	a, _ := CaffePreprocess.compile()
+	a, _ := caffePreprocess.compile()
 	a.apply(pre, img)
 
 	got, err := caffe.Forward(img)

@@ -8,6 +8,7 @@ import (
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/nst-project/nst/internal/hugemem"
 	"github.com/nst-project/nst/internal/onnxgraph"
 	"github.com/nst-project/nst/internal/ortrt"
 	"github.com/nst-project/nst/models/autodiff"
@@ -34,10 +35,9 @@ type Options struct {
 	// GradInPlace makes GradBuffers the activations themselves: the caller
 	// overwrites each activation with its gradient before Backward, and
 	// no buffer the size of all requested activations holds the
-	// gradients (520 MB for VGG19's Gatys et al. layers at 1024x1024). The
-	// forward pass then saves the masks of requested ReLU outputs, one
-	// byte per element, which the backward pass would otherwise read from
-	// the activations.
+	// gradients. The forward pass then saves the masks of requested ReLU
+	// outputs, one byte per element, which the backward pass would
+	// otherwise read from the activations.
 	GradInPlace bool
 	// Session configures both ONNX Runtime sessions. With ProfilePrefix set,
 	// the forward session profiles into PREFIX_forward_DATE.json and the
@@ -53,7 +53,7 @@ type Activation struct {
 	C, H, W int
 	// Data holds C*H*W values, channel-major. It aliases the Net's output
 	// tensor: the next Forward overwrites it, and Close unmaps it (memory
-	// outside the Go heap, see ortrt.Pages), after which it must not be
+	// outside the Go heap, see hugemem.Pages), after which it must not be
 	// read.
 	Data []float32
 }
@@ -73,9 +73,9 @@ type Net struct {
 	fwdIn, fwdOut     []ort.Value
 	bwdIn, bwdOut     []ort.Value
 	owned             []ort.Value // every tensor the Net created, destroyed by Close
-	// pages holds every tensor's data (see ortrt.Pages): the input, the
+	// pages holds every tensor's data (see hugemem.Pages): the input, the
 	// forward outputs, the gradient seeds and both gradients.
-	pages *ortrt.Pages
+	pages *hugemem.Pages
 
 	input       []float32 // backs fwdIn[0]
 	activations []Activation
@@ -318,8 +318,7 @@ func (n *Net) open(o Options, reg *forwardRegistry, input string, plan *autodiff
 	}
 	// The backward session is made while the forward one is: serialising,
 	// hashing and (on a graph-cache miss) optimising a graph runs on one
-	// core, and at 512x512 making both one after the other took 1.7 s of
-	// a first run's start-up.
+	// core.
 	type made struct {
 		g   *cachedGraph
 		err error
@@ -366,7 +365,7 @@ func (n *Net) open(o Options, reg *forwardRegistry, input string, plan *autodiff
 	}
 	n.inputGrad = out.(*ort.Tensor[float32]).GetData()
 	n.bwdOut = []ort.Value{out}
-	if n.imageGrad, err = ortrt.View[float32](n.pages, imageGradSlot.offset, imageGradSlot.elems); err != nil {
+	if n.imageGrad, err = hugemem.View[float32](n.pages, imageGradSlot.offset, imageGradSlot.elems); err != nil {
 		return fmt.Errorf("image gradient: %w", err)
 	}
 
@@ -416,7 +415,7 @@ func (n *Net) openShared(o Options, input string, shapes autodiff.Shapes, tensor
 // forward session's input, at inSlot.
 func (n *Net) allocate(l layout, inSlot slot) error {
 	var err error
-	if n.pages, err = ortrt.AllocPages(l.size); err != nil {
+	if n.pages, err = hugemem.NewPages(l.size); err != nil {
 		return fmt.Errorf("tensors: %w", err)
 	}
 	in, err := n.tensor(inSlot)
@@ -505,8 +504,8 @@ func (n *Net) tensor(s slot) (ort.Value, error) {
 	return v, nil
 }
 
-func viewTensor[T ort.TensorData](p *ortrt.Pages, s slot, shape ort.Shape) (*ort.Tensor[T], error) {
-	data, err := ortrt.View[T](p, s.offset, s.elems)
+func viewTensor[T ort.TensorData](p *hugemem.Pages, s slot, shape ort.Shape) (*ort.Tensor[T], error) {
+	data, err := hugemem.View[T](p, s.offset, s.elems)
 	if err != nil {
 		return nil, err
 	}
@@ -520,7 +519,7 @@ func viewTensor[T ort.TensorData](p *ortrt.Pages, s slot, shape ort.Shape) (*ort
 // collection and fault in fresh memory for the next one.
 func newSession(g *onnx.GraphProto, inputs, outputs []string, o ortrt.SessionOptions) (*cachedGraph, error) {
 	m := onnxgraph.Model(g)
-	buf, err := ortrt.AllocPages(onnxgraph.Size(m))
+	buf, err := hugemem.NewPages(onnxgraph.Size(m))
 	if err != nil {
 		return nil, fmt.Errorf("serialize graph: %w", err)
 	}

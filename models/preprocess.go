@@ -25,10 +25,6 @@ type Preprocess struct {
 // deviation on [0,1] values.
 var ImageNetPreprocess = Preprocess{Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Scale: 1}
 
-// CaffePreprocess is what caffe-converted VGG files expect: BGR, 0-255
-// values, ImageNet mean subtracted, no division.
-var CaffePreprocess = Preprocess{Mean: [3]float32{123.68, 116.779, 103.939}, Std: [3]float32{1, 1, 1}, Scale: 255, BGR: true}
-
 // affine is a Preprocess reduced to input[k] = x[src[k]]*mul[k] + add[k]
 // for model channel k.
 type affine struct {

@@ -16,9 +16,8 @@ import (
 // through the same layers at the style image's size, once. A forward
 // session declares free image dimensions, so the run's session serves the
 // style image too, with tensors of that size bound to it: no second
-// session to create (at 512x512, a quarter of the start-up) and no second
-// copy of the weights, in the session and in ONNX Runtime's working
-// memory, while the first exists.
+// session to create and no second copy of the weights, in the session and
+// in ONNX Runtime's working memory, while the first exists.
 type forwardRegistry struct {
 	mu       sync.Mutex
 	sessions []*sharedForward

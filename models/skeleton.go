@@ -13,10 +13,8 @@ import (
 
 // A model file is parsed without the data of its large float initializers
 // (a skeleton), which stays in the file until the backbone knows which
-// tensors it keeps. The model zoo's vgg19-7.onnx is 548 MB, 470 MB of it
-// the classifier head nst cuts away: parsing all of it took 6 s and
-// 1.2 GB; the skeleton takes milliseconds, and only the 80 MB of
-// convolution weights are ever copied out of the file.
+// tensors it keeps: a zoo file's classifier head, most of its bytes, is
+// never copied out (docs/performance.md, "Loading a model file").
 
 // lazyBytes is the payload size from which a float initializer's data is
 // left in the file. Smaller tensors (biases, shape constants) are parsed

@@ -166,9 +166,8 @@ func synthModel(spec SynthSpec, seed int64) (*onnx.ModelProto, error) {
 	}
 	g.Output = []*onnx.ValueInfoProto{onnxgraph.FloatValue(prev, 1, int64(channels), -1, -1)}
 
-	// Layers draw from independent streams, so they can be filled in
-	// parallel without changing a byte: VGG19 took 250 ms on one core and
-	// 155 ms on two (BenchmarkSynthVGG19), most of it in NormFloat64.
+	// Layers draw from independent streams, so they are filled in
+	// parallel without changing a byte (BenchmarkSynthVGG19).
 	var weights hugemem.Slab // the model keeps them all, together
 	var wg sync.WaitGroup
 	next := make(chan int, len(convs))

@@ -67,9 +67,6 @@ func NewAdam(cfg AdamConfig) (*Adam, error) {
 // Name returns "adam".
 func (*Adam) Name() string { return "adam" }
 
-// Config returns the optimiser's settings.
-func (a *Adam) Config() AdamConfig { return a.cfg }
-
 // Step evaluates the objective once, at x as passed in, then updates x with
 // the bias-corrected Adam step and projects it onto [Lo, Hi]. The returned
 // Cost and GradNorm belong to x as it was before the update; the cost of the
@@ -119,7 +116,7 @@ func (a *Adam) Step(ctx context.Context, x []float32, f Objective) (StepResult, 
 		m[i], v[i] = mi, vi
 		upd := lr * (float64(mi) * c1) / (math.Sqrt(float64(vi))*c2 + eps)
 		// Comparisons rather than min/max: the values are finite, and Go's
-		// NaN-aware float min/max made this loop about 10% slower.
+		// NaN-aware float min/max made this loop slower.
 		nx := float32(float64(xi) - upd)
 		if nx < lo {
 			nx = lo

@@ -125,28 +125,7 @@ func runGonum(ls optimize.Linesearcher, x0 []float32, tr *trace) error {
 // evaluations and the time taken (go test -v -run CompareWithGonum), and
 // requires nst's L-BFGS to end within 5% of gonum's cost.
 //
-// One run on the shared 2-core development machine under heavy load (so
-// the times are only indicative); cost relative to the start, and the
-// optimiser's own time per evaluation with the objective's time removed:
-//
-//	32x32, 16 channels       k=10   k=25   k=50   k=80  k=120  own µs/eval
-//	nst lbfgs               0.183  0.141  0.131  0.129  0.128          130
-//	gonum lbfgs+bisection   0.197  0.142  0.131  0.128  0.127         1639
-//	gonum lbfgs+morethuente 0.181  0.139  0.130  0.129  0.128         1717
-//	nst adam lr 0.02        0.360  0.210  0.165  0.152  0.145          103
-//
-//	24x40, 8 channels        k=10   k=25   k=50   k=80  k=120  own µs/eval
-//	nst lbfgs               0.260  0.172  0.159  0.152  0.148          180
-//	gonum lbfgs+bisection   0.353  0.183  0.163  0.155  0.150          886
-//	gonum lbfgs+morethuente 0.318  0.176  0.158  0.151  0.148          601
-//	nst adam lr 0.02        0.484  0.305  0.227  0.194  0.176           55
-//
-// Per evaluation the two L-BFGS implementations are equal within a few
-// percent (nst's is ahead early, from its first-step rule). Per second the
-// objective dominates at these sizes; of its own time gonum's spent 1.1 to
-// 12 times more per evaluation over several runs (noisy under the load), and
-// at 786,432 values BenchmarkGonumLBFGSStep measured 52-73 ms per step
-// against 11.5 ms for BenchmarkStep/lbfgs.
+// docs/performance.md ("The optimisers") keeps a run's table.
 func TestCompareWithGonum(t *testing.T) {
 	if testing.Short() {
 		t.Skip("comparison runs for seconds")

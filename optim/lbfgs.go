@@ -6,18 +6,9 @@ import (
 	"math"
 )
 
-// Why nst has its own L-BFGS rather than gonum's optimize.LBFGS: measured
-// by TestCompareWithGonum on NST-like Gram-matching problems through the
-// same float32 objective, both reach the same cost for the same number of
-// evaluations (within a few percent, either way), but gonum's spends more
-// time of its own: 52-73 ms per step at 786,432 values against 11.5 ms
-// (BenchmarkGonumLBFGSStep, BenchmarkStep), as it works on float64 copies
-// of the float32 pixels and allocates per run. Beyond speed, gonum's
-// method is driven by optimize.Minimize, which owns the loop: stepping it
-// one iteration at a time, cancelling it in the middle of a line search and
-// exporting its history for a checkpoint would need goroutine hand-offs
-// around internals it does not expose. It also keeps curvature pairs whose
-// yᵀs is not positive.
+// nst has its own L-BFGS rather than gonum's optimize.LBFGS, which is
+// slower per step and owns the loop that steps, cancels and checkpoints
+// (docs/design.md, "The optimisers"; TestCompareWithGonum).
 
 // LBFGSConfig holds L-BFGS's settings.
 type LBFGSConfig struct {
@@ -161,9 +152,6 @@ func NewLBFGS(cfg LBFGSConfig) (*LBFGS, error) {
 
 // Name returns "lbfgs".
 func (*LBFGS) Name() string { return "lbfgs" }
-
-// Config returns the optimiser's settings.
-func (o *LBFGS) Config() LBFGSConfig { return o.cfg }
 
 // Step performs one L-BFGS iteration: it computes the search direction from
 // the kept curvature pairs, runs the line search and moves x to the accepted
@@ -318,10 +306,8 @@ func (o *LBFGS) commit(x []float32, ls lineSearchResult) {
 	}
 	s, y, gOld, gNew := o.spareS, o.spareY, o.g, ls.grad
 	moveTo(x, o.xt, s, gOld, gNew, y)
-	// One fused loop computing these alongside moveTo was bound by its
-	// accumulators' add latency and profiled slower (about 6 ms against 5
-	// at 786,432 values) than these separate passes, two of them gonum's
-	// assembly.
+	// Separate passes, two of them gonum's assembly, profiled faster than
+	// one loop fused with moveTo, which its accumulators' latency bound.
 	ys, yy := dot(s, y), dot(y, y)
 	sl2, smax := norms(s)
 	gl2, ginf := norms(gNew)

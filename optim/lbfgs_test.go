@@ -66,7 +66,7 @@ func dot64(a, b []float32) float64 {
 // and the error that ended the run.
 func runLBFGS(t *testing.T, opt *LBFGS, x []float32, rec *recorder, maxEvals int, done func([]float32) bool) (int, error) {
 	t.Helper()
-	c := opt.Config()
+	c := opt.cfg
 	total := 0
 	for total < maxEvals && !done(x) {
 		before := len(rec.evals)

@@ -7,37 +7,17 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 )
 
-// Vector kernels for the optimisers.
+// Vector kernels for the optimisers: dot products and axpy from gonum's
+// blas32 assembly, which beat pure-Go loops; what blas32 lacks (norms with
+// the maximum, the move to an accepted point) written here with bounds
+// checks removed and independent accumulators. Everything runs on the
+// calling goroutine: a step costs too little beside an evaluation for a
+// worker pool to pay. docs/design.md, "The optimisers", and
+// docs/performance.md give the reasons and the measurements.
 //
-// Dot products and axpy come from gonum's blas32, whose amd64 assembly
-// (SSE; float32 loads, float64 accumulation for DDot) BenchmarkVectorOps
-// measured at 0.19 ms (dot) and 0.11-0.37 ms (axpy) at 786,432 values,
-// against 0.51 and 0.60 ms for the best pure-Go loops, which are bound by
-// scalar arithmetic, not memory (those loops are kept in the tests as the
-// baseline). Fusing an axpy with the next dot product in one pure-Go pass
-// saves a memory pass but still took 0.87 ms against 0.29 ms for the two
-// assembly calls, and the whole two-loop recursion (History 10) took 8-11
-// ms on gonum's kernels against 11-19 ms fused in Go. What gonum does not
-// offer (norms with the maximum, the move to an accepted point) is written
-// here with bounds checks removed and independent accumulators.
-//
-// Everything runs on the calling goroutine. BenchmarkVectorOps also measures
-// chunked goroutine versions of the pure-Go loops with a fixed reduction
-// order (deterministic for any GOMAXPROCS): on the shared 2-core development
-// machine they ran between no faster and 1.5 (dot) to 3 (axpy) times faster
-// than the serial loops depending on load, never clearly faster than the
-// assembly, while allocating per dispatch and competing with ONNX Runtime's
-// intra-op threads, which spin for a while after each run. A whole L-BFGS
-// step at 786,432 values costs about 11 ms there and Adam's about 4 ms
-// (BenchmarkStep), 0.6% and 0.2% of a 2 s evaluation, so a worker pool
-// would not pay for itself. All timings were taken on that loaded machine.
-//
-// Determinism: gonum's DDot first handles the values before its second
-// operand's 16-byte boundary one at a time, so its summation order depends
-// on that operand's address (TestDotDependsOnlyOnValues shows the last bits
-// moving). Every vector the optimisers reduce over is allocated by
-// newVector, 16-byte aligned, so the order, and the result, is always the
-// same.
+// Determinism: gonum's DDot's summation order depends on its second
+// operand's address modulo 16 bytes (TestDotDependsOnlyOnValues), so every
+// vector the optimisers reduce over comes from newVector, 16-byte aligned.
 
 // vectorAlign is the alignment, in bytes, gonum's SSE kernels work in.
 const vectorAlign = 16
@@ -122,8 +102,7 @@ func negate(g, d []float32) {
 
 // norms returns the Euclidean and the maximum norm of v. A NaN anywhere in v
 // makes both NaN, which callers use as their finiteness check. Four float64
-// lanes and two integer maxima keep the loop at memory speed; a single
-// lane with the NaN-aware float max ran 3 to 6 times slower.
+// lanes and two integer maxima keep the loop at memory speed.
 func norms(v []float32) (l2, inf float64) {
 	var s0, s1, s2, s3 float64
 	var m0, m1 uint32

@@ -19,7 +19,7 @@ import (
 )
 
 // Run states recorded in Manifest.Status. A failed run records "failed: "
-// followed by the error; see ExitStatus.
+// followed by the error; see exitStatus.
 const (
 	StatusRunning     = "running"
 	StatusCompleted   = "completed"
@@ -179,16 +179,6 @@ func (p Program) String() string {
 	return s
 }
 
-// AddInput records an input image and its SHA-256.
-func (m *Manifest) AddInput(role, path string) error {
-	sum, err := FileSHA256(path)
-	if err != nil {
-		return fmt.Errorf("record %s image: %w", role, err)
-	}
-	m.Inputs = append(m.Inputs, Input{Role: role, Path: path, SHA256: sum})
-	return nil
-}
-
 // AddPhase adds d to the time of the named phase, appending the phase the
 // first time it is seen so that phases stay in the order they first ran.
 func (m *Manifest) AddPhase(name string, d time.Duration) {
@@ -202,19 +192,19 @@ func (m *Manifest) AddPhase(name string, d time.Duration) {
 }
 
 // Finish records the end of the run: its end time, the iterations done, the
-// final costs and the status ExitStatus derives from err.
+// final costs and the status exitStatus derives from err.
 func (m *Manifest) Finish(end time.Time, iterations int, final []Cost, err error) {
 	m.End = end
 	m.Iterations = iterations
 	m.FinalCosts = final
-	m.Status = ExitStatus(err)
+	m.Status = exitStatus(err)
 }
 
-// ExitStatus is the manifest status of a run that ended with err: completed
+// exitStatus is the manifest status of a run that ended with err: completed
 // when err is nil, interrupted when it was cancelled or ran out of time
 // (context.Canceled, context.DeadlineExceeded), and "failed: <err>"
 // otherwise.
-func ExitStatus(err error) string {
+func exitStatus(err error) string {
 	switch {
 	case err == nil:
 		return StatusCompleted

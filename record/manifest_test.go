@@ -26,9 +26,11 @@ func TestManifestRoundTrip(t *testing.T) {
 	m.Threads = 2
 	m.Seed = 42
 	m.Model = Model{Description: "VGG19 (torchvision), cut after relu5_1", Path: "vgg19.onnx", SHA256: SHA256Hex([]byte("model"))}
-	if err := m.AddInput("content", content); err != nil {
+	sum, err := FileSHA256(content)
+	if err != nil {
 		t.Fatal(err)
 	}
+	m.Inputs = append(m.Inputs, Input{Role: "content", Path: content, SHA256: sum})
 	m.Settings = map[string]any{"size": 512.0, "style_weight": 1e6}
 	m.AddPhase("load", 1500*time.Millisecond)
 	m.AddPhase("optimise", 90*time.Second)
@@ -116,8 +118,8 @@ func TestExitStatus(t *testing.T) {
 		{errors.New("cost is NaN at iteration 12"), "failed: cost is NaN at iteration 12"},
 	}
 	for _, tc := range tests {
-		if got := ExitStatus(tc.err); got != tc.want {
-			t.Errorf("ExitStatus(%v) = %q, want %q", tc.err, got, tc.want)
+		if got := exitStatus(tc.err); got != tc.want {
+			t.Errorf("exitStatus(%v) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }

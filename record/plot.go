@@ -18,17 +18,17 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// DefaultPlotTerms are the curves PlotCosts draws unless told otherwise: the
+// defaultPlotTerms are the curves PlotCosts draws unless told otherwise: the
 // weighted totals, not every layer's term.
-var DefaultPlotTerms = []string{"total", "content", "style", "tv"}
+var defaultPlotTerms = []string{"total", "content", "style", "tv"}
 
 // PlotOptions controls PlotCosts.
 type PlotOptions struct {
 	// Width and Height are the image size in pixels, at most 8192 each;
 	// zero means 960x600.
 	Width, Height int
-	// Terms are the cost terms to draw; nil means those of DefaultPlotTerms
-	// the table has.
+	// Terms are the cost terms to draw; nil means the weighted totals
+	// (total, content, style, tv) the table has.
 	Terms []string
 	// Title is drawn above the plot when not empty.
 	Title string
@@ -85,7 +85,7 @@ func PlotCosts(path string, t *CostTable, o PlotOptions) error {
 func costPlot(t *CostTable, o PlotOptions) (*plot.Plot, plot.Legend, error) {
 	terms := o.Terms
 	if terms == nil {
-		for _, name := range DefaultPlotTerms {
+		for _, name := range defaultPlotTerms {
 			if slices.Contains(t.Terms, name) {
 				terms = append(terms, name)
 			}

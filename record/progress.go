@@ -19,23 +19,23 @@ type Progress interface {
 	Finish()
 }
 
-// ProgressMode chooses how progress is shown.
-type ProgressMode int
+// progressMode chooses how progress is shown.
+type progressMode int
 
 // Progress modes.
 const (
-	// ProgressAuto draws a bar when the writer is a terminal and logs
+	// modeAuto draws a bar when the writer is a terminal and logs
 	// lines otherwise (a pipe, a file, a CI log).
-	ProgressAuto ProgressMode = iota
-	// ProgressBar always draws a bar.
-	ProgressBar
-	// ProgressLog always logs lines.
-	ProgressLog
+	modeAuto progressMode = iota
+	// modeBar always draws a bar.
+	modeBar
+	// modeLog always logs lines.
+	modeLog
 )
 
-// ProgressOptions controls NewProgressWithOptions.
-type ProgressOptions struct {
-	Mode ProgressMode
+// progressOptions controls newProgress.
+type progressOptions struct {
+	Mode progressMode
 	// Every logs a line at least every Every iterations; zero means a
 	// tenth of the total. Only for log lines.
 	Every int
@@ -52,20 +52,20 @@ type ProgressOptions struct {
 // when w is a terminal, else a log line every tenth of the run or every 10 s.
 // label names the run in the output.
 func NewProgress(w io.Writer, total int, label string) Progress {
-	return NewProgressWithOptions(w, total, label, ProgressOptions{})
+	return newProgress(w, total, label, progressOptions{})
 }
 
-// NewProgressWithOptions is NewProgress with explicit options.
-func NewProgressWithOptions(w io.Writer, total int, label string, o ProgressOptions) Progress {
+// newProgress is NewProgress with explicit options.
+func newProgress(w io.Writer, total int, label string, o progressOptions) Progress {
 	mode := o.Mode
-	if mode == ProgressAuto {
-		mode = ProgressLog
+	if mode == modeAuto {
+		mode = modeLog
 		if isTerminal(w) {
-			mode = ProgressBar
+			mode = modeBar
 		}
 	}
 	rate := rateMeter{total: total, now: time.Now}
-	if mode == ProgressBar {
+	if mode == modeBar {
 		return newBar(w, total, label, rate)
 	}
 	logger := o.Logger

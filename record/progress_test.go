@@ -26,7 +26,7 @@ func quietTime(groups []string, a slog.Attr) slog.Attr {
 func TestLogProgress(t *testing.T) {
 	tests := []struct {
 		name      string
-		opts      ProgressOptions
+		opts      progressOptions
 		first     int // first iteration reported (a resumed run starts later)
 		last      int // last iteration reported before Finish
 		step      time.Duration
@@ -41,7 +41,7 @@ func TestLogProgress(t *testing.T) {
 			},
 		},
 		{
-			name: "time interval", opts: ProgressOptions{Every: 1000, Interval: 2 * time.Second}, first: 1, last: 12, step: 500 * time.Millisecond,
+			name: "time interval", opts: progressOptions{Every: 1000, Interval: 2 * time.Second}, first: 1, last: 12, step: 500 * time.Millisecond,
 			wantLines: []string{
 				`iteration=1 `,
 				`iteration=5 `,
@@ -50,7 +50,7 @@ func TestLogProgress(t *testing.T) {
 			},
 		},
 		{
-			name: "resumed run measures its own rate", opts: ProgressOptions{Every: 5}, first: 20, last: 30, step: time.Second,
+			name: "resumed run measures its own rate", opts: progressOptions{Every: 5}, first: 20, last: 30, step: time.Second,
 			wantLines: []string{
 				`iteration=20 total=30 cost=50$`,
 				`iteration=25 total=30 cost=40 rate="1 it/s" eta=5s`,
@@ -63,9 +63,9 @@ func TestLogProgress(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			o := tc.opts
-			o.Mode = ProgressLog
+			o.Mode = modeLog
 			o.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: quietTime}))
-			p := NewProgressWithOptions(&buf, 30, "cat", o)
+			p := newProgress(&buf, 30, "cat", o)
 			clock := &manualClock{t: time.Unix(0, 0)}
 			p.(*logProgress).rate.now = clock.Now
 			for i := tc.first; i <= tc.last; i++ {
@@ -106,7 +106,7 @@ func containsLine(lines []string, want string) bool {
 
 func TestLogProgressLineCount(t *testing.T) {
 	var buf bytes.Buffer
-	p := NewProgressWithOptions(&buf, 100, "run", ProgressOptions{Mode: ProgressLog, Interval: time.Hour})
+	p := newProgress(&buf, 100, "run", progressOptions{Mode: modeLog, Interval: time.Hour})
 	for i := 1; i <= 100; i++ {
 		p.Update(i, 1)
 	}
@@ -138,8 +138,8 @@ func TestProgressAutoMode(t *testing.T) {
 			t.Errorf("%s: got %T, want log lines for a non-terminal", tc.name, tc.p)
 		}
 	}
-	if _, ok := NewProgressWithOptions(&bytes.Buffer{}, 10, "x", ProgressOptions{Mode: ProgressBar}).(*barProgress); !ok {
-		t.Error("ProgressBar mode did not give a bar")
+	if _, ok := newProgress(&bytes.Buffer{}, 10, "x", progressOptions{Mode: modeBar}).(*barProgress); !ok {
+		t.Error("modeBar did not give a bar")
 	}
 }
 
@@ -165,7 +165,7 @@ func TestBarProgress(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			p := NewProgressWithOptions(&buf, 50, "style-run", ProgressOptions{Mode: ProgressBar})
+			p := newProgress(&buf, 50, "style-run", progressOptions{Mode: modeBar})
 			clock := &manualClock{t: time.Unix(0, 0)}
 			p.(*barProgress).rate.now = clock.Now
 			for i := 0; i <= tc.last; i++ {

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/internal/hugemem"
 	"github.com/nst-project/nst/pipeline"
 )
 
@@ -24,7 +24,7 @@ func main() {
 	// comes in huge pages, which took 0.4-0.9 s off the start-up at 512x512
 	// on the virtual machines nst is measured on. A failed restart only
 	// costs that speed, so its error is dropped.
-	_ = ortrt.ReexecWithHugePages()
+	_ = hugemem.Reexec()
 	os.Exit(run())
 }
 

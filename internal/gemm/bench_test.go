@@ -33,7 +33,7 @@ func BenchmarkMatMul(b *testing.B) {
 }
 
 func benchProducts(b *testing.B, product func(k kernel, c, m int, a, g, d []float32) error) {
-	kernels := map[string]kernel{"ort": newORT(b), "reference": &Reference{}}
+	kernels := map[string]kernel{"ort": newORT(b), "reference": &reference{}}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, size := range []int{256, 512} {
 		for _, s := range styleShapes(size) {

@@ -2,10 +2,9 @@
 // the Gram matrix a·aᵀ of a row-major [rows, cols] matrix and the plain
 // product a·b.
 //
-// Two kernels implement the same two methods: Reference, plain Go that
-// accumulates in float64 (the one tests trust), and ORT, which runs the
-// products through ONNX Runtime's MLAS Gemm, the fastest kernel measured on
-// nst's target machines (see ORT).
+// ORT runs the products through ONNX Runtime's MLAS Gemm, the fastest kernel
+// measured on nst's target machines (see ORT); the tests check it
+// against plain Go that accumulates in float64.
 //
 // Matrices are row-major float32 slices whose lengths must equal the product
 // of their dimensions; dst must not overlap the inputs.

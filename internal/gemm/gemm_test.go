@@ -34,7 +34,7 @@ func newORT(tb testing.TB) *ORT {
 }
 
 func kernels(t *testing.T) map[string]kernel {
-	return map[string]kernel{"reference": &Reference{}, "ort": newORT(t)}
+	return map[string]kernel{"reference": &reference{}, "ort": newORT(t)}
 }
 
 func TestHandComputedProducts(t *testing.T) {
@@ -74,7 +74,7 @@ func TestReferenceAccumulatesInFloat64(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		a[i], b[i] = 1.0/(1<<12), 1.0/(1<<12)
 	}
-	var r Reference
+	var r reference
 	dst := make([]float32, 1)
 	if err := r.MatMul(dst, a, b, 1, 1+n, 1); err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func absBound(a, b []float32, m, k, n int) []float64 {
 		return y
 	}
 	out := make([]float32, m*n)
-	var r Reference
+	var r reference
 	if err := r.MatMul(out, abs(a), abs(b), m, k, n); err != nil {
 		panic(err)
 	}
@@ -144,7 +144,7 @@ func TestORTAccuracy(t *testing.T) {
 	// stay well inside it, while one dropped or doubled term exceeds it.
 	const tol = 2e-6
 	k := newORT(t)
-	var ref Reference
+	var ref reference
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []struct{ rows, cols int }{{512, 256}, {256, 4096}, {64, 4096}} {
 		t.Run(fmt.Sprintf("gram_%dx%d", c.rows, c.cols), func(t *testing.T) {
@@ -251,34 +251,36 @@ func TestORTReusesWrappersWithoutAllocating(t *testing.T) {
 		}
 	}
 	step()
-	if n, bytes := k.Wrapped(); n != 3 || bytes != 4*(2*64*96+64*64) {
+	if n, bytes := k.cached(); n != 3 || bytes != 4*(2*64*96+64*64) {
 		t.Fatalf("after one step: %d wrappers, %d bytes; want 3, %d", n, bytes, 4*(2*64*96+64*64))
 	}
 	// Steady state runs cached IO bindings: nothing is allocated.
 	if allocs := testing.AllocsPerRun(10, step); allocs != 0 {
 		t.Errorf("%v allocations per Gram and MatMul, want 0", allocs)
 	}
-	if n, _ := k.Wrapped(); n != 3 {
+	if n, _ := k.cached(); n != 3 {
 		t.Errorf("steady state holds %d wrappers, want 3", n)
 	}
 	// The same memory seen with another shape is another tensor.
 	if err := k.Gram(g[:32*32], a[:32*192], 32, 192); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := k.Wrapped(); n != 5 {
+	if n, _ := k.cached(); n != 5 {
 		t.Errorf("after a reshape: %d wrappers, want 5", n)
 	}
 	k.Forget(a)
-	if n, _ := k.Wrapped(); n != 3 {
+	if n, _ := k.cached(); n != 3 {
 		t.Errorf("after forgetting the input (seen with two shapes): %d wrappers, want 3", n)
 	}
-	k.Release()
-	if n, bytes := k.Wrapped(); n != 0 || bytes != 0 {
-		t.Errorf("after Release: %d wrappers, %d bytes", n, bytes)
+	k.mu.Lock()
+	k.releaseAll()
+	k.mu.Unlock()
+	if n, bytes := k.cached(); n != 0 || bytes != 0 {
+		t.Errorf("after releaseAll: %d wrappers, %d bytes", n, bytes)
 	}
 	step()
-	if n, _ := k.Wrapped(); n != 3 {
-		t.Errorf("after Release and a step: %d wrappers, want 3", n)
+	if n, _ := k.cached(); n != 3 {
+		t.Errorf("after releaseAll and a step: %d wrappers, want 3", n)
 	}
 }
 
@@ -295,7 +297,7 @@ func TestORTBoundsItsCache(t *testing.T) {
 		if dst[1] != 32 {
 			t.Fatalf("call %d: gram = %v", i, dst)
 		}
-		if n, _ := k.Wrapped(); n > maxWrapped {
+		if n, _ := k.cached(); n > maxWrapped {
 			t.Fatalf("call %d: %d wrappers cached, limit %d", i, n, maxWrapped)
 		}
 	}
@@ -326,7 +328,7 @@ func TestORTAfterClose(t *testing.T) {
 	if err := k.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := k.Wrapped(); n != 0 {
+	if n, _ := k.cached(); n != 0 {
 		t.Errorf("Close left %d wrappers", n)
 	}
 	if err := k.Gram(dst, []float32{1, 2, 3, 4, 5, 6}, 2, 3); err == nil {

@@ -22,13 +22,8 @@ const (
 	maxWrappedBytes = 2 << 30
 )
 
-// ORT computes the products with ONNX Runtime.
-//
-// Why not Go: on the style layers' shapes gonum's pure-Go SGEMM/SSYRK reached
-// 10-38 GFLOP/s on nst's 2-core AVX-512 machines, ONNX Runtime's Gemm
-// 136-197 GFLOP/s; the Gram products and their gradients are about 18 GFLOP
-// per iteration at 512×512, which must stay under a tenth of the backbone's
-// time. The cost logic stays in Go; only the two products run here.
+// ORT computes the products with ONNX Runtime, several times faster than
+// pure Go on the style layers' shapes (docs/performance.md, "The costs").
 //
 // Each product kind is one session with symbolic dimensions, created once.
 // Calls wrap the caller's slices as tensors without copying and cache those
@@ -112,13 +107,9 @@ func newSession(name string, nodes []*onnx.NodeProto, inputs []string, opts ortr
 	return s, nil
 }
 
-// Gram sets dst[rows×rows] = a·aᵀ for a row-major a[rows×cols].
-//
-// The full product stays although it computes both triangles: a SYRK-like
-// variant (three Gemm runs on half-height row blocks for the upper block
-// triangle, mirrored in Go: 3/4 of the flops) measured 3-43% slower on every
-// VGG19 style shape at 256 and 512 px, as the smaller products run further
-// from peak and the extra runs and copies cost more than the flops saved.
+// Gram sets dst[rows×rows] = a·aᵀ for a row-major a[rows×cols]. It
+// computes both triangles: a symmetric variant measured slower
+// (docs/performance.md).
 func (k *ORT) Gram(dst, a []float32, rows, cols int) error {
 	if err := checkGram(dst, a, rows, cols); err != nil {
 		return err
@@ -245,9 +236,9 @@ func (k *ORT) release(key wrapKey) {
 	delete(k.wrapped, key)
 }
 
-// Wrapped reports how many tensor wrappers are cached and the bytes of Go
+// cached reports how many tensor wrappers are cached and the bytes of Go
 // memory they keep alive.
-func (k *ORT) Wrapped() (n, bytes int) {
+func (k *ORT) cached() (n, bytes int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return len(k.wrapped), k.pinned
@@ -269,11 +260,10 @@ func (k *ORT) Forget(data []float32) {
 	}
 }
 
-// Release destroys the cached tensor wrappers, letting the Go buffers they
-// refer to be collected. Later calls wrap their buffers again.
-func (k *ORT) Release() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+// releaseAll destroys the cached tensor wrappers, letting the Go buffers
+// they refer to be collected. Later calls wrap their buffers again. The
+// caller holds k.mu.
+func (k *ORT) releaseAll() {
 	for key := range k.wrapped {
 		k.release(key)
 	}
@@ -283,9 +273,7 @@ func (k *ORT) Release() {
 func (k *ORT) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for key := range k.wrapped {
-		k.release(key)
-	}
+	k.releaseAll()
 	var errs []error
 	if k.gram != nil {
 		if err := k.gram.Close(); err != nil {

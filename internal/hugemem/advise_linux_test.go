@@ -12,8 +12,7 @@ import (
 // TestAdviseMarksWholePages checks, in /proc/self/smaps, that the kernel
 // recorded the advice (VmFlags "hg") for the huge pages inside a buffer.
 func TestAdviseMarksWholePages(t *testing.T) {
-	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
-	if err != nil || strings.Contains(string(mode), "[never]") {
+	if !offered() {
 		t.Skip("no transparent huge pages on this machine")
 	}
 	b := advised(8 << 20)

@@ -2,5 +2,5 @@
 
 package hugemem
 
-// Advise does nothing where nst knows of no transparent huge pages.
-func Advise(b []byte) {}
+// advise does nothing where nst knows of no transparent huge pages.
+func advise([]byte) {}

@@ -1,12 +1,12 @@
-// Package hugemem allocates large Go buffers in memory that the kernel
-// backs with transparent huge pages, where it offers them.
+// Package hugemem is nst's one place for transparent huge pages: it puts
+// the memory a run writes in bulk where the kernel backs it 2 MiB at a
+// time, where the kernel offers that, since a page fault costs far more
+// than writing the page on the machines nst runs on (docs/design.md, "Huge
+// pages"). One part per kind of memory:
 //
-// Starting a run writes a few hundred megabytes of fresh memory: weights
-// made or read from a file, and the flipped copies of the backward graph.
-// On the virtual machines nst was measured on, a page fault costs
-// 15-45 µs, so that memory faulted in 4 KiB at a time cost more than
-// writing it. Go's heap does not ask for huge pages (the runtime stopped
-// doing so in Go 1.21.1), hence this package.
+//   - Slab: Go memory for many buffers of one lifetime (a model's weights).
+//   - NewPages and View: memory outside the Go heap for tensors.
+//   - Reexec: glibc's malloc, which holds ONNX Runtime's own memory.
 package hugemem
 
 import "sync"
@@ -54,6 +54,6 @@ func (s *Slab) Bytes(n int) []byte {
 // anything touches them.
 func advised(n int) []byte {
 	b := make([]byte, n)
-	Advise(b)
+	advise(b)
 	return b
 }

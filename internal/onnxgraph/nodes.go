@@ -13,11 +13,9 @@ import (
 )
 
 // CloneSharingInitializers returns a deep copy of g whose initializers are
-// g's own: the same *onnx.TensorProto values, not copies. A backbone's
-// weights are most of its bytes (80 MB for VGG19), and graph rewrites
-// change nodes, inputs and outputs, not weights; deep-copying them took
-// most of the time and memory of preparing a network. Neither graph may
-// modify a shared initializer afterwards.
+// g's own: the same *onnx.TensorProto values, not copies. Graph rewrites
+// change nodes, inputs and outputs, not the weights, which are most of a
+// graph's bytes. Neither graph may modify a shared initializer afterwards.
 func CloneSharingInitializers(g *onnx.GraphProto) *onnx.GraphProto {
 	out := &onnx.GraphProto{}
 	src, dst := g.ProtoReflect(), out.ProtoReflect()

@@ -22,8 +22,8 @@ import (
 // Pad and Clip with tensor inputs) and loads in ONNX Runtime 1.24.
 const Opset = 17
 
-// IRVersion is the ONNX IR version written into models.
-const IRVersion = 8
+// irVersion is the ONNX IR version written into models.
+const irVersion = 8
 
 // Node returns a node; name may be empty.
 func Node(op, name string, inputs, outputs []string, attrs ...*onnx.AttributeProto) *onnx.NodeProto {
@@ -90,7 +90,7 @@ func FloatValue(name string, dims ...int64) *onnx.ValueInfoProto {
 // Model wraps a graph in a model of nst's opset and IR version.
 func Model(g *onnx.GraphProto) *onnx.ModelProto {
 	return &onnx.ModelProto{
-		IrVersion:    IRVersion,
+		IrVersion:    irVersion,
 		ProducerName: "nst",
 		OpsetImport:  []*onnx.OperatorSetIdProto{{Domain: "", Version: Opset}},
 		Graph:        g,
@@ -223,9 +223,9 @@ func Int64Data(t *onnx.TensorProto) ([]int64, error) {
 	return nil, fmt.Errorf("tensor %q: element type %v, want an integer type", t.GetName(), onnx.TensorProto_DataType(t.GetDataType()))
 }
 
-// MaxElements bounds a tensor's element count (16 GiB of float32): a header
+// maxElements bounds a tensor's element count (16 GiB of float32): a header
 // declaring more is refused before anything is allocated for it.
-const MaxElements = 1 << 32
+const maxElements = 1 << 32
 
 // NumElements multiplies dims, refusing negative dims and absurd totals.
 func NumElements(dims []int64) (int64, error) {
@@ -234,8 +234,8 @@ func NumElements(dims []int64) (int64, error) {
 		if d < 0 {
 			return 0, fmt.Errorf("negative dimension in %v", dims)
 		}
-		if d != 0 && n > MaxElements/d {
-			return 0, fmt.Errorf("shape %v exceeds %d elements", dims, int64(MaxElements))
+		if d != 0 && n > maxElements/d {
+			return 0, fmt.Errorf("shape %v exceeds %d elements", dims, int64(maxElements))
 		}
 		n *= d
 	}

@@ -21,8 +21,8 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-// InstallHint is the command that installs the supported library.
-const InstallHint = "scripts/install-onnxruntime.sh"
+// installHint is the command that installs the supported library.
+const installHint = "scripts/install-onnxruntime.sh"
 
 // libName is the file name the install script links to the versioned library.
 const libName = "libonnxruntime.so"
@@ -50,7 +50,7 @@ func Init(explicit string) error {
 	}
 	ort.SetSharedLibraryPath(path)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-		return fmt.Errorf("load ONNX Runtime from %s: %v; install a supported version (1.24.x) with %s, or point runtime.library or ONNXRUNTIME_LIB at one", path, err, InstallHint)
+		return fmt.Errorf("load ONNX Runtime from %s: %v; install a supported version (1.24.x) with %s, or point runtime.library or ONNXRUNTIME_LIB at one", path, err, installHint)
 	}
 	if err := shareArena(); err != nil {
 		return err
@@ -60,12 +60,10 @@ func Init(explicit string) error {
 }
 
 // shareArena registers one CPU memory arena with the environment, which
-// every session then allocates from (session.use_env_allocators). nst's
-// sessions run one after another, never together: with an arena each, the
-// forward and backward passes of a VGG19 at 512x512 held 1564 MB at their
-// peak against 1245 MB sharing one (measured with memory patterns off, see
-// configure). The arena grows by what is asked, not by powers of two,
-// which at 1024x1024 would round a 300 MB request up to 512 MB.
+// every session then allocates from (session.use_env_allocators): nst's
+// sessions run one after another, never together, so one arena serves
+// them all. It grows by what is asked, not by powers of two. Measurements:
+// docs/performance.md, "ONNX Runtime settings".
 func shareArena() error {
 	info, err := ort.GetMemoryInfo()
 	if err != nil {
@@ -102,13 +100,13 @@ func Version() string {
 func findLibrary(explicit string) (string, error) {
 	if explicit != "" {
 		if _, err := os.Stat(explicit); err != nil {
-			return "", fmt.Errorf("ONNX Runtime library %q (runtime.library): %w; run %s or fix the path", explicit, errors.Unwrap(err), InstallHint)
+			return "", fmt.Errorf("ONNX Runtime library %q (runtime.library): %w; run %s or fix the path", explicit, errors.Unwrap(err), installHint)
 		}
 		return explicit, nil
 	}
 	if env := os.Getenv("ONNXRUNTIME_LIB"); env != "" {
 		if _, err := os.Stat(env); err != nil {
-			return "", fmt.Errorf("ONNX Runtime library %q (ONNXRUNTIME_LIB): %w; run %s or fix the variable", env, errors.Unwrap(err), InstallHint)
+			return "", fmt.Errorf("ONNX Runtime library %q (ONNXRUNTIME_LIB): %w; run %s or fix the variable", env, errors.Unwrap(err), installHint)
 		}
 		return env, nil
 	}
@@ -126,7 +124,7 @@ func findLibrary(explicit string) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("ONNX Runtime library not found (looked at runtime.library, ONNXRUNTIME_LIB, onnxruntime/lib in the nst tree, and the system library path); run %s", InstallHint)
+	return "", fmt.Errorf("ONNX Runtime library not found (looked at runtime.library, ONNXRUNTIME_LIB, onnxruntime/lib in the nst tree, and the system library path); run %s", installHint)
 }
 
 // searchRoots lists the working directory, the executable's directory and
@@ -186,8 +184,8 @@ type SessionOptions struct {
 // reuses, so a run copies nothing into fresh Go memory.
 type Session struct {
 	s       *ort.DynamicAdvancedSession
-	Inputs  []string
-	Outputs []string
+	inputs  []string
+	outputs []string
 }
 
 // NewSession creates a session from a serialized ONNX model.
@@ -208,7 +206,7 @@ func NewSession(model []byte, inputs, outputs []string, o SessionOptions) (*Sess
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	return &Session{s: s, Inputs: inputs, Outputs: outputs}, nil
+	return &Session{s: s, inputs: inputs, outputs: outputs}, nil
 }
 
 // configure applies nst's settings to a session's options.
@@ -226,10 +224,8 @@ func configure(opts *ort.SessionOptions, o SessionOptions) error {
 		return fmt.Errorf("set inter-op threads: %w", err)
 	}
 	// nst runs several sessions one after another (forward, Gram products,
-	// backward). Worker threads that busy-wait after a run compete with the
-	// next session's threads for the same cores; measured on 2 cores, the
-	// Gram products of one iteration took 243 ms with spinning, 90 ms
-	// without.
+	// backward): worker threads that busy-wait after a run would compete
+	// with the next session's threads for the same cores.
 	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
 		return fmt.Errorf("disable spinning: %w", err)
 	}
@@ -240,10 +236,9 @@ func configure(opts *ort.SessionOptions, o SessionOptions) error {
 		return fmt.Errorf("share the memory arena: %w", err)
 	}
 	// A memory pattern plans one block for all of a run's intermediate
-	// tensors ahead of time; for VGG19 at 512x512 that block outgrew what
-	// allocating each tensor from the arena as it is needed keeps live, by
-	// 320 MB (1564 MB peak against 1245 MB), and buys nothing measurable
-	// for a graph of a few dozen large tensors.
+	// tensors ahead of time, larger than what allocating each from the
+	// arena as it is needed keeps live, for no measurable gain on a graph
+	// of a few dozen large tensors.
 	if err := opts.SetMemPattern(false); err != nil {
 		return fmt.Errorf("disable memory patterns: %w", err)
 	}
@@ -306,7 +301,7 @@ func (s *Session) Bind(inputs, outputs []ort.Value) (*Binding, error) {
 	if s == nil || s.s == nil {
 		return nil, errors.New("bind: session is closed")
 	}
-	return s.BindNamed(inputs, s.Outputs, outputs)
+	return s.BindNamed(inputs, s.outputs, outputs)
 }
 
 // BindNamed binds inputs, in the order of the names given to NewSession,
@@ -316,11 +311,11 @@ func (s *Session) BindNamed(inputs []ort.Value, outputNames []string, outputs []
 	if s == nil || s.s == nil {
 		return nil, errors.New("bind: session is closed")
 	}
-	if len(inputs) != len(s.Inputs) || len(outputs) != len(outputNames) || len(outputs) == 0 {
-		return nil, fmt.Errorf("bind: %d inputs and %d outputs for %d input names and %d output names", len(inputs), len(outputs), len(s.Inputs), len(outputNames))
+	if len(inputs) != len(s.inputs) || len(outputs) != len(outputNames) || len(outputs) == 0 {
+		return nil, fmt.Errorf("bind: %d inputs and %d outputs for %d input names and %d output names", len(inputs), len(outputs), len(s.inputs), len(outputNames))
 	}
 	for _, name := range outputNames {
-		if !slices.Contains(s.Outputs, name) {
+		if !slices.Contains(s.outputs, name) {
 			return nil, fmt.Errorf("bind: %q is not an output of the session", name)
 		}
 	}
@@ -329,9 +324,9 @@ func (s *Session) BindNamed(inputs []ort.Value, outputNames []string, outputs []
 		return nil, fmt.Errorf("create binding: %w", err)
 	}
 	for i, v := range inputs {
-		if err := b.BindInput(s.Inputs[i], v); err != nil {
+		if err := b.BindInput(s.inputs[i], v); err != nil {
 			b.Destroy()
-			return nil, fmt.Errorf("bind input %q: %w", s.Inputs[i], err)
+			return nil, fmt.Errorf("bind input %q: %w", s.inputs[i], err)
 		}
 	}
 	for i, v := range outputs {

@@ -51,7 +51,7 @@ func TestSessionRunsGemmIntoReusedOutputs(t *testing.T) {
 
 func TestMissingLibraryNamesTheFix(t *testing.T) {
 	_, err := findLibrary("/nonexistent/libonnxruntime.so")
-	if err == nil || !strings.Contains(err.Error(), InstallHint) {
-		t.Fatalf("error %v does not name %s", err, InstallHint)
+	if err == nil || !strings.Contains(err.Error(), installHint) {
+		t.Fatalf("error %v does not name %s", err, installHint)
 	}
 }

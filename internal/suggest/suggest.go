@@ -11,7 +11,7 @@ import "strings"
 func Nearest(name string, candidates []string) (string, bool) {
 	best, bestDist := "", -1
 	for _, c := range candidates {
-		d := Distance(strings.ToLower(name), strings.ToLower(c))
+		d := distance(strings.ToLower(name), strings.ToLower(c))
 		if bestDist < 0 || d < bestDist {
 			best, bestDist = c, d
 		}
@@ -23,17 +23,8 @@ func Nearest(name string, candidates []string) (string, bool) {
 	return best, bestDist <= limit
 }
 
-// Hint formats the " (did you mean X?)" suffix for an error message, or ""
-// when no candidate is close.
-func Hint(name string, candidates []string) string {
-	if s, ok := Nearest(name, candidates); ok {
-		return " (did you mean " + s + "?)"
-	}
-	return ""
-}
-
-// Distance is the Levenshtein distance between a and b, counted in runes.
-func Distance(a, b string) int {
+// distance is the Levenshtein distance between a and b, counted in runes.
+func distance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)

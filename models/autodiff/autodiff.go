@@ -8,16 +8,16 @@
 // that maps dJ/d(seed) for each seed tensor, plus the saved forward tensors,
 // to dJ/d(input). Only input gradients are built: weights are constants.
 //
-// The rules choose formulations measured to run fast in ONNX Runtime on CPU
-// (see bench_test.go): the input gradient of a stride-1 convolution is a
-// convolution with flipped, channel-swapped constant weights, which runs at
-// the forward's speed where ConvTranspose is markedly slower; the ReLU
-// gradient is multiplied by a mask cast to float, the mask computed from
-// the saved ReLU output or, for a ReLU that is no seed, saved by the
-// forward as one byte per element; two gradient contributions meet in an
-// Add, which runs faster than Sum; max-pooling gradients
-// scatter through the forward's argmax indices, and a ReLU feeding only a
-// max pool is masked at the pooled size.
+// The rules choose formulations measured to run fast in ONNX Runtime on
+// CPU (bench_test.go; docs/performance.md, "The backward graph"): the
+// input gradient of a stride-1 convolution is a convolution with flipped,
+// channel-swapped constant weights, which runs at the forward's speed where
+// ConvTranspose is markedly slower; the ReLU gradient is multiplied by a
+// mask cast to float, the mask computed from the saved ReLU output or, for
+// a ReLU that is no seed, saved by the forward as one byte per element; two
+// gradient contributions meet in an Add, which runs faster than Sum;
+// max-pooling gradients scatter through the forward's argmax indices, and a
+// ReLU feeding only a max pool is masked at the pooled size.
 package autodiff
 
 import (
@@ -96,8 +96,7 @@ func Differentiate(g *onnx.GraphProto, shapes Shapes, input string, seeds []stri
 // DifferentiateInPlace is Differentiate for a caller that writes each
 // seed's gradient over the seed tensor itself, in the forward pass's
 // output, before running the backward pass: then no buffer the size of the
-// seeds holds the gradients, 520 MB for VGG19's Gatys et al. layers at
-// 1024x1024. The backward graph never reads a seed's value: a ReLU that is
+// seeds holds the gradients. The backward graph never reads a seed's value: a ReLU that is
 // a seed has its mask saved by the forward pass (one byte per element),
 // like any other ReLU, and a rule that reads a seed's value reads a copy
 // the forward pass saves under another name.

@@ -232,8 +232,8 @@ func (b *builder) sum(parts []string, out string) string {
 	if len(parts) == 1 {
 		b.bwd.Node = append(b.bwd.Node, onnxgraph.Node("Identity", b.fresh(out+"/Identity"), parts, []string{out}))
 	} else if len(parts) == 2 {
-		// Add is ONNX Runtime's parallel element-wise kernel: 3.5-3.9 ms
-		// against Sum's 5.7-6.8 ms for two [1,64,512,512] tensors.
+		// Add is ONNX Runtime's parallel element-wise kernel, faster than
+		// Sum (docs/performance.md).
 		b.bwd.Node = append(b.bwd.Node, onnxgraph.Node("Add", b.fresh(out+"/Add"), parts, []string{out}))
 	} else {
 		b.bwd.Node = append(b.bwd.Node, onnxgraph.Node("Sum", b.fresh(out+"/Sum"), parts, []string{out}))

@@ -11,10 +11,9 @@ import (
 // With unit strides the input gradient is itself a convolution of dY with
 // the weights flipped in every spatial axis and with input and output
 // channels swapped (per group), stored as a new constant: ONNX Runtime
-// pre-packs it and runs it at the forward's speed, where ConvTranspose
-// measured 1.6-2x slower at 64->64 channels, 128x128 (BenchmarkConvInputGrad)
-// and 1.3-2x in the shared ONNX Runtime notes. Strided convolutions,
-// and weights only known at run time, use ConvTranspose with an exact
+// pre-packs it and runs it at the forward's speed, where ConvTranspose is
+// markedly slower (BenchmarkConvInputGrad). Strided convolutions, and
+// weights only known at run time, use ConvTranspose with an exact
 // output_padding.
 func convGrad(b *builder, dy string, needs []bool) ([]string, error) {
 	if needs[1] || len(needs) > 2 && needs[2] {

@@ -14,9 +14,9 @@ import (
 // picked, through the argmax indices the forward MaxPool is made to output
 // (recomputing the argmax would cost more than the extra output).
 // Non-overlapping windows pick each element at most once, so MaxUnpool's
-// plain scatter is exact, and 3x faster than ScatterElements by the shared
-// ONNX Runtime notes; overlapping windows may pick an element several times
-// and need ScatterElements' add reduction.
+// plain scatter is exact, and faster than ScatterElements; overlapping
+// windows may pick an element several times and need ScatterElements' add
+// reduction.
 func maxPoolGrad(b *builder, dy string, _ []bool) ([]string, error) {
 	x, y, win, err := poolShapes(b)
 	if err != nil {
@@ -95,14 +95,14 @@ func (b *builder) maxPoolIndices(y []int64) (string, error) {
 // averagePoolGrad spreads each output's gradient evenly over its window.
 //
 // Windows that tile the input exactly (kernel == stride, no padding) are an
-// upsampling: Resize (nearest), 20x faster than Expand or DepthToSpace by
-// the shared ONNX Runtime notes. Any
-// other geometry is a depthwise ConvTranspose with a ones kernel, applied to
-// dy divided per output by the window's divisor. That divisor is computed
-// in the graph as AveragePool(ones)/count, count being the window's number
-// of real elements, so it is exactly the one ONNX Runtime used in the
-// forward whatever its count_include_pad and ceil_mode conventions (they
-// differ from the ONNX reference for windows overhanging the padding).
+// upsampling: Resize (nearest), far faster than Expand or DepthToSpace.
+// Any other geometry is a depthwise ConvTranspose with a ones kernel,
+// applied to dy divided per output by the window's divisor. That divisor is
+// computed in the graph as AveragePool(ones)/count, count being the
+// window's number of real elements, so it is exactly the one ONNX Runtime
+// used in the forward whatever its count_include_pad and ceil_mode
+// conventions (they differ from the ONNX reference for windows overhanging
+// the padding).
 func averagePoolGrad(b *builder, dy string, _ []bool) ([]string, error) {
 	x, y, win, err := poolShapes(b)
 	if err != nil {

@@ -1,4 +1,4 @@
-package ortrt
+package hugemem
 
 import (
 	"os"
@@ -7,18 +7,17 @@ import (
 	"testing"
 )
 
-// TestReexecWithHugePages runs this test binary as a child that calls
-// ReexecWithHugePages and prints the tunables it ends up with.
-func TestReexecWithHugePages(t *testing.T) {
+// TestReexec runs this test binary as a child that calls
+// Reexec and prints the tunables it ends up with.
+func TestReexec(t *testing.T) {
 	if os.Getenv("NST_TEST_REEXEC_CHILD") != "" {
-		if err := ReexecWithHugePages(); err != nil {
+		if err := Reexec(); err != nil {
 			os.Stdout.WriteString("error: " + err.Error() + "\n")
 		}
 		os.Stdout.WriteString("tunables=" + os.Getenv("GLIBC_TUNABLES") + "\n")
 		os.Exit(0)
 	}
-	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
-	thp := err == nil && !strings.Contains(string(mode), "[never]")
+	thp := offered()
 	for _, c := range []struct {
 		name string
 		env  []string
@@ -29,7 +28,7 @@ func TestReexecWithHugePages(t *testing.T) {
 		{"opted out", []string{"NST_NO_REEXEC=1"}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestReexecWithHugePages$")
+			cmd := exec.Command(os.Args[0], "-test.run=^TestReexec$")
 			cmd.Env = append(filteredEnv(), append(c.env, "NST_TEST_REEXEC_CHILD=1")...)
 			out, err := cmd.Output()
 			if err != nil {

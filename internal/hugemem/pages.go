@@ -1,37 +1,22 @@
-package ortrt
+package hugemem
 
 import (
 	"fmt"
 	"unsafe"
-
-	ort "github.com/yalue/onnxruntime_go"
 )
 
 // Pages is a block of memory for large tensors, mapped outside the Go heap
 // where the platform allows (Linux) and backed by transparent huge pages
 // where the kernel offers them for the asking (THP mode "madvise" or
-// "always").
-//
-// Why not the Go heap: on the virtual machines nst is measured on, the
-// first touch of a 4 KiB page costs 15-45 µs (a fault that exits to the
-// hypervisor), so the 440 MB a 512x512 VGG19 network reads and writes each
-// iteration cost seconds of page faults on the first iteration, and every
-// time the Go runtime returned idle heap to the system and took it back. A
-// 2 MiB huge page costs about as much as one 4 KiB page, and mapped memory
-// is released the moment Free is called rather than when the collector
-// and the scavenger get to it. The Go runtime does not ask for huge pages
-// for its heap.
+// "always"): it is faulted in 2 MiB at a time, and released the moment
+// Free is called rather than when the collector gets to it.
 type Pages struct {
 	mem    []byte // what callers see: the size asked for
 	mapped []byte // the whole mapping; nil for Go memory
 }
 
-// hugePageSize is the alignment and granularity of mappings: the x86-64
-// and arm64 transparent huge page size.
-const hugePageSize = 2 << 20
-
-// AllocPages returns zeroed memory of at least size bytes.
-func AllocPages(size int) (*Pages, error) {
+// NewPages returns zeroed memory of at least size bytes.
+func NewPages(size int) (*Pages, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("allocate %d bytes: negative size", size)
 	}
@@ -66,9 +51,15 @@ func (p *Pages) Free() error {
 	return unmapPages(mapped)
 }
 
+// Element is a type View can see Pages as: a fixed-size value holding no
+// pointers (the tensor element types of ONNX Runtime).
+type Element interface {
+	~bool | ~int8 | ~uint8 | ~int16 | ~uint16 | ~int32 | ~uint32 | ~int64 | ~uint64 | ~float32 | ~float64
+}
+
 // View returns the bytes [offset, offset+n*size(T)) of p as a []T. offset
 // must be a multiple of T's alignment.
-func View[T ort.TensorData](p *Pages, offset, n int) ([]T, error) {
+func View[T Element](p *Pages, offset, n int) ([]T, error) {
 	var zero T
 	size, align := int(unsafe.Sizeof(zero)), int(unsafe.Alignof(zero))
 	if offset < 0 || n < 0 || offset%align != 0 || offset+n*size > len(p.mem) {

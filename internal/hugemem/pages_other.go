@@ -1,6 +1,6 @@
 //go:build !linux
 
-package ortrt
+package hugemem
 
 // mapPages falls back to the Go heap where nst does not map memory itself.
 func mapPages(size int) ([]byte, bool, error) {

@@ -1,19 +1,18 @@
 package gemm
 
-// Reference computes the products in plain Go, accumulating every dot product
-// in float64 and rounding once to float32. It is the kernel tests compare
-// against and a fallback where ONNX Runtime is not wanted; it is one to two
-// orders of magnitude slower than ORT on the style layers' shapes.
+// reference computes the products in plain Go, accumulating every dot product
+// in float64 and rounding once to float32: the kernel the tests compare ORT
+// against, and the baseline of the benchmarks.
 //
-// The zero value is ready to use. A Reference keeps a scratch row between
+// The zero value is ready to use. A reference keeps a scratch row between
 // calls so that repeated products do not allocate; it is not safe for
 // concurrent use.
-type Reference struct {
+type reference struct {
 	row []float64
 }
 
 // Gram sets dst[rows×rows] = a·aᵀ for a row-major a[rows×cols].
-func (r *Reference) Gram(dst, a []float32, rows, cols int) error {
+func (r *reference) Gram(dst, a []float32, rows, cols int) error {
 	if err := checkGram(dst, a, rows, cols); err != nil {
 		return err
 	}
@@ -30,7 +29,7 @@ func (r *Reference) Gram(dst, a []float32, rows, cols int) error {
 }
 
 // MatMul sets dst[m×n] = a[m×k]·b[k×n], all row-major.
-func (r *Reference) MatMul(dst, a, b []float32, m, k, n int) error {
+func (r *reference) MatMul(dst, a, b []float32, m, k, n int) error {
 	if err := checkMatMul(dst, a, b, m, k, n); err != nil {
 		return err
 	}
