@@ -66,7 +66,13 @@ type experiment struct {
 	acts      []losses.Activation // headers over the Net's activation buffers
 	scratch   []float32           // a gradient nobody reads, for costsAt
 	terms     []string            // the cost terms, as costs.csv names them
-	ev        Event               // the event value a run reuses
+	// extra are the caller's cost terms (RunOptions.Terms) and extraCosts
+	// their values at the last evaluation.
+	extra      []Term
+	extraCosts []float64
+	// start is the caller's starting image (RunOptions.Start), or nil.
+	start *image.NRGBA
+	ev    Event // the event value a run reuses
 
 	// timing accumulates where evaluation time goes, for the manifest and
 	// the benchmark; setup splits the time to the first scale's targets.
@@ -275,6 +281,14 @@ func (e *experiment) evaluate(ctx context.Context, x, grad []float32) (float64, 
 	if err := e.objective.AddTV(e.costs, x, e.channels(), e.height, e.width, grad); err != nil {
 		return 0, err
 	}
+	for i, t := range e.extra {
+		v, err := t.Eval(x, e.channels(), e.height, e.width, grad)
+		if err != nil {
+			return 0, fmt.Errorf("cost term %s: %w", t.Name, err)
+		}
+		e.extraCosts[i] = v
+		e.costs.Total += v
+	}
 	t4 := time.Now()
 	e.timing.Forward += t1.Sub(t0)
 	e.timing.Costs += t2.Sub(t1) + t4.Sub(t3)
@@ -292,7 +306,17 @@ var ErrDiverged = errors.New("cost diverged")
 // initImage returns the optimisation's starting point as the config says.
 func (e *experiment) initImage() ([]float32, error) {
 	var x []float32
-	switch e.cfg.Init {
+	init := e.cfg.Init
+	if e.start != nil {
+		init = "start"
+	}
+	switch init {
+	case "start":
+		img, err := imageio.Resize(e.start, e.width, e.height)
+		if err != nil {
+			return nil, fmt.Errorf("resize the starting image: %w", err)
+		}
+		return e.variable(imageio.ToTensor(img)), nil
 	case "content":
 		x = slices.Clone(e.content)
 	case "noise":

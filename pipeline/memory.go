@@ -50,12 +50,8 @@ type LayerFootprint struct {
 	Requested, Content bool
 }
 
-// Constants of the memory model, fitted to the peak resident memory (VmHWM)
-// nst bench measured for the built-in VGG19 with the Gatys et al. layers
-// over 10 iterations (L-BFGS's history full): 632-704, 1081-1104 and
-// 3066-3105 MB at 256, 512 and 1024 pixels on first runs, which build and
-// optimise the graphs (507-523, 1081-1098 and 3067 MB opening them from
-// the graph cache), against estimates of 730, 1218 and 3293 MB.
+// Constants of the memory model, fitted to the peaks nst bench measures
+// (docs/performance.md, "The memory estimate").
 const (
 	// baseBytes is the process before any image: the Go runtime and its
 	// heap's slack, ONNX Runtime's library and its environment.
@@ -73,9 +69,7 @@ const (
 	// buildWeightCopies is how many copies of the network's weights
 	// building its two sessions at once holds: the backward's flipped
 	// weights and both graphs' serialisations in Go, and in each session
-	// ONNX Runtime's parsed, optimised and saved copies (fitted: 632-704
-	// MB at 256x256 is the backbone and nine to ten copies of VGG19's
-	// 52 MB up to relu5_1).
+	// ONNX Runtime's parsed, optimised and saved copies.
 	buildWeightCopies = 11
 )
 
@@ -103,11 +97,8 @@ func (f Footprint) requestedBytes(width, height int) int64 {
 // gradInPlaceAbove is the size of the requested activations above which a
 // run's gradients overwrite them (models.Options.GradInPlace,
 // losses.EvalInPlace) instead of filling buffers of their own. Overwriting
-// costs time: the style gradients are then computed in column blocks, which
-// made the costs 30-40% slower, 9-10% of an iteration instead of 6.5% at
-// 256 and 512 pixels. Above it the memory matters more: for VGG19's Gatys
-// et al. layers that is images beyond about 700x700 pixels, and at
-// 1024x1024 it took the peak from 3.6 GB to 3.1 GB. A variable for tests.
+// costs time (docs/design.md, "Gradients in place"), so only above this
+// size does the memory matter more. A variable for tests.
 var gradInPlaceAbove int64 = 256 << 20
 
 // gradInPlace reports whether gradients of requested bytes overwrite the
@@ -180,8 +171,7 @@ func EstimatePeak(f Footprint, width, height int) int64 {
 	}
 	run := baseBytes + f.BackboneBytes + net + costs + opt + style
 	// A first run builds both sessions at once, before any activation
-	// exists, which for a small image is the peak (632-704 MB at 256x256
-	// against 507-523 MB opening the graphs from the cache).
+	// exists, which for a small image is the peak.
 	build := baseBytes + f.BackboneBytes + buildWeightCopies*f.NetBytes
 	return max(run, build)
 }

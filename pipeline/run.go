@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nst-project/nst/imageio"
@@ -29,6 +32,24 @@ type RunOptions struct {
 	// Observers receive the run's events (see Event), after the run's own
 	// records (costs.csv, intermediate images, progress) have taken them.
 	Observers []Observer
+	// Terms are costs the caller adds to J, each a column of costs.csv
+	// after tv (video's temporal consistency, say).
+	Terms []Term
+	// Start, when set, is the starting image instead of what init says;
+	// it is resized to the run's first scale.
+	Start *image.NRGBA
+}
+
+// Term is a cost a caller adds to J.
+type Term struct {
+	// Name names the term in costs.csv and events: letters, digits and
+	// underscores.
+	Name string
+	// Eval returns the term's value at x, weighted as it enters J, and adds
+	// its gradient into grad. x is the optimiser's variable at the current
+	// scale, c×h×w values in [C,H,W] order (C is 3, or 1 with color:
+	// luminance).
+	Eval func(x []float32, c, h, w int, grad []float32) (float64, error)
 }
 
 // Result says where a finished run put its outputs.
@@ -61,6 +82,10 @@ func run(ctx context.Context, cfg *Config, o RunOptions, ck *loadedCheckpoint) (
 		return nil, interrupted(err)
 	}
 	defer e.Close()
+	if err := e.useTerms(o.Terms); err != nil {
+		return nil, err
+	}
+	e.start = o.Start
 	rec, s, err := e.begin(ctx, ck, t0)
 	if err != nil {
 		return nil, err
@@ -166,7 +191,7 @@ func interrupted(err error) error {
 
 // cancelled reports whether err comes from a context that is done. A
 // deadline counts as an interruption too, as the manifest's status (see
-// record.ExitStatus) already records it.
+// Manifest.Finish) already records it.
 func cancelled(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
@@ -232,7 +257,30 @@ func (e *experiment) costRow(row []float64) []float64 {
 	row = row[:0]
 	row = append(row, c.Content...)
 	row = append(row, c.Style...)
-	return append(row, c.TV, c.ContentTotal, c.StyleTotal, c.Total)
+	row = append(row, c.TV)
+	row = append(row, e.extraCosts...)
+	return append(row, c.ContentTotal, c.StyleTotal, c.Total)
+}
+
+// useTerms adds the caller's cost terms to the evaluation and to the
+// columns of costs.csv, after tv.
+func (e *experiment) useTerms(terms []Term) error {
+	if len(terms) == 0 {
+		return nil
+	}
+	names := slices.Clone(e.terms[:len(e.terms)-3])
+	for _, t := range terms {
+		if t.Name == "" || strings.IndexFunc(t.Name, func(r rune) bool {
+			return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		}) >= 0 || slices.Contains(e.terms, t.Name) || t.Eval == nil {
+			return fmt.Errorf("cost term %q: want a new name of letters, digits and underscores, and an Eval function", t.Name)
+		}
+		names = append(names, t.Name)
+	}
+	e.extra = terms
+	e.extraCosts = make([]float64, len(terms))
+	e.terms = append(names, "content", "style", "total")
+	return nil
 }
 
 func (e *experiment) finalCosts(row []float64) []record.Cost {

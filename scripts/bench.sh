@@ -10,7 +10,7 @@
 #   scripts/bench.sh --model models/vgg19.onnx
 #
 # nst itself asks glibc's malloc for transparent huge pages (see
-# ortrt.ReexecWithHugePages); set GLIBC_TUNABLES or NST_NO_REEXEC=1 to
+# hugemem.Reexec); set GLIBC_TUNABLES or NST_NO_REEXEC=1 to
 # measure without.
 #
 # On a machine shared with other work the wall times measure the load as

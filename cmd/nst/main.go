@@ -20,9 +20,8 @@ import (
 )
 
 func main() {
-	// First of all, while nothing else runs: ONNX Runtime's memory then
-	// comes in huge pages, which took 0.4-0.9 s off the start-up at 512x512
-	// on the virtual machines nst is measured on. A failed restart only
+	// First of all, while nothing else runs, so that ONNX Runtime's memory
+	// comes in huge pages (docs/performance.md). A failed restart only
 	// costs that speed, so its error is dropped.
 	_ = hugemem.Reexec()
 	os.Exit(run())

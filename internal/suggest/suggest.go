@@ -23,6 +23,15 @@ func Nearest(name string, candidates []string) (string, bool) {
 	return best, bestDist <= limit
 }
 
+// Hint is " (did you mean NAME?)" for the candidate nearest to name, or ""
+// when none is near.
+func Hint(name string, candidates []string) string {
+	if s, ok := Nearest(name, candidates); ok {
+		return " (did you mean " + s + "?)"
+	}
+	return ""
+}
+
 // distance is the Levenshtein distance between a and b, counted in runes.
 func distance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
