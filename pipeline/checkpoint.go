@@ -140,8 +140,9 @@ type loadedCheckpoint struct {
 	state []byte
 }
 
-// errNoCheckpoint is wrapped by loadCheckpoint when dir holds no checkpoint.
-var errNoCheckpoint = errors.New("no checkpoint")
+// ErrNoCheckpoint is wrapped by Resume's error when the run folder holds no
+// checkpoint: the run finished, or was killed before it could save one.
+var ErrNoCheckpoint = errors.New("no checkpoint")
 
 // loadCheckpoint reads dir's checkpoint and checks that its files are the
 // ones its description names, whole.
@@ -149,7 +150,7 @@ func loadCheckpoint(dir string) (*loadedCheckpoint, error) {
 	cdir := filepath.Join(dir, CheckpointDir)
 	js, err := os.ReadFile(filepath.Join(cdir, checkpointName))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w in %s (only a run stopped by an interrupt or a failed write leaves one; a finished run has nothing to resume)", errNoCheckpoint, dir)
+		return nil, fmt.Errorf("%w in %s (only a run stopped by an interrupt or a failed write leaves one; a finished run has nothing to resume)", ErrNoCheckpoint, dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint: %w", err)

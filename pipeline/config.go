@@ -690,6 +690,28 @@ func fieldNames(t reflect.Type) []string {
 }
 
 // checkKeyPath validates a dotted key given with --set.
+// CheckKey reports whether key names a config key as --set takes it:
+// a leaf or section of the config, or a layer of layers.content or
+// layers.style.
+func CheckKey(key string) error {
+	lk := strings.ToLower(key)
+	if lk == "layers" || lk == "layers.content" || lk == "layers.style" ||
+		strings.HasPrefix(key, "layers.content.") || strings.HasPrefix(key, "layers.style.") {
+		return nil
+	}
+	return checkKeyPath(key)
+}
+
+// Fingerprint is the config as YAML without what does not change its
+// result: the output folder and the runtime settings. Equal fingerprints
+// mean the same experiment, on any machine (paths are kept as loaded).
+func (c *Config) Fingerprint() ([]byte, error) {
+	f := *c
+	f.Output.Dir = ""
+	f.Runtime = Runtime{}
+	return yaml.Marshal(&f)
+}
+
 func checkKeyPath(key string) error {
 	t := reflect.TypeFor[Config]()
 	parts := strings.Split(key, ".")

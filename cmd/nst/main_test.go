@@ -72,10 +72,16 @@ type result struct {
 // temporary paths.
 func nst(t *testing.T, args ...string) result {
 	t.Helper()
+	return nstEnv(t, nil, args...)
+}
+
+// nstEnv is nst with env added to the child's environment.
+func nstEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), actAsNST+"=1")
+	cmd.Env = append(append(os.Environ(), actAsNST+"=1"), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
