@@ -487,7 +487,7 @@ func resumeAfter(t *testing.T, sig syscall.Signal, config string, sets []string,
 
 func TestResumeTakesNoConfig(t *testing.T) {
 	r := nst(t, "run", "--resume", t.TempDir(), "-c", writeConfig(t, ""))
-	if r.code != 2 || !strings.HasPrefix(r.stderr, "nst: --resume continues a run as its own config.yaml says; it takes no -c, --set or --out\n") {
+	if r.code != 2 || !strings.HasPrefix(r.stderr, "nst: --resume continues a run as its own config.yaml says; it takes no -c, --set, --out, --content, --style or --size\n") {
 		t.Errorf("exit %d, stderr:\n%s\nwant a usage error", r.code, r.stderr)
 	}
 }
