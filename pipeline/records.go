@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,28 @@ type runState struct {
 	row   []float64
 	cost  float64
 	start time.Time
+	// totals are the costs of this scale's steps so far, for the
+	// convergence test.
+	totals []float64
+}
+
+// converged reports whether the cost fell by less than optimizer.tolerance
+// over the last optimizer.window steps of the current scale, and records
+// it in rec's manifest when it did.
+func (e *experiment) converged(s *runState, rec *records) bool {
+	o := e.cfg.Optimizer
+	n := len(s.totals)
+	if o.Tolerance <= 0 || n <= o.Window {
+		return false
+	}
+	now, then := s.totals[n-1], s.totals[n-1-o.Window]
+	change := (then - now) / math.Abs(now)
+	if !(change < o.Tolerance) {
+		return false
+	}
+	rec.manifest.Converged = append(rec.manifest.Converged, record.Convergence{
+		Scale: e.scale, Iteration: s.iter, Change: change, Window: o.Window, Tolerance: o.Tolerance})
+	return true
 }
 
 // begin opens the run's records and returns where the optimisation

@@ -108,9 +108,14 @@ func (e *experiment) reopenRecords(ck *loadedCheckpoint, s *runState, manifest *
 		return nil, 0, fmt.Errorf("resume %s: %w", s.dir, err)
 	}
 	logged := 0
-	for _, it := range table.Iterations {
+	totals, _ := table.Column("total")
+	for i, it := range table.Iterations {
 		if it <= ck.Iteration {
 			logged = it
+			// The convergence test looks back over this scale's steps.
+			if it > e.sched.start(e.scale) && i < len(totals) {
+				s.totals = append(s.totals, totals[i])
+			}
 		}
 	}
 	// An interrupt can land between a step and its row, so one row may be

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/losses"
 	"github.com/nst-project/nst/optim"
 	"github.com/nst-project/nst/record"
@@ -96,7 +97,7 @@ func run(ctx context.Context, cfg *Config, o RunOptions, ck *loadedCheckpoint) (
 	slog.Info("run", "dir", s.dir, "size", fmt.Sprintf("%dx%d", e.width, e.height), "optimizer", s.opt.Name(), "iterations", e.sched.total(), "scales", len(e.sched), "estimated_peak_MB", e.info.EstimatedPeak>>20)
 
 	loopStart := time.Now()
-	runErr := e.optimize(ctx, s, obs)
+	runErr := e.optimize(ctx, s, rec, obs)
 	rec.manifest.AddPhase("optimize", time.Since(loopStart))
 	e.recordTiming(rec.manifest)
 	return e.conclude(s, rec, saver, obs, runErr)
@@ -105,7 +106,7 @@ func run(ctx context.Context, cfg *Config, o RunOptions, ck *loadedCheckpoint) (
 // optimize takes the steps of the schedule from s to its end, moving to
 // the next scale when one is done, and reports each to obs. s keeps the
 // last image whose cost was finite; the error says why it stopped early.
-func (e *experiment) optimize(ctx context.Context, s *runState, obs Observer) error {
+func (e *experiment) optimize(ctx context.Context, s *runState, rec *records, obs Observer) error {
 	if err := obs.Observe(e.event(EventStart, s)); err != nil {
 		return err
 	}
@@ -116,6 +117,9 @@ func (e *experiment) optimize(ctx context.Context, s *runState, obs Observer) er
 		}
 		if err := obs.Observe(e.event(EventIteration, s)); err != nil {
 			return err
+		}
+		if s.totals = append(s.totals, s.cost); e.converged(s, rec) && e.endScale(s, "the cost stopped falling") {
+			return nil
 		}
 	}
 	for {
@@ -133,12 +137,9 @@ func (e *experiment) optimize(ctx context.Context, s *runState, obs Observer) er
 		}
 		step, err := s.opt.Step(ctx, s.x, e.evaluate)
 		if errors.Is(err, optim.ErrConverged) {
-			if e.lastScale() {
-				slog.Info("optimiser converged; stopping early", "iteration", s.iter)
+			if e.endScale(s, "optimiser converged") {
 				return nil
 			}
-			slog.Info("optimiser converged; moving to the next scale", "iteration", s.iter)
-			s.iter = e.sched.end(e.scale)
 			continue
 		}
 		if err != nil {
@@ -152,7 +153,23 @@ func (e *experiment) optimize(ctx context.Context, s *runState, obs Observer) er
 		if err := obs.Observe(e.event(EventIteration, s)); err != nil {
 			return err
 		}
+		if s.totals = append(s.totals, s.cost); e.converged(s, rec) && e.endScale(s, "the cost stopped falling") {
+			return nil
+		}
 	}
+}
+
+// endScale ends the current scale before its planned iterations (why says
+// why) and reports whether that ends the run: the last scale's end does,
+// an earlier one moves on to the next scale.
+func (e *experiment) endScale(s *runState, why string) bool {
+	if e.lastScale() {
+		slog.Info(why+"; stopping early", "iteration", s.iter)
+		return true
+	}
+	slog.Info(why+"; moving to the next scale", "iteration", s.iter)
+	s.iter = e.sched.end(e.scale)
+	return false
 }
 
 // conclude saves the run's result (the last good image, as "final", or as
@@ -324,6 +341,10 @@ func (e *experiment) saveRGB(dir, name string, rgb []float32) (string, error) {
 func (e *experiment) describe(m *record.Manifest) {
 	m.ONNXRuntime = ortrt.Version()
 	m.Threads = e.cfg.Runtime.Threads
+	if m.Threads == 0 {
+		// ONNX Runtime's default: one intra-op thread per usable core.
+		m.Threads, _ = sysmem.CPULimit()
+	}
 	m.Seed = e.cfg.Seed
 	m.Model = record.Model{Description: e.backbone.Describe(), Path: e.cfg.Model.Path, SHA256: e.backbone.Digest()}
 	m.Inputs = append(m.Inputs, e.inputs...)

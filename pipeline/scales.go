@@ -278,7 +278,7 @@ func (e *experiment) nextScale(ctx context.Context, s *runState) error {
 	if err := imageio.ResizeBilinear(next, clamped, c, h, w, e.height, e.width); err != nil {
 		return err
 	}
-	s.x, s.lastGood, s.opt = next, slices.Clone(next), opt
+	s.x, s.lastGood, s.opt, s.totals = next, slices.Clone(next), opt, nil
 	return nil
 }
 

@@ -43,7 +43,22 @@ type Manifest struct {
 	Phases      []Phase   `json:"phases"`
 	Iterations  int       `json:"iterations"`
 	FinalCosts  []Cost    `json:"final_costs"`
-	Status      string    `json:"status"`
+	// Converged lists the scales the convergence test ended early.
+	Converged []Convergence `json:"converged,omitempty"`
+	Status    string        `json:"status"`
+}
+
+// Convergence records a scale that stopped before its planned iterations
+// because the cost had stopped falling.
+type Convergence struct {
+	// Scale is the scale's index and Iteration the run's step count then.
+	Scale     int `json:"scale"`
+	Iteration int `json:"iteration"`
+	// Change is the relative fall of the cost over the last Window steps,
+	// below Tolerance.
+	Change    float64 `json:"relative_change"`
+	Window    int     `json:"window"`
+	Tolerance float64 `json:"tolerance"`
 }
 
 // Program identifies the nst build.
@@ -144,14 +159,20 @@ func NewManifest(start time.Time) *Manifest {
 // ProgramInfo reads the build's identity from the binary's embedded build
 // information: the main module's version and, when the build was made from
 // a VCS checkout with -buildvcs (go build's default there), its revision.
+// Release is the version of nst this tree is released as; a build from a
+// checkout reports it with "-dev" and its revision.
+const Release = "v0.2.0"
+
 func ProgramInfo() Program {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return Program{Version: "unknown"}
 	}
 	p := Program{Version: bi.Main.Version}
-	if p.Version == "" {
-		p.Version = "(devel)"
+	if p.Version == "" || p.Version == "(devel)" {
+		// Built from a checkout (go build, go run): the release this
+		// tree leads to, marked as a development build.
+		p.Version = Release + "-dev"
 	}
 	for _, s := range bi.Settings {
 		switch s.Key {

@@ -48,7 +48,18 @@ case "$(uname -s)-$(uname -m)" in
 esac
 if [ "$rel_name" != linux-x64 ]; then unset 'archive_sha[npm-1.24.3]' 'archive_sha[release-1.24.3]' 'lib_sha[npm-1.24.3]'; fi
 
+# The per-user copy an installed nst finds outside the tree
+# (ortrt.UserLibraryDir); best effort, since the tree's copy is enough there.
+user_dest="${XDG_DATA_HOME:-$HOME/.local/share}/nst/onnxruntime/lib"
+install_user_copy() {
+  if mkdir -p "$user_dest" 2>/dev/null && cp -f "$lib" "$user_dest/libonnxruntime.so.$version.tmp" 2>/dev/null; then
+    mv -f "$user_dest/libonnxruntime.so.$version.tmp" "$user_dest/libonnxruntime.so.$version"
+    ln -sf "libonnxruntime.so.$version" "$user_dest/libonnxruntime.so"
+  fi
+}
+
 if [ -f "$lib" ] && [ $force = 0 ]; then
+  [ -f "$user_dest/libonnxruntime.so.$version" ] || install_user_copy
   echo "ONNX Runtime $version already installed: $lib"
   exit 0
 fi
@@ -98,3 +109,4 @@ mkdir -p "$dest"
 install -m 0644 "$work/$member" "$lib.tmp" && mv "$lib.tmp" "$lib"
 ln -sf "libonnxruntime.so.$version" "$dest/libonnxruntime.so"
 echo "installed ONNX Runtime $version ($kind) at $lib"
+install_user_copy

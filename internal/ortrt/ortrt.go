@@ -116,7 +116,9 @@ func findLibrary(explicit string) (string, error) {
 			return p, nil
 		}
 	}
-	for _, dir := range systemDirs() {
+	user := UserLibraryDir()
+	dirs := append([]string{user}, systemDirs()...)
+	for _, dir := range dirs {
 		for _, name := range []string{libName, libName + ".1"} {
 			p := filepath.Join(dir, name)
 			if _, err := os.Stat(p); err == nil {
@@ -124,7 +126,20 @@ func findLibrary(explicit string) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("ONNX Runtime library not found (looked at runtime.library, ONNXRUNTIME_LIB, onnxruntime/lib in the nst tree, and the system library path); run %s", installHint)
+	return "", fmt.Errorf("ONNX Runtime library not found: looked at runtime.library, ONNXRUNTIME_LIB, onnxruntime/lib in the working folder, the executable's folder and their parents, then %s; run %s (it installs into the nst tree and %s), or set ONNXRUNTIME_LIB to the library's path", strings.Join(dirs, ", "), installHint, user)
+}
+
+// UserLibraryDir is the per-user folder where scripts/install-onnxruntime.sh
+// also installs the library, so that an installed nst run outside the tree
+// finds it: $XDG_DATA_HOME/nst/onnxruntime/lib, by default
+// ~/.local/share/nst/onnxruntime/lib.
+func UserLibraryDir() string {
+	base := os.Getenv("XDG_DATA_HOME")
+	if base == "" {
+		home, _ := os.UserHomeDir()
+		base = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(base, "nst", "onnxruntime", "lib")
 }
 
 // searchRoots lists the working directory, the executable's directory and
