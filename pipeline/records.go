@@ -86,7 +86,8 @@ func (e *experiment) begin(ctx context.Context, ck *loadedCheckpoint, t0 time.Ti
 		return nil, nil, fmt.Errorf("write resolved config: %w", err)
 	}
 	e.describe(manifest)
-	rec := &records{dir: s.dir, manifest: manifest}
+	w := e.cfg.Weights
+	rec := &records{dir: s.dir, manifest: manifest, weights: map[string]float64{"content": w.Content, "style": w.Style, "tv": w.TV}}
 	if ck == nil {
 		rec.costLog, err = record.CreateCostLog(rec.costsPath(), e.terms)
 	} else {
@@ -126,6 +127,8 @@ type records struct {
 	costLog  *record.CostLog
 	// logged is the last iteration costs.csv has a row for.
 	logged int
+	// weights are α, β and the tv weight, for the cost plot.
+	weights map[string]float64
 }
 
 func (r *records) costsPath() string { return filepath.Join(r.dir, record.CostsCSVName) }
@@ -145,7 +148,7 @@ func (r *records) Observe(ev *Event) error {
 func (r *records) close(writeStart time.Time, iter int, final []record.Cost, runErr error) error {
 	err := r.costLog.Close()
 	if table, terr := record.ReadCosts(r.costsPath()); terr == nil && len(table.Iterations) > 0 {
-		err = cmp.Or(err, record.PlotCosts(filepath.Join(r.dir, record.CostsPNGName), table, record.PlotOptions{Title: filepath.Base(r.dir)}))
+		err = cmp.Or(err, record.PlotCosts(filepath.Join(r.dir, record.CostsPNGName), table, record.PlotOptions{Title: filepath.Base(r.dir), Weights: r.weights}))
 	}
 	r.manifest.AddPhase("write", time.Since(writeStart))
 	r.manifest.Finish(time.Now(), iter, final, runErr)

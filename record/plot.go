@@ -32,6 +32,10 @@ type PlotOptions struct {
 	Terms []string
 	// Title is drawn above the plot when not empty.
 	Title string
+	// Weights multiply the named terms before they are drawn, so that the
+	// curves show what each term adds to the total (α·content, β·style);
+	// the legend names the weight.
+	Weights map[string]float64
 }
 
 // maxPlotSide bounds the plot's size: a chart needs no more, and a typo in
@@ -110,6 +114,9 @@ func costPlot(t *CostTable, o PlotOptions) (*plot.Plot, plot.Legend, error) {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				continue
 			}
+			if w, ok := o.Weights[name]; ok {
+				v *= w
+			}
 			xys = append(xys, plotter.XY{X: float64(t.Iterations[i]), Y: v})
 			allZero = allZero && v == 0
 		}
@@ -119,7 +126,11 @@ func costPlot(t *CostTable, o PlotOptions) (*plot.Plot, plot.Legend, error) {
 		for _, xy := range xys {
 			lo, hi = min(lo, xy.Y), max(hi, xy.Y)
 		}
-		curves = append(curves, curve{name, xys})
+		label := name
+		if w, ok := o.Weights[name]; ok {
+			label = fmt.Sprintf("%g·%s", w, name)
+		}
+		curves = append(curves, curve{label, xys})
 	}
 	if len(curves) == 0 {
 		return nil, plot.Legend{}, errors.New("no finite, non-zero costs to plot")
