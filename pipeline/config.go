@@ -1,6 +1,12 @@
 // Package pipeline runs style transfer experiments: it reads a config, loads
 // images and the backbone, optimises the pixels and leaves a complete record
 // of the run beside its output.
+//
+// Run is the one run loop. It reports every step to observers (see Event):
+// the run's own records (costs.csv, intermediate images, progress,
+// checkpoints) are observers, and so is a caller's callback, given in
+// RunOptions.Observers. Resume continues a stopped run from its checkpoint
+// through the same loop. See ExampleRun.
 package pipeline
 
 import (
