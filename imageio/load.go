@@ -15,9 +15,10 @@ import (
 	"image/png"
 	"io"
 	"io/fs"
-	"os"
+	"syscall"
 
 	"github.com/disintegration/imaging"
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // DefaultMaxPixels is the largest image, in pixels, Load decodes unless told
@@ -51,20 +52,22 @@ func Load(path string, o LoadOptions) (*image.NRGBA, error) {
 		return nil, fmt.Errorf("load image %q: pixel limit %d is negative; set %s to a positive number", path, maxPixels, MaxPixelsKey)
 	}
 
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("load image %q: %w", path, pathCause(err))
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("load image %q: %w", path, pathCause(err))
-	}
+	// A named pipe or a device is refused before it can block or be read
+	// without end.
+	sf, err := safefile.Open(path, safefile.MaxImageBytes)
+	var typeErr *safefile.TypeError
 	switch {
-	case st.IsDir():
-		return nil, fmt.Errorf("load image %q: is a folder, not an image file", path)
-	case st.Size() == 0:
-		return nil, fmt.Errorf("load image %q: empty file", path)
+	case errors.As(err, &typeErr) && typeErr.Mode.IsDir():
+		return nil, fmt.Errorf("load image %s: is a folder, not an image file", safefile.Quote(path))
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("load image %s: %w", safefile.Quote(path), syscall.ENOENT)
+	case err != nil:
+		return nil, fmt.Errorf("load image: %w", err)
+	}
+	defer sf.Close()
+	f := sf.OS()
+	if sf.Size() == 0 {
+		return nil, fmt.Errorf("load image %s: empty file", safefile.Quote(path))
 	}
 
 	cfg, format, err := image.DecodeConfig(bufio.NewReader(f))

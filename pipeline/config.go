@@ -29,6 +29,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nst-project/nst/builtinimg"
+	"github.com/nst-project/nst/internal/safefile"
 	"github.com/nst-project/nst/internal/suggest"
 	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/models"
@@ -275,7 +276,7 @@ var (
 // then the key=value overrides in sets, fills defaults, and checks every key
 // and value that can be checked without loading images or the model.
 func LoadConfig(path string, sets []string) (*Config, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := safefile.ReadFile(path, safefile.MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -878,8 +879,8 @@ func (c *Config) Validate() error {
 	if c.Output.Dir == "" {
 		bad("output.dir: missing")
 	}
-	if c.Runtime.Threads < 0 {
-		bad("runtime.threads: %d; want 0 (all cores) or more", c.Runtime.Threads)
+	if max := sysmem.MaxThreads(); c.Runtime.Threads < 0 || c.Runtime.Threads > max {
+		bad("runtime.threads: %d; want 0 (all cores) up to %d (%d per usable CPU: more only take turns)", c.Runtime.Threads, max, sysmem.ThreadsPerCPU)
 	}
 	if c.Runtime.Device != "cpu" && c.Runtime.Device != "cuda" {
 		bad("runtime.device: %q; want cpu or cuda", c.Runtime.Device)

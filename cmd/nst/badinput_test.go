@@ -112,7 +112,7 @@ func TestBadInputsGiveOneErrorLine(t *testing.T) {
 		// The config file.
 		{"config missing", func(*testing.T, string) (string, []string) {
 			return "", []string{"-c", "/no/such/dir/exp.yaml"}
-		}, []string{"read config: open /no/such/dir/exp.yaml: no such file or directory"}},
+		}, []string{`read config: open "/no/such/dir/exp.yaml": no such file or directory`}},
 		{"config empty", withConfig(""), []string{"content: missing", "style: missing"}},
 		{"config not YAML", withConfig("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00"), []string{"bad.yaml: not a YAML text file (it holds binary data: an image or model given as the config?)"}},
 		{"YAML syntax error", withConfig("content: builtin:village\nsize: [1\n"), []string{"bad.yaml: line 2, column 7: sequence end token ']' not found"}},

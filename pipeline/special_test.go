@@ -1,0 +1,50 @@
+package pipeline_test
+
+import (
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/pipeline"
+)
+
+// TestSpecialFilesAreRefused: a named pipe or a device given as a config
+// or an image is refused at once, naming what it is, instead of blocking
+// in open() or being read without end. Each call is bounded by a timer,
+// so a regression fails the test rather than hanging it.
+func TestSpecialFilesAreRefused(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	load := map[string]func(string) error{
+		"config": func(p string) error { _, err := pipeline.LoadConfig(p, nil); return err },
+		"image":  func(p string) error { _, err := imageio.Load(p, imageio.LoadOptions{}); return err },
+	}
+	for what, f := range load {
+		for _, c := range []struct{ path, want string }{{fifo, "named pipe"}, {"/dev/zero", "device"}} {
+			done := make(chan error, 1)
+			go func() { done <- f(c.path) }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("%s %s: %v, want an error saying %q", what, c.path, err, c.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s %s: still reading after 5 s", what, c.path)
+			}
+		}
+	}
+}
+
+// TestThreadsAreBounded: runtime.threads far above the machine's CPUs is
+// refused by the config check (10000 once started 32,000 threads).
+func TestThreadsAreBounded(t *testing.T) {
+	_, err := pipeline.LoadConfigBytes([]byte("content: builtin:village\nstyle: [{path: builtin:swirls}]\n"), []string{"runtime.threads=10000"})
+	if err == nil || !strings.Contains(err.Error(), "runtime.threads: 10000") {
+		t.Errorf("err = %v, want runtime.threads refused", err)
+	}
+}
