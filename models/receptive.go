@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"slices"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 
@@ -39,8 +40,9 @@ func (r ReceptiveField) Box(y, x int) image.Rectangle {
 // hi inclusive, and each further unit is jump pixels further on.
 type span struct{ lo, hi, jump int }
 
-// field is a receptive field along both axes, height first.
-type field [2]span
+// field is a receptive field along each spatial axis of the image, in the
+// tensor's order (height then width for an image).
+type field []span
 
 // ReceptiveField computes the receptive field of layer by walking the
 // graph from the image to the layer's tensor with the standard recurrence:
@@ -62,6 +64,9 @@ func (b *Backbone) ReceptiveField(layer string) (ReceptiveField, error) {
 	if err != nil {
 		return ReceptiveField{}, fmt.Errorf("receptive field of %s: %w", layer, err)
 	}
+	if len(f) != 2 {
+		return ReceptiveField{}, fmt.Errorf("receptive field of %s: the image has %d spatial axes, not height and width", layer, len(f))
+	}
 	return ReceptiveField{
 		Height: f[0].hi - f[0].lo + 1, Width: f[1].hi - f[1].lo + 1,
 		StrideY: f[0].jump, StrideX: f[1].jump,
@@ -69,12 +74,30 @@ func (b *Backbone) ReceptiveField(layer string) (ReceptiveField, error) {
 	}, nil
 }
 
+// spatialRank is the number of spatial axes of c's input: its rank less
+// the batch and channel axes (2 for the [1,3,H,W] images of a backbone).
+func (c *canonical) spatialRank() int {
+	for _, in := range c.graph.GetInput() {
+		if in.GetName() == c.input {
+			if shape := in.GetType().GetTensorType().GetShape(); shape != nil && len(shape.GetDim()) > 2 {
+				return len(shape.GetDim()) - 2
+			}
+		}
+	}
+	return 2
+}
+
 // fieldOf walks c's nodes, which are in topological order, and returns the
-// field of tensor. A node that cannot be analysed records its error on its
-// outputs rather than failing at once: only an error on the way to tensor
-// matters.
+// field of tensor, one span per spatial axis of the input. A node that
+// cannot be analysed records its error on its outputs rather than failing
+// at once: only an error on the way to tensor matters.
 func (c *canonical) fieldOf(tensor string) (field, error) {
-	fields := map[string]field{c.input: {{0, 0, 1}, {0, 0, 1}}}
+	r := c.spatialRank()
+	unit := make(field, r)
+	for a := range unit {
+		unit[a] = span{0, 0, 1}
+	}
+	fields := map[string]field{c.input: unit}
 	failed := map[string]error{}
 	for _, n := range c.graph.GetNode() {
 		var in []field
@@ -114,9 +137,9 @@ func (c *canonical) fieldOf(tensor string) (field, error) {
 		return f, nil
 	}
 	if err, ok := failed[tensor]; ok {
-		return field{}, err
+		return nil, err
 	}
-	return field{}, fmt.Errorf("tensor %q is not computed from the image", tensor)
+	return nil, fmt.Errorf("tensor %q is not computed from the image", tensor)
 }
 
 // skipsField lists ops whose outputs describe a tensor's shape, not its
@@ -140,36 +163,40 @@ var keepsField = map[string]bool{
 // nodeField is the field of n's outputs given the fields of its
 // image-derived inputs (at least one).
 func nodeField(n *onnx.NodeProto, in []field, inits map[string]*onnx.TensorProto) (field, error) {
+	r := len(in[0])
 	switch op := n.GetOpType(); {
 	case keepsField[op]:
 		return union(in)
 	case op == "Concat" || op == "Split":
-		if axis := onnxgraph.AttrInt(n, "axis", 0); axis != 1 && axis != -3 {
-			return field{}, fmt.Errorf("%s along axis %d moves positions; only the channel axis keeps them", op, axis)
+		if axis := onnxgraph.AttrInt(n, "axis", 0); axis != 1 && axis != -int64(r)-1 {
+			return nil, fmt.Errorf("%s along axis %d moves positions; only the channel axis keeps them", op, axis)
 		}
 		return union(in)
 	case op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "LpPool":
 		if len(in) != 1 || len(n.GetInput()) == 0 {
-			return field{}, errors.New("weights computed from the image")
+			return nil, errors.New("weights computed from the image")
 		}
-		w, err := readWindow(n, inits)
+		w, err := readWindow(n, inits, r)
 		if err != nil {
-			return field{}, err
+			return nil, err
 		}
 		return w.apply(in[0]), nil
 	case op == "Pad":
 		return padField(n, in, inits)
 	}
-	return field{}, errors.New("no receptive field after it: it mixes or moves image positions")
+	return nil, errors.New("no receptive field after it: it mixes or moves image positions")
 }
 
 // union is the field of a unit that sees all of fields at once.
 func union(fields []field) (field, error) {
-	u := fields[0]
+	u := slices.Clone(fields[0])
 	for _, f := range fields[1:] {
+		if len(f) != len(u) {
+			return nil, fmt.Errorf("inputs with %d and %d spatial axes meet", len(u), len(f))
+		}
 		for a := range u {
 			if f[a].jump != u[a].jump {
-				return field{}, fmt.Errorf("inputs with strides %d and %d meet", u[a].jump, f[a].jump)
+				return nil, fmt.Errorf("inputs with strides %d and %d meet", u[a].jump, f[a].jump)
 			}
 			u[a].lo, u[a].hi = min(u[a].lo, f[a].lo), max(u[a].hi, f[a].hi)
 		}
@@ -177,14 +204,14 @@ func union(fields []field) (field, error) {
 	return u, nil
 }
 
-// window is a sliding window along height and width.
+// window is a sliding window along each spatial axis.
 type window struct {
-	kernel, stride, dilation, lead [2]int
+	kernel, stride, dilation, lead []int
 }
 
 // apply maps the field of a window's input to that of its output.
 func (w window) apply(f field) field {
-	var out field
+	out := make(field, len(f))
 	for a, s := range f {
 		keff := w.dilation[a]*(w.kernel[a]-1) + 1
 		out[a] = span{
@@ -196,27 +223,28 @@ func (w window) apply(f field) field {
 	return out
 }
 
-// readWindow reads the window of a Conv or pooling node: kernel from
-// kernel_shape or, for Conv, the weight's dimensions; strides, dilations
-// and leading padding from the attributes.
-func readWindow(n *onnx.NodeProto, inits map[string]*onnx.TensorProto) (window, error) {
+// readWindow reads the window of a Conv or pooling node over r spatial
+// axes: kernel from kernel_shape or, for Conv, the weight's dimensions;
+// strides, dilations and leading padding from the attributes.
+func readWindow(n *onnx.NodeProto, inits map[string]*onnx.TensorProto, r int) (window, error) {
 	kernel := onnxgraph.AttrInts(n, "kernel_shape", nil)
 	if kernel == nil && n.GetOpType() == "Conv" && len(n.GetInput()) > 1 {
 		if t := inits[n.GetInput()[1]]; t != nil && len(t.GetDims()) > 2 {
 			kernel = t.GetDims()[2:]
 		}
 	}
-	if len(kernel) != 2 {
-		return window{}, fmt.Errorf("kernel %v: only 2-D windows over height and width have a receptive field here", kernel)
+	if len(kernel) != r {
+		return window{}, fmt.Errorf("kernel %v: want a %d-d window over the image's spatial axes", kernel, r)
 	}
-	strides := onnxgraph.AttrInts(n, "strides", []int64{1, 1})
-	dilations := onnxgraph.AttrInts(n, "dilations", []int64{1, 1})
-	pads := onnxgraph.AttrInts(n, "pads", []int64{0, 0, 0, 0})
-	if len(strides) != 2 || len(dilations) != 2 || len(pads) != 4 {
-		return window{}, fmt.Errorf("strides %v, dilations %v, pads %v do not fit a 2-D window", strides, dilations, pads)
+	ones := slices.Repeat([]int64{1}, r)
+	strides := onnxgraph.AttrInts(n, "strides", ones)
+	dilations := onnxgraph.AttrInts(n, "dilations", ones)
+	pads := onnxgraph.AttrInts(n, "pads", make([]int64, 2*r))
+	if len(strides) != r || len(dilations) != r || len(pads) != 2*r {
+		return window{}, fmt.Errorf("strides %v, dilations %v, pads %v do not fit a %d-d window", strides, dilations, pads, r)
 	}
-	var w window
-	for a := range 2 {
+	w := window{kernel: make([]int, r), stride: make([]int, r), dilation: make([]int, r), lead: make([]int, r)}
+	for a := range r {
 		w.kernel[a], w.stride[a], w.dilation[a], w.lead[a] = int(kernel[a]), int(strides[a]), int(dilations[a]), int(pads[a])
 		if w.kernel[a] < 1 || w.stride[a] < 1 || w.dilation[a] < 1 || w.lead[a] < 0 {
 			return window{}, fmt.Errorf("kernel %v, strides %v, dilations %v, pads %v: want positive sizes and non-negative pads", kernel, strides, dilations, pads)
@@ -225,9 +253,9 @@ func readWindow(n *onnx.NodeProto, inits map[string]*onnx.TensorProto) (window, 
 	switch autoPad := onnxgraph.AttrString(n, "auto_pad", "NOTSET"); autoPad {
 	case "NOTSET":
 	case "VALID":
-		w.lead = [2]int{}
+		clear(w.lead)
 	case "SAME_UPPER", "SAME_LOWER":
-		for a := range 2 {
+		for a := range r {
 			// The total padding is k_eff−1 whatever the input size only at
 			// stride 1; with a larger stride it depends on the size.
 			if w.stride[a] != 1 {
@@ -250,23 +278,25 @@ func readWindow(n *onnx.NodeProto, inits map[string]*onnx.TensorProto) (window, 
 // the ends.
 func padField(n *onnx.NodeProto, in []field, inits map[string]*onnx.TensorProto) (field, error) {
 	if len(in) != 1 || len(n.GetInput()) < 2 {
-		return field{}, errors.New("pads computed from the image")
+		return nil, errors.New("pads computed from the image")
 	}
 	t := inits[n.GetInput()[1]]
 	if t == nil {
-		return field{}, errors.New("pads computed at run time")
+		return nil, errors.New("pads computed at run time")
 	}
 	pads, err := onnxgraph.Int64Data(t)
 	if err != nil {
-		return field{}, err
+		return nil, err
 	}
-	if len(pads) != 8 {
-		return field{}, fmt.Errorf("pads %v: want 8 values for an [N,C,H,W] tensor", pads)
+	r := len(in[0])
+	rank := r + 2
+	if len(pads) != 2*rank {
+		return nil, fmt.Errorf("pads %v: want %d values for a tensor of rank %d", pads, 2*rank, rank)
 	}
-	if pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0 {
-		return field{}, fmt.Errorf("pads %v change the batch or channel axis", pads)
+	if pads[0] != 0 || pads[1] != 0 || pads[rank] != 0 || pads[rank+1] != 0 {
+		return nil, fmt.Errorf("pads %v change the batch or channel axis", pads)
 	}
-	f := in[0]
+	f := slices.Clone(in[0])
 	for a := range f {
 		lead := int(pads[2+a])
 		f[a].lo -= lead * f[a].jump
