@@ -26,9 +26,26 @@ import (
 // initializers (see onnxgraph.CloneSharingInitializers); g is not modified.
 // Shapes that cannot be inferred are left for InferShapes to report.
 func FoldShapes(g *onnx.GraphProto, inputs Shapes) (folded *onnx.GraphProto, sizeDependent bool, err error) {
+	folded, sizeDependent, _, err = fold(g, inputs)
+	return folded, sizeDependent, err
+}
+
+// PartialShapes returns the static shapes of g's tensors given its input
+// shapes, with shape computations folded as FoldShapes does, as far as
+// they can be inferred: unlike InferShapes it skips what it cannot infer
+// (an op without a shape rule, a classifier head that fits one input size
+// only) and goes on with the rest. It serves descriptions of a graph,
+// where an incomplete answer is better than none.
+func PartialShapes(g *onnx.GraphProto, inputs Shapes) (Shapes, error) {
+	_, _, shapes, err := fold(g, inputs)
+	return shapes, err
+}
+
+// fold is FoldShapes, also returning the shapes it inferred on the way.
+func fold(g *onnx.GraphProto, inputs Shapes) (folded *onnx.GraphProto, sizeDependent bool, shapes Shapes, err error) {
 	ix, err := indexGraph(g)
 	if err != nil {
-		return nil, false, fmt.Errorf("fold shapes: %w", err)
+		return nil, false, nil, fmt.Errorf("fold shapes: %w", err)
 	}
 	// ix.inits gains the folded values as they are computed, so that shape
 	// rules and later folds read them like any constant; the caller's map
@@ -38,12 +55,13 @@ func FoldShapes(g *onnx.GraphProto, inputs Shapes) (folded *onnx.GraphProto, siz
 		inits[k] = v
 	}
 	ix.inits = inits
-	shapes := Shapes{}
+	shapes = Shapes{}
+	// append, not Clone: a scalar's shape is empty, not nil (unknown).
 	for name, s := range inputs {
-		shapes[name] = slices.Clone(s)
+		shapes[name] = append([]int64{}, s...)
 	}
 	for name, t := range ix.inits {
-		shapes[name] = slices.Clone(t.GetDims())
+		shapes[name] = append([]int64{}, t.GetDims()...)
 	}
 	declared := declaredShapes(g)
 	dependent := map[string]bool{}
@@ -53,7 +71,7 @@ func FoldShapes(g *onnx.GraphProto, inputs Shapes) (folded *onnx.GraphProto, siz
 		n := g.GetNode()[i]
 		outs, dep, err := foldNode(ix, n, shapes, dependent)
 		if err != nil {
-			return nil, false, fmt.Errorf("fold shapes: node %s: %w", nodeLabel(n), err)
+			return nil, false, nil, fmt.Errorf("fold shapes: node %s: %w", nodeLabel(n), err)
 		}
 		if outs != nil {
 			drop[i] = true
@@ -64,7 +82,7 @@ func FoldShapes(g *onnx.GraphProto, inputs Shapes) (folded *onnx.GraphProto, siz
 				}
 				t.Name = o
 				ix.inits[o] = t
-				shapes[o] = slices.Clone(t.GetDims())
+				shapes[o] = append([]int64{}, t.GetDims()...)
 				dependent[o] = dep
 				sizeDependent = sizeDependent || dep
 				added = append(added, t)
@@ -95,7 +113,7 @@ func FoldShapes(g *onnx.GraphProto, inputs Shapes) (folded *onnx.GraphProto, siz
 		}
 	}
 	if len(added) == 0 {
-		return g, false, nil
+		return g, false, shapes, nil
 	}
 	out := onnxgraph.CloneSharingInitializers(g)
 	nodes := out.Node
@@ -118,7 +136,7 @@ func FoldShapes(g *onnx.GraphProto, inputs Shapes) (folded *onnx.GraphProto, siz
 			out.Initializer = append(out.Initializer, t)
 		}
 	}
-	return out, sizeDependent, nil
+	return out, sizeDependent, shapes, nil
 }
 
 // maxFoldElements bounds the tensors FoldShapes evaluates: shape
