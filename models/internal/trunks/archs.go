@@ -436,3 +436,20 @@ func (t *trunk) convnextTiny(x string) {
 		x = t.tap(fmt.Sprintf("stage%d", i+1), x, dims[i], 4<<i)
 	}
 }
+
+// Recommended returns the layers scripts/export_backbone.py suggests for
+// arch: one content layer and the style layers. They follow Gatys et
+// al.'s VGG choice by analogy (style at the first four resolutions,
+// content at stride 8); they are a starting point, not tuned.
+func Recommended(arch string, taps []Tap) (content string, style []string) {
+	if arch == "alexnet" {
+		return "relu2_1", []string{"relu1_1", "relu2_1", "relu3_1", "relu3_3"}
+	}
+	for _, tp := range taps[:min(4, len(taps))] {
+		style = append(style, tp.Name)
+	}
+	if len(taps) > 2 {
+		content = taps[2].Name
+	}
+	return content, style
+}
