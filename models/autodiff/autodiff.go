@@ -18,6 +18,23 @@
 // Add, which runs faster than Sum; max-pooling gradients
 // scatter through the forward's argmax indices, and a ReLU feeding only a
 // max pool is masked at the pooled size.
+//
+// Beyond VGG, the rules cover what torch.onnx.export writes at opset 17 for
+// torchvision's other trunks (ResNet to ConvNeXt): activations read the
+// saved output (Sigmoid, Tanh, HardSigmoid) or input (HardSwish, Erf);
+// LayerNormalization reads the Mean and InvStdDev its forward node is made
+// to output; a MatMul with a constant 2-D weight multiplies by a
+// transposed copy stored as a constant; Slice, Gather with constant
+// indices and Split put the gradient back with Pad, Concat or a one-hot
+// MatMul. Shape, comparisons and rounding carry no gradient, so a shape
+// computed from an activation stays off the backward pass; FoldShapes
+// turns such shape computations into constants for one input size before
+// InferShapes and Differentiate, which need static shapes. Convolution and
+// pooling rules hold in 1, 2 and 3 spatial dimensions.
+//
+// CheckSupported and Differentiate report every op on a gradient path that
+// has no rule (UnsupportedOpError), and a rule that cannot handle a node as
+// configured names op and node (NodeError).
 package autodiff
 
 import (
