@@ -180,7 +180,8 @@ func TestOpTimesAggregatesKernels(t *testing.T) {
 // each torchvision trunk at torchvision's widths and depths with random
 // weights (package trunks) at 224x224, on the layers the export script
 // recommends (content and style), with average pooling as nst runs by
-// default. The costs' own work (Gram matrices) is not included.
+// default; forward-ms/op is the Forward's share. The costs' own work
+// (Gram matrices) is not included.
 func BenchmarkArchitectures(b *testing.B) {
 	const side = 224
 	img := randImage(side, side, 1)
@@ -199,20 +200,25 @@ func BenchmarkArchitectures(b *testing.B) {
 			start := time.Now()
 			net := prepare(b, backbone, Options{Layers: layers, Pooling: PoolingAvg, Height: side, Width: side, Preprocess: ImageNetPreprocess, Session: ortrtOptions})
 			prepared := time.Since(start)
+			var forward time.Duration
 			run := func() {
+				start := time.Now()
 				if _, err := net.Forward(img); err != nil {
 					b.Fatal(err)
 				}
+				forward += time.Since(start)
 				if _, err := net.Backward(); err != nil {
 					b.Fatal(err)
 				}
 			}
 			run()
+			forward = 0
 			cpu := cpuTime()
 			for b.Loop() {
 				run()
 			}
 			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N)/1e6, "cpu-ms/op")
+			b.ReportMetric(float64(forward)/float64(b.N)/1e6, "forward-ms/op")
 			b.ReportMetric(prepared.Seconds(), "prepare-s")
 			b.ReportMetric(float64(backbone.WeightBytes(""))/1e6, "weights-MB")
 			b.ReportMetric(float64(net.ConvFLOPs())/1e9, "conv-GFLOP")

@@ -9,8 +9,9 @@ import (
 // TestTrunkBlocksGradient differentiates the characteristic block of each
 // torchvision family, built as torch.onnx.export writes it at opset 17
 // (see package trunks), and checks the gradient against finite
-// differences. Graphs with shapes computed at run time are folded first,
-// as package models does.
+// differences, for a caller that keeps the seeds and for one that
+// overwrites them (DifferentiateInPlace). Graphs with shapes computed at
+// run time are folded first, as package models does.
 func TestTrunkBlocksGradient(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -100,9 +101,13 @@ func TestTrunkBlocksGradient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tg := newTestGraph(uint64(6000+i), c.in...)
-			tg.g = folded
-			checkGradient(t, tg, seeds, c.opts)
+			for _, inPlace := range []bool{false, true} {
+				tg := newTestGraph(uint64(6000+i), c.in...)
+				tg.g = folded
+				opts := c.opts
+				opts.inPlace = inPlace
+				checkGradient(t, tg, seeds, opts)
+			}
 		})
 	}
 }
