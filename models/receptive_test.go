@@ -3,6 +3,8 @@ package models
 import (
 	"errors"
 	"image"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/nst-project/nst/internal/onnxgraph"
 	"github.com/nst-project/nst/internal/ortrt"
 	"github.com/nst-project/nst/models/autodiff"
+	"github.com/nst-project/nst/models/internal/trunks"
 )
 
 func TestReceptiveFieldVGG(t *testing.T) {
@@ -369,5 +372,105 @@ func checkFieldSupport(t *testing.T, g *onnx.GraphProto, in []int64, tensor stri
 		}
 		s.Destroy()
 		res[0].Destroy()
+	}
+}
+
+// TestReceptiveFieldThroughLayoutOps checks fields through the layout ops
+// of torchvision's newer trunks: ConvNeXt's NHWC detour (Transpose,
+// LayerNormalization over channels, Linear as MatMul), GoogLeNet's input
+// transform (Gather of a channel, Unsqueeze), and the errors where a
+// unit sees the whole image (squeeze-excitation's global pooling) or
+// positions move (a channel shuffle's Reshape).
+func TestReceptiveFieldThroughLayoutOps(t *testing.T) {
+	cases := []struct {
+		arch, layer string
+		want        ReceptiveField
+		err         string
+	}{
+		// 4x4 stride-4 stem.
+		{arch: "convnext_tiny", layer: "stem", want: ReceptiveField{Height: 4, Width: 4, StrideY: 4, StrideX: 4}},
+		// One block: a 7x7 depthwise conv, padding 3, at stride 4.
+		{arch: "convnext_tiny", layer: "stage1", want: ReceptiveField{Height: 28, Width: 28, StrideY: 4, StrideX: 4, Top: -12, Left: -12}},
+		// LayerNorm2d, 2x2 stride-2 conv, one block at stride 8.
+		{arch: "convnext_tiny", layer: "stage2", want: ReceptiveField{Height: 80, Width: 80, StrideY: 8, StrideX: 8, Top: -36, Left: -36}},
+		{arch: "googlenet", layer: "conv1", want: ReceptiveField{Height: 7, Width: 7, StrideY: 2, StrideX: 2, Top: -3, Left: -3}},
+		{arch: "efficientnet_b0", layer: "stage1", err: "GlobalAveragePool"},
+		{arch: "shufflenet_v2_x1_0", layer: "stage2", err: "(Reshape)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.arch+"/"+tc.layer, func(t *testing.T) {
+			m, _, err := trunks.Build(tc.arch, trunks.Options{Seed: 1, Width: 0.125, Depth: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.arch == "googlenet" {
+				// The pretrained model's input transform, then conv1.
+				b := trunks.New("input", 1, 1, 3, -1, -1)
+				x := b.TransformInput("input")
+				b.Output("conv1", b.Relu(b.Conv(x, trunks.ConvSpec{In: 3, Out: 4, KH: 7, KW: 7, Stride: 2, PadH: 3, PadW: 3, Bias: true})), 4)
+				m = b.Model()
+			}
+			data, err := onnxgraph.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(t.TempDir(), "m.onnx")
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			bb, err := Load(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := bb.ReceptiveField(tc.layer)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one naming %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("%+v, want %+v", got, tc.want)
+			}
+			if tc.arch == "convnext_tiny" {
+				checkNetFieldSupport(t, bb, tc.layer, got, 40)
+			}
+		})
+	}
+}
+
+// checkNetFieldSupport backpropagates from the first, a middle and the last
+// unit of channel 0 of layer through a Net at side×side and checks that
+// the pixels with a non-zero gradient fill the field's box clipped to the
+// image (for a side no window's rounding drops pixels at).
+func checkNetFieldSupport(t *testing.T, b *Backbone, layer string, rf ReceptiveField, side int) {
+	t.Helper()
+	net := prepare(t, b, Options{Layers: []string{layer}, Height: side, Width: side})
+	acts, err := net.Forward(randImage(side, side, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := acts[0]
+	for _, unit := range [][2]int{{0, 0}, {a.H / 2, a.W / 2}, {a.H - 1, a.W - 1}} {
+		seed := net.GradBuffers()[0]
+		clear(seed)
+		seed[unit[0]*a.W+unit[1]] = 1
+		grad, err := net.Backward()
+		if err != nil {
+			t.Fatal(err)
+		}
+		support := image.Rectangle{}
+		for i, g := range grad {
+			if g != 0 {
+				p := i % (side * side)
+				support = support.Union(image.Rect(p%side, p/side, p%side+1, p/side+1))
+			}
+		}
+		if want := rf.Box(unit[0], unit[1]).Intersect(image.Rect(0, 0, side, side)); support != want {
+			t.Errorf("%s unit %v: gradient is non-zero over %v, field box %v", layer, unit, support, want)
+		}
 	}
 }
