@@ -185,17 +185,25 @@ func TestOpTimesAggregatesKernels(t *testing.T) {
 func BenchmarkArchitectures(b *testing.B) {
 	const side = 224
 	img := randImage(side, side, 1)
-	for _, arch := range trunks.Archs {
+	for _, arch := range append([]string{"vgg19"}, trunks.Archs...) {
 		b.Run(arch, func(b *testing.B) {
-			path, taps := writeTrunk(b, arch, trunks.Options{Seed: 1})
-			backbone, err := Load(path)
+			// VGG19 is the built-in backbone with Gatys et al.'s layers,
+			// for comparison.
+			backbone, err := Synth("vgg19", 0)
+			layers := gatysLayers
+			if arch != "vgg19" {
+				path, taps := writeTrunk(b, arch, trunks.Options{Seed: 1})
+				if backbone, err = Load(path); err != nil {
+					b.Fatal(err)
+				}
+				content, style := trunks.Recommended(arch, taps)
+				layers = slices.Clone(style)
+				if !slices.Contains(layers, content) {
+					layers = append(layers, content)
+				}
+			}
 			if err != nil {
 				b.Fatal(err)
-			}
-			content, style := trunks.Recommended(arch, taps)
-			layers := slices.Clone(style)
-			if !slices.Contains(layers, content) {
-				layers = append(layers, content)
 			}
 			start := time.Now()
 			net := prepare(b, backbone, Options{Layers: layers, Pooling: PoolingAvg, Height: side, Width: side, Preprocess: ImageNetPreprocess, Session: ortrtOptions})

@@ -43,6 +43,9 @@ func TestTrunkShapes(t *testing.T) {
 	for _, arch := range Archs {
 		for _, full := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/full=%v", arch, full), func(t *testing.T) {
+				if full && testing.Short() {
+					t.Skip("torchvision's widths: hundreds of MB of weights")
+				}
 				o := Options{Seed: 1}
 				side := int64(224)
 				if !full {
