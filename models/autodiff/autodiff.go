@@ -52,7 +52,8 @@ import (
 type Plan struct {
 	// Forward is the graph to run forward: a copy of g with what the
 	// backward pass needs from it (MaxPool nodes given an Indices output,
-	// an Identity exposing the input when the backward reads it). Its
+	// LayerNormalization nodes their Mean and InvStdDev outputs, an
+	// Identity exposing the input when the backward reads it). Its
 	// outputs are left for the caller to set. Its initializers are g's own
 	// (see onnxgraph.CloneSharingInitializers): neither may be modified.
 	Forward *onnx.GraphProto

@@ -51,18 +51,28 @@ func (b *builder) transposedOperand(name string, shape []int64) (string, error) 
 		if cached, ok := b.flipped[name+"\x00T"]; ok {
 			return cached, nil
 		}
-		v, err := onnxgraph.Float32Data(t)
-		if err != nil {
-			return "", fmt.Errorf("operand %q: %w", name, err)
+		raw := t.GetRawData()
+		if len(raw) == 0 {
+			v, err := onnxgraph.Float32Data(t)
+			if err != nil {
+				return "", fmt.Errorf("operand %q: %w", name, err)
+			}
+			raw = onnxgraph.Floats32("", nil, v).GetRawData()
 		}
-		rows, cols := shape[0], shape[1]
-		tv := make([]float32, len(v))
+		rows, cols := int(shape[0]), int(shape[1])
+		if len(raw) != 4*rows*cols {
+			return "", fmt.Errorf("operand %q: %d bytes for shape %v", name, len(raw), shape)
+		}
+		// Like the flipped convolution weights, the copy lives in the
+		// builder's slab, beside the other weights the backward pass keeps.
+		out := b.weights.Bytes(len(raw))
 		for i := range rows {
 			for j := range cols {
-				tv[j*rows+i] = v[i*cols+j]
+				copy(out[4*(j*rows+i):4*(j*rows+i)+4], raw[4*(i*cols+j):])
 			}
 		}
-		c := b.floats(name+"_T", []int64{cols, rows}, tv)
+		c := b.fresh(name + "_T")
+		b.bwd.Initializer = append(b.bwd.Initializer, &onnx.TensorProto{Name: c, Dims: []int64{int64(cols), int64(rows)}, DataType: int32(onnx.TensorProto_FLOAT), RawData: out})
 		b.flipped[name+"\x00T"] = c
 		return c, nil
 	}
