@@ -339,6 +339,9 @@ func evalHost(ix *graphIndex, n *onnx.NodeProto, args []*hostValue) (*hostValue,
 		return nil
 	}
 	x := arg(0)
+	if x == nil {
+		return nil, errNotFolded // every op folded here reads input 0
+	}
 	shapeOf := func() [][]int64 {
 		in := make([][]int64, len(args))
 		for i, a := range args {
@@ -484,6 +487,9 @@ func broadcastHost(n *onnx.NodeProto, args []*hostValue) (*hostValue, error) {
 	case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or":
 		elem = onnx.TensorProto_BOOL
 	case "Where":
+		if len(args) != 3 {
+			return nil, errNotFolded
+		}
 		elem = args[1].elem
 	}
 	out := &hostValue{elem: elem, dims: shape, data: make([]float64, total)}
@@ -552,9 +558,6 @@ func broadcastHost(n *onnx.NodeProto, args []*hostValue) (*hostValue, error) {
 		case "Or":
 			v = b2f(a != 0 || b != 0)
 		case "Where":
-			if len(args) != 3 {
-				return nil, errNotFolded
-			}
 			v = at(args[2], f)
 			if a != 0 {
 				v = b

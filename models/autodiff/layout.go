@@ -162,6 +162,10 @@ func sliceGrad(b *builder, dy string, _ []bool) ([]string, error) {
 	return []string{g}, nil
 }
 
+// maxOneHot bounds the one-hot matrix of gatherGrad (64 MB of float32):
+// Gathers of channels or positions need far less.
+const maxOneHot = 1 << 24
+
 // gatherGrad scatters the gradient back to the elements a Gather with
 // constant indices read. A scalar index or a run of consecutive indices is
 // a Pad; any other indices (repeats included, which add up) multiply by a
@@ -204,6 +208,9 @@ func gatherGrad(b *builder, dy string, _ []bool) ([]string, error) {
 		pads := make([]int64, 2*len(x))
 		pads[a], pads[len(x)+a] = idx[0], d-idx[0]-k
 		return []string{b.op("Pad", []string{g, b.ints(pads...)})}, nil
+	}
+	if k*d > maxOneHot {
+		return nil, fmt.Errorf("%d indices into %d elements: a one-hot matrix that large is not supported", k, d)
 	}
 	oneHot := make([]float32, k*d)
 	for i, v := range idx {

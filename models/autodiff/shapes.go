@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -726,8 +727,8 @@ func splitSizes(ix *graphIndex, n *onnx.NodeProto, dim int64) ([]int64, error) {
 	}
 	total := int64(0)
 	for _, v := range sizes {
-		if v < 0 {
-			return nil, fmt.Errorf("negative split %v", sizes)
+		if v < 0 || v > dim {
+			return nil, fmt.Errorf("split %v does not fit dimension %d", sizes, dim)
 		}
 		total += v
 	}
@@ -821,8 +822,8 @@ func sliceParams(ix *graphIndex, n *onnx.NodeProto, x []int64) ([]sliceAxis, err
 		}
 		seen[a] = true
 		d, step := x[a], steps[i]
-		if step == 0 {
-			return nil, fmt.Errorf("step 0 in %v", steps)
+		if step == 0 || step == math.MinInt64 {
+			return nil, fmt.Errorf("step %d in %v", step, steps)
 		}
 		start, end := starts[i], ends[i]
 		if start < 0 {
@@ -831,16 +832,18 @@ func sliceParams(ix *graphIndex, n *onnx.NodeProto, x []int64) ([]sliceAxis, err
 		if end < 0 {
 			end += d
 		}
+		// (span-1)/|step| + 1 rather than a ceiling division, which
+		// overflows for steps near the int64 limit.
 		var count int64
 		if step > 0 {
 			start, end = min(max(start, 0), d), min(max(end, 0), d)
 			if end > start {
-				count = ceilDiv(end-start, step)
+				count = (end-start-1)/step + 1
 			}
 		} else {
 			start, end = min(max(start, 0), d-1), min(max(end, -1), d-1)
 			if start > end {
-				count = ceilDiv(start-end, -step)
+				count = (start-end-1)/(-step) + 1
 			}
 		}
 		out[i] = sliceAxis{axis: a, start: start, step: step, count: count}
@@ -889,6 +892,9 @@ func expandShape(ix *graphIndex, n *onnx.NodeProto, in [][]int64) ([][]int64, er
 	shape, err := ix.constInts(input(n, 1))
 	if err != nil {
 		return nil, fmt.Errorf("shape: %w", err)
+	}
+	if slices.ContainsFunc(shape, func(d int64) bool { return d < 0 }) {
+		return nil, fmt.Errorf("negative dimension in shape %v", shape)
 	}
 	out, err := broadcast(x, shape)
 	if err != nil {

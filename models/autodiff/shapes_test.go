@@ -1,6 +1,7 @@
 package autodiff
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -163,6 +164,21 @@ func TestInferShapesErrors(t *testing.T) {
 			tg.op("Reshape", []string{"x", tg.op("Shape", []string{"x"})})
 			return tg
 		}, Shapes{"x": {1, 2, 3, 3}}, "not a constant"},
+		{"slice step at the int64 limit", func() *testGraph {
+			tg := newTestGraph(1, 1, 2, 3, 3)
+			tg.op("Slice", []string{"x", tg.ints(0), tg.ints(3), tg.ints(2), tg.ints(math.MinInt64)})
+			return tg
+		}, Shapes{"x": {1, 2, 3, 3}}, "step -9223372036854775808"},
+		{"split larger than the axis", func() *testGraph {
+			tg := newTestGraph(1, 1, 2, 3, 3)
+			tg.opN("Split", []string{"x", tg.ints(math.MaxInt64, 2-math.MaxInt64)}, 2, int1("axis", 1))
+			return tg
+		}, Shapes{"x": {1, 2, 3, 3}}, "does not fit dimension 2"},
+		{"expand to a negative size", func() *testGraph {
+			tg := newTestGraph(1, 1, 2, 3, 3)
+			tg.op("Expand", []string{"x", tg.ints(1, -1, 3, 3)})
+			return tg
+		}, Shapes{"x": {1, 2, 3, 3}}, "negative dimension"},
 		{"cycle", func() *testGraph {
 			tg := newTestGraph(1, 1, 2, 3, 3)
 			tg.g.Node = append(tg.g.Node, onnxgraph.Node("Add", "a", []string{"x", "b_out"}, []string{"a_out"}), onnxgraph.Node("Relu", "b", []string{"a_out"}, []string{"b_out"}))
