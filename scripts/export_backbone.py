@@ -64,8 +64,8 @@ TAPS = {
                      ("Mixed_5d", "Mixed_5d"), ("Mixed_6e", "Mixed_6e"), ("Mixed_7c", "Mixed_7c")],
     "regnet_y_400mf": [("stem", "stem"), ("trunk_output.block1", "block1"), ("trunk_output.block2", "block2"),
                        ("trunk_output.block3", "block3"), ("trunk_output.block4", "block4")],
-    "shufflenet_v2_x1_0": [("conv1", "conv1"), ("stage2", "stage2"), ("stage3", "stage3"),
-                           ("stage4", "stage4"), ("conv5", "conv5")],
+    "shufflenet_v2_x1_0": [("conv1", "conv1"), ("maxpool", "maxpool"), ("stage2", "stage2"),
+                           ("stage3", "stage3"), ("stage4", "stage4"), ("conv5", "conv5")],
     "convnext_tiny": [("features.0", "stem"), ("features.1", "stage1"), ("features.3", "stage2"),
                       ("features.5", "stage3"), ("features.7", "stage4")],
 }

@@ -305,11 +305,12 @@ func (t *trunk) regnetY400(x string) {
 }
 
 // shufflenetV2 is ShuffleNet v2 x1.0 without its classifier (conv1,
-// max pooling, stages 2-4 of 4, 8, 4 units, conv5).
+// max pooling, stages 2-4 of 4, 8, 4 units, conv5), with a tap at every
+// module.
 func (t *trunk) shufflenetV2(x string) {
 	c := t.c(24)
 	x = t.tap("conv1", t.Relu(t.ConvBN(x, 3, c, 3, 2, 1)), c, 2)
-	x = t.MaxPool(x, 3, 2, 1, false)
+	x = t.tap("maxpool", t.MaxPool(x, 3, 2, 1, false), c, 4)
 	in := c
 	for i, cfg := range [][2]int64{{116, 4}, {232, 8}, {464, 4}} {
 		out := t.c(cfg[0])

@@ -28,7 +28,7 @@ func TestTrunkShapes(t *testing.T) {
 		"inception_v3":       {109, 52, 25, 12, 5},
 		"efficientnet_b0":    {112, 56, 28, 14, 7},
 		"regnet_y_400mf":     {112, 56, 28, 14, 7},
-		"shufflenet_v2_x1_0": {112, 28, 14, 7, 7},
+		"shufflenet_v2_x1_0": {112, 56, 28, 14, 7, 7},
 		"convnext_tiny":      {56, 56, 28, 14, 7},
 	}
 	channels := map[string][]int64{
