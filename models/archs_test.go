@@ -62,6 +62,13 @@ func TestArchitectures(t *testing.T) {
 				}
 				layers = append(layers, tp.Name)
 			}
+			// The layers the export script recommends exist.
+			content, style := trunks.Recommended(arch, taps)
+			for _, name := range append([]string{content}, style...) {
+				if _, err := b.Lookup(name); err != nil {
+					t.Errorf("recommended layer: %v", err)
+				}
+			}
 			if arch == "alexnet" {
 				// The chain's structural names, and the output as an alias.
 				if l, err := b.Lookup("features"); err != nil || l.AliasOf != "pool3" {
