@@ -697,7 +697,7 @@ func TestUnsupportedOpNamesNodeAndOp(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("unsupported sites %v, want %v", got, want)
 	}
-	for _, s := range []string{"2 ops have no gradient rule", "Sin at node", "Cos at node", `(layer "/odd/3/Relu_output_0/Cos_0_output_0")`} {
+	for _, s := range []string{"2 ops between the input and the seeds have no gradient rule", "Sin at node", "Cos at node", `(layer "/odd/3/Relu_output_0/Cos_0_output_0")`} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q lacks %q", err, s)
 		}

@@ -144,12 +144,12 @@ func (e *UnsupportedOpError) Error() string {
 		}
 		parts[i] = fmt.Sprintf("%s at %s", op.Op, strings.Join(sites, ", "))
 	}
-	what := "op has"
-	if len(ops) > 1 {
-		what = fmt.Sprintf("%d ops have", len(ops))
+	supported := strings.Join(SupportedOps(), ", ")
+	if len(ops) == 1 {
+		return fmt.Sprintf("op %s, between the input and a seed, has no gradient rule; supported ops: %s", parts[0], supported)
 	}
-	return fmt.Sprintf("%s no gradient rule (they lie between the input and a seed): %s; supported ops: %s",
-		what, strings.Join(parts, "; "), strings.Join(SupportedOps(), ", "))
+	return fmt.Sprintf("%d ops between the input and the seeds have no gradient rule: %s; supported ops: %s",
+		len(ops), strings.Join(parts, "; "), supported)
 }
 
 // NodeError is returned when a node has a gradient rule but the rule

@@ -118,7 +118,7 @@ func TestUnsupportedOpsAllListed(t *testing.T) {
 		if !reflect.DeepEqual(u.Ops, want) {
 			t.Errorf("Ops = %+v\nwant %+v", u.Ops, want)
 		}
-		for _, s := range []string{"3 ops have no gradient rule", `Sin at node "sin_a" (output "sin_a_out"), node "sin_b"`, `Cos at node "` + b + `"`, "Softsign"} {
+		for _, s := range []string{"3 ops between the input and the seeds have no gradient rule", `Sin at node "sin_a" (output "sin_a_out"), node "sin_b"`, `Cos at node "` + b + `"`, "Softsign"} {
 			if !strings.Contains(err.Error(), s) {
 				t.Errorf("message %q lacks %q", err, s)
 			}
