@@ -57,11 +57,12 @@ func newBackbone(g *onnx.GraphProto, opset int64) (*Backbone, error) {
 		}
 		b.canon = kept
 	} else {
-		b.layers, b.naming = onnxLayers(c), NamingONNX
+		b.layers, b.naming = measureLayers(c, onnxLayers(c)), NamingONNX
 	}
 	if len(b.layers) == 0 {
 		return nil, errors.New("no layer is computed from the image input")
 	}
+	b.layers = addOutputAliases(b.layers, b.canon)
 	b.index = make(map[string]int, len(b.layers))
 	for i, l := range b.layers {
 		b.index[l.Name] = i
@@ -74,7 +75,8 @@ func newBackbone(g *onnx.GraphProto, opset int64) (*Backbone, error) {
 	return b, nil
 }
 
-// Layers lists every nameable layer in graph order.
+// Layers lists every nameable layer in graph order; a graph output's
+// name that repeats a layer (LayerInfo.AliasOf) follows that layer.
 func (b *Backbone) Layers() []LayerInfo {
 	return append([]LayerInfo(nil), b.layers...)
 }

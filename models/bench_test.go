@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/models/internal/trunks"
 )
 
 // ortrtOptions are the session settings of the benchmarks: the two cores
@@ -172,4 +174,71 @@ func TestOpTimesAggregatesKernels(t *testing.T) {
 	if runs != 2 || byOp["Conv"] != 500*time.Microsecond || byOp["ReorderOutput"] != 40*time.Microsecond || len(byOp) != 2 {
 		t.Errorf("runs %d, by op %v", runs, byOp)
 	}
+}
+
+// BenchmarkArchitectures times one Forward and one Backward, together, of
+// each torchvision trunk at torchvision's widths and depths with random
+// weights (package trunks) at 224x224, on the layers the export script
+// recommends (content and style), with average pooling as nst runs by
+// default; forward-ms/op is the Forward's share. The costs' own work
+// (Gram matrices) is not included.
+func BenchmarkArchitectures(b *testing.B) {
+	const side = 224
+	img := randImage(side, side, 1)
+	for _, arch := range append([]string{"vgg19"}, trunks.Archs...) {
+		b.Run(arch, func(b *testing.B) {
+			// VGG19 is the built-in backbone with Gatys et al.'s layers,
+			// for comparison.
+			backbone, err := Synth("vgg19", 0)
+			layers := gatysLayers
+			if arch != "vgg19" {
+				path, taps := writeTrunk(b, arch, trunks.Options{Seed: 1})
+				if backbone, err = Load(path); err != nil {
+					b.Fatal(err)
+				}
+				content, style := trunks.Recommended(arch, taps)
+				layers = slices.Clone(style)
+				if !slices.Contains(layers, content) {
+					layers = append(layers, content)
+				}
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			net := prepare(b, backbone, Options{Layers: layers, Pooling: PoolingAvg, Height: side, Width: side, Preprocess: ImageNetPreprocess, Session: ortrtOptions})
+			prepared := time.Since(start)
+			var forward time.Duration
+			run := func() {
+				start := time.Now()
+				if _, err := net.Forward(img); err != nil {
+					b.Fatal(err)
+				}
+				forward += time.Since(start)
+				if _, err := net.Backward(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			run()
+			forward = 0
+			cpu := cpuTime()
+			for b.Loop() {
+				run()
+			}
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N)/1e6, "cpu-ms/op")
+			b.ReportMetric(float64(forward)/float64(b.N)/1e6, "forward-ms/op")
+			b.ReportMetric(prepared.Seconds(), "prepare-s")
+			b.ReportMetric(float64(backbone.WeightBytes(""))/1e6, "weights-MB")
+			b.ReportMetric(float64(net.ConvFLOPs())/1e9, "conv-GFLOP")
+		})
+	}
+}
+
+// cpuTime returns the CPU time this process has used, all threads together.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

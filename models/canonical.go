@@ -24,7 +24,14 @@ type canonical struct {
 	// the graph so that a model whose classifier head has one still serves
 	// the layers before it; a cut that keeps one fails with this error.
 	broken map[*onnx.NodeProto]error
+	// outputs are the file's graph outputs, in its order: the name the
+	// file gives each and the tensor of graph computing it (they differ
+	// when the file passes the output through an Identity).
+	outputs []namedTensor
 }
+
+// namedTensor is a tensor of the graph known by another name.
+type namedTensor struct{ name, tensor string }
 
 // canonicalizer carries the state of one normalisation.
 type canonicalizer struct {
@@ -132,7 +139,11 @@ func canonicalize(g *onnx.GraphProto, opset int64) (*canonical, error) {
 			inits[t.GetName()] = t
 		}
 	}
-	return &canonical{graph: out, input: input, inits: inits, broken: c.broken}, nil
+	var outputs []namedTensor
+	for _, o := range g.GetOutput() {
+		outputs = append(outputs, namedTensor{name: o.GetName(), tensor: c.resolve(o.GetName())})
+	}
+	return &canonical{graph: out, input: input, inits: inits, broken: c.broken, outputs: outputs}, nil
 }
 
 // imageInput finds the graph's one non-initializer input and checks that it

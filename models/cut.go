@@ -78,7 +78,19 @@ func (c *canonical) cut(outputs []string, pooling string) (*canonical, error) {
 			inits[t.GetName()] = t
 		}
 	}
-	return &canonical{graph: out, input: c.input, inits: inits, broken: broken}, nil
+	var named []namedTensor
+	computed := map[string]bool{c.input: true}
+	for _, n := range out.GetNode() {
+		for _, o := range n.GetOutput() {
+			computed[o] = true
+		}
+	}
+	for _, o := range c.outputs {
+		if computed[o.tensor] {
+			named = append(named, o)
+		}
+	}
+	return &canonical{graph: out, input: c.input, inits: inits, broken: broken, outputs: named}, nil
 }
 
 // runnable reports the first node of c that cannot run, naming it and its op.

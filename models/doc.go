@@ -11,11 +11,14 @@
 // are bypassed, and the image input's height and width are freed so any size
 // runs. Layers get names: the conventional conv1_1 ... pool5 derived from the
 // order of convolution, activation and pooling nodes for VGG-style chains,
-// raw ONNX tensor names for other graphs.
+// raw ONNX tensor names for other graphs, and in both cases the names of
+// the file's graph outputs (scripts/export_backbone.py names a trunk's
+// stages that way).
 //
 // Prepare cuts the canonical graph after the deepest requested layer, swaps
-// max for average pooling when asked, has package autodiff generate the
-// backward graph, and opens two ONNX Runtime sessions whose tensors are
+// max for average pooling when asked, folds shapes computed at run time
+// (dynamic-size exports) into constants for the image size, has package
+// autodiff generate the backward graph, and opens two ONNX Runtime sessions whose tensors are
 // allocated once: a Net. Net.Forward and Net.Backward then run without
 // allocating in Go.
 //

@@ -3,6 +3,7 @@ package models
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -129,16 +130,18 @@ func TestNaming(t *testing.T) {
 			want: []LayerInfo{{Name: "relu2_2", Channels: 1, Stride: 2}, {Name: "pool2", Stride: 4}},
 		},
 		{
-			name: "torchvision >= 1.13 export", load: small(torchvisionNew([][]int{{4, 4}, {8}}, false)), naming: NamingVGG, count: 8,
+			// 8 layers and the graph output's name.
+			name: "torchvision >= 1.13 export", load: small(torchvisionNew([][]int{{4, 4}, {8}}, false)), naming: NamingVGG, count: 9,
 			want: []LayerInfo{
 				{Name: "conv1_1", Tensor: "/0/Conv_output_0", Node: "/0/Conv", Channels: 4, Stride: 1},
 				{Name: "relu1_2", Tensor: "/3/Relu_output_0", Node: "/3/Relu", Channels: 4},
 				{Name: "pool2", Tensor: "/7/MaxPool_output_0", Op: "MaxPool", Channels: 8, Stride: 4},
+				{Name: "/7/MaxPool_output_0", Tensor: "/7/MaxPool_output_0", Op: "MaxPool", Channels: 8, Stride: 4, AliasOf: "pool2"},
 			},
 		},
 		{
-			name: "torchvision 1.x export", load: small(torchvisionOld([][]int{{4}, {6, 6}})), naming: NamingVGG, count: 8,
-			want: []LayerInfo{{Name: "relu1_1", Tensor: "input.8"}, {Name: "conv2_2", Tensor: "input.24"}, {Name: "pool2", Tensor: "output"}},
+			name: "torchvision 1.x export", load: small(torchvisionOld([][]int{{4}, {6, 6}})), naming: NamingVGG, count: 9,
+			want: []LayerInfo{{Name: "relu1_1", Tensor: "input.8"}, {Name: "conv2_2", Tensor: "input.24"}, {Name: "pool2", Tensor: "output"}, {Name: "output", Tensor: "output", AliasOf: "pool2"}},
 		},
 		{
 			name: "model zoo vgg-7", load: small(zooStyle([][]int{{4}, {6}}, false, false)), naming: NamingVGG, count: 6,
@@ -183,7 +186,7 @@ func TestNaming(t *testing.T) {
 					continue
 				}
 				if (w.Tensor != "" && got.Tensor != w.Tensor) || (w.Op != "" && got.Op != w.Op) || (w.Node != "" && got.Node != w.Node) ||
-					(w.Channels != 0 && got.Channels != w.Channels) || (w.Stride != 0 && got.Stride != w.Stride) {
+					(w.Channels != 0 && got.Channels != w.Channels) || (w.Stride != 0 && got.Stride != w.Stride) || got.AliasOf != w.AliasOf {
 					t.Errorf("%s = %+v, want %+v", w.Name, got, w)
 				}
 				if w.Name == "flat" && (got.Stride != 0 || got.Channels != 0) {
@@ -216,6 +219,7 @@ func TestInspectListsLayers(t *testing.T) {
 		{"conv2_1", "8", "2", "Conv"},
 		{"relu2_1", "8", "2", "Relu"},
 		{"pool2", "8", "4", "MaxPool", "/5/MaxPool_output_0"},
+		{"/5/MaxPool_output_0", "8", "4", "MaxPool", "/5/MaxPool_output_0"}, // the graph output
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("inspect printed %d lines, want %d:\n%s", len(lines), len(want), out.String())
@@ -655,28 +659,121 @@ func TestForwardBackwardDoNotAllocate(t *testing.T) {
 }
 
 func TestUnsupportedOpNamesNodeAndOp(t *testing.T) {
-	f := torchvisionNew([][]int{{4, 4}}, false)
-	// A Sin between relu1_1 and conv1_2.
-	f.g.Node = append(f.g.Node, onnxgraph.Node("Sin", "/odd/Sin", []string{"/1/Relu_output_0"}, []string{"/odd/Sin_output_0"}))
-	for _, n := range f.g.Node {
-		if n.GetName() == "/2/Conv" {
-			n.Input[0] = "/odd/Sin_output_0"
+	f := torchvisionNew([][]int{{4, 4, 4}}, false)
+	// A Sin between relu1_1 and conv1_2, a Cos and another Sin between
+	// relu1_2 and conv1_3.
+	chain := func(after, before string, ops ...string) {
+		prev := after
+		for i, op := range ops {
+			name := fmt.Sprintf("/odd%s/%s_%d", after, op, i)
+			f.g.Node = append(f.g.Node, onnxgraph.Node(op, name, []string{prev}, []string{name + "_output_0"}))
+			prev = name + "_output_0"
+		}
+		for _, n := range f.g.Node {
+			if n.GetName() == before {
+				n.Input[0] = prev
+			}
 		}
 	}
+	chain("/1/Relu_output_0", "/2/Conv", "Sin")
+	chain("/3/Relu_output_0", "/4/Conv", "Cos", "Sin")
 	b := mustLoad(t, f)
 	if b.Naming() != NamingONNX {
 		t.Fatalf("naming %q: a Sin is no VGG", b.Naming())
 	}
-	_, err := b.Prepare(Options{Layers: []string{"/3/Relu_output_0"}, Height: 20, Width: 20})
+	_, err := b.Prepare(Options{Layers: []string{"/5/Relu_output_0"}, Height: 20, Width: 20})
 	var unsupported *autodiff.UnsupportedOpError
-	if !errors.As(err, &unsupported) || unsupported.Node != "/odd/Sin" || unsupported.Op != "Sin" {
-		t.Fatalf("error %v, want an UnsupportedOpError for /odd/Sin", err)
+	if !errors.As(err, &unsupported) || unsupported.Node != "/odd/1/Relu_output_0/Sin_0" || unsupported.Op != "Sin" {
+		t.Fatalf("error %v, want an UnsupportedOpError for /odd/1/Relu_output_0/Sin_0 first", err)
 	}
-	if !strings.Contains(err.Error(), "/odd/Sin") || !strings.Contains(err.Error(), "Sin") {
-		t.Errorf("error %q does not name the node and op", err)
+	// Every op once, every node, each with its layer.
+	var got []string
+	for _, op := range unsupported.Ops {
+		for _, s := range op.Sites {
+			got = append(got, op.Op+"@"+s.Node+"@"+s.Layer)
+		}
+	}
+	want := []string{
+		"Sin@/odd/1/Relu_output_0/Sin_0@/odd/1/Relu_output_0/Sin_0_output_0",
+		"Sin@/odd/3/Relu_output_0/Sin_1@/odd/3/Relu_output_0/Sin_1_output_0",
+		"Cos@/odd/3/Relu_output_0/Cos_0@/odd/3/Relu_output_0/Cos_0_output_0",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("unsupported sites %v, want %v", got, want)
+	}
+	for _, s := range []string{"2 ops between the input and the seeds have no gradient rule", "Sin at node", "Cos at node", `(layer "/odd/3/Relu_output_0/Cos_0_output_0")`} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q lacks %q", err, s)
+		}
 	}
 	// Layers before the Sin do not need it.
 	prepare(t, b, Options{Layers: []string{"/1/Relu_output_0"}, Height: 20, Width: 20})
+}
+
+// TestNodeErrorNamesLayer checks the error for an op that has a rule the
+// generator cannot apply as configured: it names the op, the node and the
+// layer.
+func TestNodeErrorNamesLayer(t *testing.T) {
+	f := torchvisionNew([][]int{{4}}, false)
+	f.g.Initializer = append(f.g.Initializer, onnxgraph.Int64s("wrap_pads", []int64{8}, []int64{0, 0, 1, 1, 0, 0, 1, 1}))
+	f.g.Node = append(f.g.Node, onnxgraph.Node("Pad", "/wrap/Pad", []string{"/1/Relu_output_0", "wrap_pads"}, []string{"wrapped"}, onnxgraph.String("mode", "wrap")))
+	f.output("wrapped", 1, 4, -1, -1)
+	b := mustLoad(t, f)
+	_, err := b.Prepare(Options{Layers: []string{"wrapped"}, Height: 12, Width: 12})
+	var ne *autodiff.NodeError
+	if !errors.As(err, &ne) || ne.Op != "Pad" || ne.Node != "/wrap/Pad" || ne.Layer != "wrapped" {
+		t.Fatalf("error %v, want a NodeError for Pad /wrap/Pad at layer wrapped", err)
+	}
+	if !strings.Contains(err.Error(), `cannot differentiate Pad node "/wrap/Pad" (layer "wrapped"): pad mode "wrap"`) {
+		t.Errorf("message %q", err)
+	}
+}
+
+// TestGraphOutputsAreLayers checks that every graph output of a file is a
+// layer name: the output of a VGG-style chain (an alias of the structural
+// name), and an output passed through an Identity, which normalisation
+// removes; and that a Net runs on them.
+func TestGraphOutputsAreLayers(t *testing.T) {
+	f := torchvisionNew([][]int{{4}, {6}}, false)
+	f.g.Output = nil
+	f.node("Identity", "/out/Identity", []string{"/1/Relu_output_0"}, []string{"early"})
+	f.output("early", 1, 4, -1, -1)
+	f.output("/5/MaxPool_output_0", 1, 6, -1, -1)
+	b := mustLoad(t, f)
+	if b.Naming() != NamingVGG {
+		t.Fatalf("naming %q", b.Naming())
+	}
+	for name, want := range map[string]LayerInfo{
+		"early":               {Name: "early", Tensor: "/1/Relu_output_0", Op: "Relu", Channels: 4, Stride: 1, AliasOf: "relu1_1"},
+		"/5/MaxPool_output_0": {Name: "/5/MaxPool_output_0", Tensor: "/5/MaxPool_output_0", Op: "MaxPool", Channels: 6, Stride: 4, AliasOf: "pool2"},
+	} {
+		got, err := b.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Name != want.Name || got.Tensor != want.Tensor || got.Op != want.Op || got.Channels != want.Channels || got.Stride != want.Stride || got.AliasOf != want.AliasOf {
+			t.Errorf("Lookup(%q) = %+v, want %+v", name, got, want)
+		}
+	}
+	// An alias follows the layer it repeats.
+	var names []string
+	for _, l := range b.Layers() {
+		names = append(names, l.Name)
+	}
+	if i := slices.Index(names, "early"); i < 1 || names[i-1] != "relu1_1" {
+		t.Errorf("layers %v: want early right after relu1_1", names)
+	}
+	net := prepare(t, b, Options{Layers: []string{"early", "relu2_1", "/5/MaxPool_output_0"}, Height: 16, Width: 16})
+	acts, err := net.Forward(randImage(16, 16, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acts[0].Name != "early" || acts[0].C != 4 || acts[2].H != 4 {
+		t.Errorf("activations %s %dx%dx%d, %s %dx%dx%d", acts[0].Name, acts[0].C, acts[0].H, acts[0].W, acts[2].Name, acts[2].C, acts[2].H, acts[2].W)
+	}
+	if _, err := net.Backward(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestHostileFiles(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"github.com/advancedclimatesystems/gonnx/onnx"
 
 	"github.com/nst-project/nst/internal/onnxgraph"
+	"github.com/nst-project/nst/models/autodiff"
 )
 
 // Naming schemes a Backbone can use; see Backbone.Naming.
@@ -20,7 +21,8 @@ const (
 // LayerInfo describes one layer a configuration can request.
 type LayerInfo struct {
 	// Name is what a configuration writes: relu4_2 for VGG-style chains,
-	// the ONNX tensor name otherwise.
+	// the ONNX tensor name otherwise, or the name of a graph output (see
+	// AliasOf).
 	Name string
 	// Tensor is the ONNX tensor holding the layer's activation.
 	Tensor string
@@ -36,6 +38,45 @@ type LayerInfo struct {
 	// height; 0 where the activation has no spatial grid any more (after
 	// Flatten, Gemm or global pooling) or the stride is not a whole number.
 	Stride int
+	// AliasOf is set when Name is a graph output's name for a tensor that
+	// has a name of its own: it is that other name (a VGG-style chain's
+	// relu5_1 for an output "features", or the tensor an Identity passed
+	// to the output). Layers lists an alias right after the layer it
+	// repeats.
+	AliasOf string
+}
+
+// addOutputAliases makes every graph output of c a layer name: an output
+// whose name is no layer's yet becomes an alias of the layer computing its
+// tensor. Outputs computed by no layer (a shape, a constant) are left out.
+func addOutputAliases(layers []LayerInfo, c *canonical) []LayerInfo {
+	names := map[string]bool{}
+	for _, l := range layers {
+		names[l.Name] = true
+	}
+	aliases := map[int][]LayerInfo{}
+	for _, o := range c.outputs {
+		if names[o.name] {
+			continue
+		}
+		i := slices.IndexFunc(layers, func(l LayerInfo) bool { return l.Tensor == o.tensor && l.AliasOf == "" })
+		if i < 0 {
+			continue
+		}
+		a := layers[i]
+		a.Name, a.AliasOf = o.name, layers[i].Name
+		aliases[i] = append(aliases[i], a)
+		names[o.name] = true
+	}
+	if len(aliases) == 0 {
+		return layers
+	}
+	out := make([]LayerInfo, 0, len(layers)+len(aliases))
+	for i, l := range layers {
+		out = append(out, l)
+		out = append(out, aliases[i]...)
+	}
+	return out
 }
 
 // headOps may start a classifier head right after a VGG-style feature chain.
@@ -178,8 +219,8 @@ func onnxLayers(c *canonical) []LayerInfo {
 				break
 			}
 		}
-		if !fromImage {
-			continue // computes constants (shapes, for instance), not activations
+		if !fromImage || skipsField[n.GetOpType()] {
+			continue // computes constants or shapes, not activations
 		}
 		out := propagate(n, in, geo, c.inits)
 		for i, name := range n.GetOutput() {
@@ -191,6 +232,47 @@ func onnxLayers(c *canonical) []LayerInfo {
 		}
 	}
 	return layers
+}
+
+// measureSizes are the image sides at which measureLayers infers shapes:
+// they differ by 672 = 2⁵·3·7, so a layer of any stride dividing 672
+// (1, 2, 3, 4, 6, 7, 8, ..., 32) differs in size by exactly 672/stride,
+// whatever its windows round.
+var measureSizes = [2]int64{224, 224 + 672}
+
+// measureLayers replaces the propagated channels and strides of layers by
+// those static shape inference finds at two image sizes, which also sees
+// through ops propagate cannot (Split, channel shuffles' Reshapes,
+// Transposes): channels where axis 1 has the same size at both, the stride
+// from how much axis 2 grows. Where inference fails (after an op without
+// a shape rule), the propagated values stay.
+func measureLayers(c *canonical, layers []LayerInfo) []LayerInfo {
+	var shapes [2]autodiff.Shapes
+	for i, side := range measureSizes {
+		var err error
+		if shapes[i], err = autodiff.PartialShapes(c.graph, autodiff.Shapes{c.input: {1, 3, side, side}}); err != nil {
+			return layers
+		}
+	}
+	out := slices.Clone(layers)
+	for i, l := range out {
+		a, b := shapes[0][l.Tensor], shapes[1][l.Tensor]
+		if len(a) != len(b) || len(a) < 2 {
+			continue
+		}
+		out[i].Channels, out[i].Stride = 0, 0
+		if a[1] == b[1] {
+			out[i].Channels = int(a[1])
+		}
+		if len(a) < 3 {
+			continue
+		}
+		grow := measureSizes[1] - measureSizes[0]
+		if d := b[2] - a[2]; d > 0 && grow%d == 0 {
+			out[i].Stride = int(grow / d)
+		}
+	}
+	return out
 }
 
 // propagate computes the geometry of n's outputs from that of its first

@@ -168,31 +168,42 @@ func (b *Backbone) prepare(o Options) (*Net, error) {
 	if err := g.runnable(); err != nil {
 		return nil, err
 	}
+	if !o.ForwardOnly {
+		// Before shape inference, which would trip over the first of
+		// them with a less telling error.
+		if err := b.layerErrors(autodiff.CheckSupported(g.graph, g.input, tensors)); err != nil {
+			return nil, err
+		}
+	}
 	inShape := []int64{1, 3, int64(o.Height), int64(o.Width)}
-	var shapes autodiff.Shapes
-	plan := &autodiff.Plan{Forward: g.graph}
-	if o.ForwardOnly {
-		if shapes, err = autodiff.InferShapes(g.graph, autodiff.Shapes{g.input: inShape}); err != nil {
-			return nil, err
-		}
-	} else {
-		if err := g.differentiable(); err != nil {
-			return nil, err
-		}
-		if shapes, err = autodiff.InferShapes(g.graph, autodiff.Shapes{g.input: inShape}); err != nil {
-			return nil, err
-		}
+	graph, sizeDependent, err := autodiff.FoldShapes(g.graph, autodiff.Shapes{g.input: inShape})
+	if err != nil {
+		return nil, err
+	}
+	shapes, err := autodiff.InferShapes(graph, autodiff.Shapes{g.input: inShape})
+	if err != nil {
+		return nil, err
+	}
+	plan := &autodiff.Plan{Forward: graph}
+	if !o.ForwardOnly {
 		differentiate := autodiff.Differentiate
 		if o.GradInPlace {
 			differentiate = autodiff.DifferentiateInPlace
 		}
-		if plan, err = differentiate(g.graph, shapes, g.input, tensors); err != nil {
-			return nil, err
+		if plan, err = differentiate(graph, shapes, g.input, tensors); err != nil {
+			return nil, b.layerErrors(err)
 		}
 	}
-	n := &Net{height: o.Height, width: o.Width, pre: pre, convFLOPs: convFLOPs(g.graph, shapes)}
+	// A graph whose shape computations were folded at this size serves
+	// this size only, so its forward session is shared with Nets of the
+	// same size alone.
+	size := ""
+	if sizeDependent {
+		size = fmt.Sprintf("%dx%d", o.Width, o.Height)
+	}
+	n := &Net{height: o.Height, width: o.Width, pre: pre, convFLOPs: convFLOPs(graph, shapes)}
 	if o.ForwardOnly {
-		if sf := b.forwards.find(o, tensors); sf != nil {
+		if sf := b.forwards.find(o, size, tensors); sf != nil {
 			n.shared, n.forward = sf, sf.session
 			if err := n.openShared(o, g.input, shapes, tensors); err != nil {
 				n.Close()
@@ -201,39 +212,44 @@ func (b *Backbone) prepare(o Options) (*Net, error) {
 			return n, nil
 		}
 	}
-	if err := n.open(o, &b.forwards, g.input, plan, shapes, tensors); err != nil {
+	if err := n.open(o, size, &b.forwards, g.input, plan, shapes, tensors); err != nil {
 		n.Close()
 		return nil, err
 	}
 	return n, nil
 }
 
-// differentiable fails on the first node between the image and the
-// requested layers that has no gradient rule, before shape inference can
-// trip over it with a less telling error. The cut holds only ancestors of
-// the layers, so every node fed by the image lies on a gradient path.
-func (c *canonical) differentiable() error {
-	supported := map[string]bool{}
-	for _, op := range autodiff.SupportedOps() {
-		supported[op] = true
-	}
-	fromImage := map[string]bool{c.input: true}
-	for _, n := range c.graph.GetNode() {
-		if !slices.ContainsFunc(n.GetInput(), func(in string) bool { return fromImage[in] }) {
-			continue
-		}
-		if !supported[n.GetOpType()] {
-			return &autodiff.UnsupportedOpError{Node: label(n), Op: n.GetOpType()}
-		}
-		for _, out := range n.GetOutput() {
-			fromImage[out] = true
+// layerErrors names, in the sites of an *autodiff.UnsupportedOpError and
+// in an *autodiff.NodeError, the layers the nodes compute, and returns
+// err.
+func (b *Backbone) layerErrors(err error) error {
+	var u *autodiff.UnsupportedOpError
+	if errors.As(err, &u) {
+		for i := range u.Ops {
+			for j := range u.Ops[i].Sites {
+				u.Ops[i].Sites[j].Layer = b.layerOf(u.Ops[i].Sites[j].Output)
+			}
 		}
 	}
-	return nil
+	var ne *autodiff.NodeError
+	if errors.As(err, &ne) {
+		ne.Layer = b.layerOf(ne.Output)
+	}
+	return err
+}
+
+// layerOf is the name of the layer holding tensor, or "" when none does.
+func (b *Backbone) layerOf(tensor string) string {
+	for _, l := range b.layers {
+		if l.Tensor == tensor && tensor != "" {
+			return l.Name
+		}
+	}
+	return ""
 }
 
 // open creates the sessions and every tensor they read and write.
-func (n *Net) open(o Options, reg *forwardRegistry, input string, plan *autodiff.Plan, shapes autodiff.Shapes, tensors []string) error {
+func (n *Net) open(o Options, size string, reg *forwardRegistry, input string, plan *autodiff.Plan, shapes autodiff.Shapes, tensors []string) error {
 	backwardTypes := map[string]*onnx.TypeProto_Tensor{}
 	for _, in := range plan.Backward.GetInput() { // nil Backward: no inputs
 		backwardTypes[in.GetName()] = in.GetType().GetTensorType()
@@ -341,7 +357,7 @@ func (n *Net) open(o Options, reg *forwardRegistry, input string, plan *autodiff
 		}
 		return fmt.Errorf("forward session: %w", err)
 	}
-	n.shared, n.forward = reg.add(o, fg, elems), fg.session
+	n.shared, n.forward = reg.add(o, size, fg, elems), fg.session
 	if backward != nil {
 		b := <-backward
 		if b.err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"slices"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 
@@ -39,20 +40,23 @@ func (r ReceptiveField) Box(y, x int) image.Rectangle {
 // hi inclusive, and each further unit is jump pixels further on.
 type span struct{ lo, hi, jump int }
 
-// field is a receptive field along both axes, height first.
-type field [2]span
+// field is a receptive field along each spatial axis of the image, in the
+// tensor's order (height then width for an image).
+type field []span
 
 // ReceptiveField computes the receptive field of layer by walking the
 // graph from the image to the layer's tensor with the standard recurrence:
 // a window of k taps (k_eff = d·(k−1)+1 with dilation d), stride s and
 // leading padding p maps a field (lo, hi, jump) to
 // (lo − p·jump, hi + (k_eff−1−p)·jump, jump·s). Convolutions, pooling and
-// Pad change the field; elementwise, normalisation and channel ops keep it;
-// where two image-derived tensors meet (a residual Add, a Concat) a unit
-// sees the union of both fields. Layers after an op that mixes every
-// position (Flatten, Gemm, global pooling) or moves positions around
-// (Resize, Reshape) have no receptive field, and the error says which op
-// is in the way.
+// Pad change the field; elementwise, normalisation and channel ops keep it,
+// and so do ops acting along non-spatial axes only (a Transpose to NHWC
+// and back, LayerNormalization and Linear layers over the channels, a
+// Gather of channels); where two image-derived tensors meet (a residual
+// Add, a Concat) a unit sees the union of both fields. Layers after an op
+// that mixes every position (Flatten, Gemm, global pooling, and so
+// squeeze-excitation) or moves positions around (Resize, Reshape) have no
+// receptive field, and the error says which op is in the way.
 func (b *Backbone) ReceptiveField(layer string) (ReceptiveField, error) {
 	l, err := b.Lookup(layer)
 	if err != nil {
@@ -62,6 +66,9 @@ func (b *Backbone) ReceptiveField(layer string) (ReceptiveField, error) {
 	if err != nil {
 		return ReceptiveField{}, fmt.Errorf("receptive field of %s: %w", layer, err)
 	}
+	if len(f) != 2 {
+		return ReceptiveField{}, fmt.Errorf("receptive field of %s: the image has %d spatial axes, not height and width", layer, len(f))
+	}
 	return ReceptiveField{
 		Height: f[0].hi - f[0].lo + 1, Width: f[1].hi - f[1].lo + 1,
 		StrideY: f[0].jump, StrideX: f[1].jump,
@@ -69,15 +76,42 @@ func (b *Backbone) ReceptiveField(layer string) (ReceptiveField, error) {
 	}, nil
 }
 
+// spatialRank is the number of spatial axes of c's input: its rank less
+// the batch and channel axes (2 for the [1,3,H,W] images of a backbone).
+func (c *canonical) spatialRank() int {
+	for _, in := range c.graph.GetInput() {
+		if in.GetName() == c.input {
+			if shape := in.GetType().GetTensorType().GetShape(); shape != nil && len(shape.GetDim()) > 2 {
+				return len(shape.GetDim()) - 2
+			}
+		}
+	}
+	return 2
+}
+
+// placed is a field and where its spatial axes lie in the tensor: an
+// image's height and width are axes 2 and 3 of [N,C,H,W], and a Transpose
+// to NHWC moves them to 1 and 2.
+type placed struct {
+	f    field
+	axes []int // tensor axis of each spatial axis
+	rank int
+}
+
 // fieldOf walks c's nodes, which are in topological order, and returns the
-// field of tensor. A node that cannot be analysed records its error on its
-// outputs rather than failing at once: only an error on the way to tensor
-// matters.
+// field of tensor, one span per spatial axis of the input. A node that
+// cannot be analysed records its error on its outputs rather than failing
+// at once: only an error on the way to tensor matters.
 func (c *canonical) fieldOf(tensor string) (field, error) {
-	fields := map[string]field{c.input: {{0, 0, 1}, {0, 0, 1}}}
+	r := c.spatialRank()
+	unit := placed{f: make(field, r), axes: make([]int, r), rank: r + 2}
+	for a := range r {
+		unit.f[a], unit.axes[a] = span{0, 0, 1}, 2+a
+	}
+	fields := map[string]placed{c.input: unit}
 	failed := map[string]error{}
 	for _, n := range c.graph.GetNode() {
-		var in []field
+		var in []placed
 		var inErr error
 		for _, name := range n.GetInput() {
 			if f, ok := fields[name]; ok {
@@ -92,7 +126,7 @@ func (c *canonical) fieldOf(tensor string) (field, error) {
 		if skipsField[n.GetOpType()] {
 			continue // reads only the tensor's shape: its outputs carry no pixels
 		}
-		var f field
+		var f placed
 		err := inErr
 		if err == nil {
 			if f, err = nodeField(n, in, c.inits); err != nil {
@@ -100,8 +134,8 @@ func (c *canonical) fieldOf(tensor string) (field, error) {
 			}
 		}
 		for i, name := range n.GetOutput() {
-			if name == "" || (i > 0 && n.GetOpType() == "MaxPool") {
-				continue // MaxPool's second output holds indices
+			if name == "" || (i > 0 && (n.GetOpType() == "MaxPool" || n.GetOpType() == "LayerNormalization")) {
+				continue // MaxPool's indices, LayerNormalization's statistics
 			}
 			if err != nil {
 				failed[name] = err
@@ -111,12 +145,12 @@ func (c *canonical) fieldOf(tensor string) (field, error) {
 		}
 	}
 	if f, ok := fields[tensor]; ok {
-		return f, nil
+		return f.f, nil
 	}
 	if err, ok := failed[tensor]; ok {
-		return field{}, err
+		return nil, err
 	}
-	return field{}, fmt.Errorf("tensor %q is not computed from the image", tensor)
+	return nil, fmt.Errorf("tensor %q is not computed from the image", tensor)
 }
 
 // skipsField lists ops whose outputs describe a tensor's shape, not its
@@ -138,53 +172,233 @@ var keepsField = map[string]bool{
 }
 
 // nodeField is the field of n's outputs given the fields of its
-// image-derived inputs (at least one).
-func nodeField(n *onnx.NodeProto, in []field, inits map[string]*onnx.TensorProto) (field, error) {
+// image-derived inputs (at least one). Ops that act along axes (Concat,
+// Split, reductions, LayerNormalization, MatMul, Gather) keep the field
+// when those axes hold no image position; Transpose, Unsqueeze and a
+// Squeeze or scalar Gather of other axes move the spatial axes.
+func nodeField(n *onnx.NodeProto, in []placed, inits map[string]*onnx.TensorProto) (placed, error) {
+	p := in[0]
+	spatial := func(axis int64) (bool, error) {
+		a, err := normalAxis(axis, p.rank)
+		return slices.Contains(p.axes, a), err
+	}
+	along := func(axes ...int64) error {
+		for _, a := range axes {
+			s, err := spatial(a)
+			if err != nil {
+				return err
+			}
+			if s {
+				return fmt.Errorf("%s along axis %d mixes or moves image positions", n.GetOpType(), a)
+			}
+		}
+		return nil
+	}
 	switch op := n.GetOpType(); {
 	case keepsField[op]:
 		return union(in)
 	case op == "Concat" || op == "Split":
-		if axis := onnxgraph.AttrInt(n, "axis", 0); axis != 1 && axis != -3 {
-			return field{}, fmt.Errorf("%s along axis %d moves positions; only the channel axis keeps them", op, axis)
+		if err := along(onnxgraph.AttrInt(n, "axis", 0)); err != nil {
+			return placed{}, err
 		}
 		return union(in)
 	case op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "LpPool":
 		if len(in) != 1 || len(n.GetInput()) == 0 {
-			return field{}, errors.New("weights computed from the image")
+			return placed{}, errors.New("weights computed from the image")
 		}
-		w, err := readWindow(n, inits)
+		if !slices.Equal(p.axes, spatialAxes(len(p.f))) {
+			return placed{}, fmt.Errorf("image axes at %v of a rank-%d tensor, not after batch and channels", p.axes, p.rank)
+		}
+		w, err := readWindow(n, inits, len(p.f))
 		if err != nil {
-			return field{}, err
+			return placed{}, err
 		}
-		return w.apply(in[0]), nil
+		p.f = w.apply(p.f)
+		return p, nil
 	case op == "Pad":
-		return padField(n, in, inits)
+		f, err := padField(n, []field{p.f}, inits)
+		p.f = f
+		return p, err
+	case op == "Transpose":
+		perm := onnxgraph.AttrInts(n, "perm", nil)
+		if len(perm) != p.rank {
+			return placed{}, fmt.Errorf("perm %v for rank %d", perm, p.rank)
+		}
+		axes := make([]int, len(p.axes))
+		for a, old := range p.axes {
+			axes[a] = slices.Index(perm, int64(old))
+		}
+		p.axes = axes
+		return p, nil
+	case op == "LayerNormalization":
+		axis, err := normalAxis(onnxgraph.AttrInt(n, "axis", -1), p.rank)
+		if err != nil {
+			return placed{}, err
+		}
+		for a := axis; a < p.rank; a++ {
+			if err := along(int64(a)); err != nil {
+				return placed{}, err
+			}
+		}
+		return p, nil
+	case op == "MatMul":
+		// x·W with a constant W mixes x's last axis only.
+		if len(in) != 1 || len(n.GetInput()) < 2 || inits[n.GetInput()[1]] == nil || len(inits[n.GetInput()[1]].GetDims()) != 2 {
+			return placed{}, errors.New("only a product with a constant matrix keeps positions")
+		}
+		return p, along(-1)
+	case op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax" || op == "ReduceL2":
+		axes := onnxgraph.AttrInts(n, "axes", nil)
+		if len(axes) == 0 {
+			return placed{}, errors.New("it reduces every axis")
+		}
+		if err := along(axes...); err != nil {
+			return placed{}, err
+		}
+		if onnxgraph.AttrInt(n, "keepdims", 1) == 0 {
+			return p.drop(axes)
+		}
+		return p, nil
+	case op == "Gather":
+		axis := onnxgraph.AttrInt(n, "axis", 0)
+		if err := along(axis); err != nil {
+			return placed{}, err
+		}
+		idx := inits[inputAt(n, 1)]
+		if idx == nil || len(in) != 1 {
+			return placed{}, errors.New("indices computed from the image")
+		}
+		if len(idx.GetDims()) == 0 {
+			return p.drop([]int64{axis})
+		}
+		if len(idx.GetDims()) != 1 {
+			return placed{}, errors.New("multi-dimensional indices")
+		}
+		return p, nil
+	case op == "Unsqueeze" || op == "Squeeze":
+		t := inits[inputAt(n, 1)]
+		if t == nil {
+			return placed{}, errors.New("axes computed at run time")
+		}
+		axes, err := onnxgraph.Int64Data(t)
+		if err != nil {
+			return placed{}, err
+		}
+		if op == "Squeeze" {
+			if err := along(axes...); err != nil {
+				return placed{}, err
+			}
+			return p.drop(axes)
+		}
+		return p.insert(axes)
 	}
-	return field{}, errors.New("no receptive field after it: it mixes or moves image positions")
+	return placed{}, errors.New("no receptive field after it: it mixes or moves image positions")
 }
 
-// union is the field of a unit that sees all of fields at once.
-func union(fields []field) (field, error) {
-	u := fields[0]
-	for _, f := range fields[1:] {
-		for a := range u {
-			if f[a].jump != u[a].jump {
-				return field{}, fmt.Errorf("inputs with strides %d and %d meet", u[a].jump, f[a].jump)
+// spatialAxes is the layout of r spatial axes after batch and channels.
+func spatialAxes(r int) []int {
+	axes := make([]int, r)
+	for a := range axes {
+		axes[a] = 2 + a
+	}
+	return axes
+}
+
+// normalAxis maps a possibly negative axis into [0, rank).
+func normalAxis(axis int64, rank int) (int, error) {
+	if axis < 0 {
+		axis += int64(rank)
+	}
+	if axis < 0 || axis >= int64(rank) {
+		return 0, fmt.Errorf("axis %d out of range for rank %d", axis, rank)
+	}
+	return int(axis), nil
+}
+
+// drop removes tensor axes (none of them spatial), shifting the spatial
+// axes after them.
+func (p placed) drop(axes []int64) (placed, error) {
+	gone := make([]int, 0, len(axes))
+	for _, a := range axes {
+		v, err := normalAxis(a, p.rank)
+		if err != nil {
+			return placed{}, err
+		}
+		gone = append(gone, v)
+	}
+	out := placed{f: p.f, axes: make([]int, len(p.axes)), rank: p.rank - len(gone)}
+	for i, a := range p.axes {
+		out.axes[i] = a
+		for _, g := range gone {
+			if g < a {
+				out.axes[i]--
 			}
-			u[a].lo, u[a].hi = min(u[a].lo, f[a].lo), max(u[a].hi, f[a].hi)
+		}
+	}
+	return out, nil
+}
+
+// insert adds axes of size 1 at the given positions of the result,
+// shifting the spatial axes at or after them.
+func (p placed) insert(axes []int64) (placed, error) {
+	rank := p.rank + len(axes)
+	added := make([]bool, rank)
+	for _, a := range axes {
+		v, err := normalAxis(a, rank)
+		if err != nil {
+			return placed{}, err
+		}
+		added[v] = true
+	}
+	// Map old axes to new positions in order.
+	pos := make([]int, 0, p.rank)
+	for i := range rank {
+		if !added[i] {
+			pos = append(pos, i)
+		}
+	}
+	out := placed{f: p.f, axes: make([]int, len(p.axes)), rank: rank}
+	for i, a := range p.axes {
+		out.axes[i] = pos[a]
+	}
+	return out, nil
+}
+
+// inputAt returns input i of n, or "".
+func inputAt(n *onnx.NodeProto, i int) string {
+	if i < len(n.GetInput()) {
+		return n.GetInput()[i]
+	}
+	return ""
+}
+
+// union is the field of a unit that sees all of fields at once. The
+// fields must lie at the same axes of tensors of one rank.
+func union(fields []placed) (placed, error) {
+	u := fields[0]
+	u.f = slices.Clone(u.f)
+	for _, f := range fields[1:] {
+		if len(f.f) != len(u.f) || f.rank != u.rank || !slices.Equal(f.axes, u.axes) {
+			return placed{}, fmt.Errorf("inputs with image axes %v and %v meet", u.axes, f.axes)
+		}
+		for a := range u.f {
+			if f.f[a].jump != u.f[a].jump {
+				return placed{}, fmt.Errorf("inputs with strides %d and %d meet", u.f[a].jump, f.f[a].jump)
+			}
+			u.f[a].lo, u.f[a].hi = min(u.f[a].lo, f.f[a].lo), max(u.f[a].hi, f.f[a].hi)
 		}
 	}
 	return u, nil
 }
 
-// window is a sliding window along height and width.
+// window is a sliding window along each spatial axis.
 type window struct {
-	kernel, stride, dilation, lead [2]int
+	kernel, stride, dilation, lead []int
 }
 
 // apply maps the field of a window's input to that of its output.
 func (w window) apply(f field) field {
-	var out field
+	out := make(field, len(f))
 	for a, s := range f {
 		keff := w.dilation[a]*(w.kernel[a]-1) + 1
 		out[a] = span{
@@ -196,27 +410,28 @@ func (w window) apply(f field) field {
 	return out
 }
 
-// readWindow reads the window of a Conv or pooling node: kernel from
-// kernel_shape or, for Conv, the weight's dimensions; strides, dilations
-// and leading padding from the attributes.
-func readWindow(n *onnx.NodeProto, inits map[string]*onnx.TensorProto) (window, error) {
+// readWindow reads the window of a Conv or pooling node over r spatial
+// axes: kernel from kernel_shape or, for Conv, the weight's dimensions;
+// strides, dilations and leading padding from the attributes.
+func readWindow(n *onnx.NodeProto, inits map[string]*onnx.TensorProto, r int) (window, error) {
 	kernel := onnxgraph.AttrInts(n, "kernel_shape", nil)
 	if kernel == nil && n.GetOpType() == "Conv" && len(n.GetInput()) > 1 {
 		if t := inits[n.GetInput()[1]]; t != nil && len(t.GetDims()) > 2 {
 			kernel = t.GetDims()[2:]
 		}
 	}
-	if len(kernel) != 2 {
-		return window{}, fmt.Errorf("kernel %v: only 2-D windows over height and width have a receptive field here", kernel)
+	if len(kernel) != r {
+		return window{}, fmt.Errorf("kernel %v: want a %d-d window over the image's spatial axes", kernel, r)
 	}
-	strides := onnxgraph.AttrInts(n, "strides", []int64{1, 1})
-	dilations := onnxgraph.AttrInts(n, "dilations", []int64{1, 1})
-	pads := onnxgraph.AttrInts(n, "pads", []int64{0, 0, 0, 0})
-	if len(strides) != 2 || len(dilations) != 2 || len(pads) != 4 {
-		return window{}, fmt.Errorf("strides %v, dilations %v, pads %v do not fit a 2-D window", strides, dilations, pads)
+	ones := slices.Repeat([]int64{1}, r)
+	strides := onnxgraph.AttrInts(n, "strides", ones)
+	dilations := onnxgraph.AttrInts(n, "dilations", ones)
+	pads := onnxgraph.AttrInts(n, "pads", make([]int64, 2*r))
+	if len(strides) != r || len(dilations) != r || len(pads) != 2*r {
+		return window{}, fmt.Errorf("strides %v, dilations %v, pads %v do not fit a %d-d window", strides, dilations, pads, r)
 	}
-	var w window
-	for a := range 2 {
+	w := window{kernel: make([]int, r), stride: make([]int, r), dilation: make([]int, r), lead: make([]int, r)}
+	for a := range r {
 		w.kernel[a], w.stride[a], w.dilation[a], w.lead[a] = int(kernel[a]), int(strides[a]), int(dilations[a]), int(pads[a])
 		if w.kernel[a] < 1 || w.stride[a] < 1 || w.dilation[a] < 1 || w.lead[a] < 0 {
 			return window{}, fmt.Errorf("kernel %v, strides %v, dilations %v, pads %v: want positive sizes and non-negative pads", kernel, strides, dilations, pads)
@@ -225,9 +440,9 @@ func readWindow(n *onnx.NodeProto, inits map[string]*onnx.TensorProto) (window, 
 	switch autoPad := onnxgraph.AttrString(n, "auto_pad", "NOTSET"); autoPad {
 	case "NOTSET":
 	case "VALID":
-		w.lead = [2]int{}
+		clear(w.lead)
 	case "SAME_UPPER", "SAME_LOWER":
-		for a := range 2 {
+		for a := range r {
 			// The total padding is k_eff−1 whatever the input size only at
 			// stride 1; with a larger stride it depends on the size.
 			if w.stride[a] != 1 {
@@ -250,23 +465,25 @@ func readWindow(n *onnx.NodeProto, inits map[string]*onnx.TensorProto) (window, 
 // the ends.
 func padField(n *onnx.NodeProto, in []field, inits map[string]*onnx.TensorProto) (field, error) {
 	if len(in) != 1 || len(n.GetInput()) < 2 {
-		return field{}, errors.New("pads computed from the image")
+		return nil, errors.New("pads computed from the image")
 	}
 	t := inits[n.GetInput()[1]]
 	if t == nil {
-		return field{}, errors.New("pads computed at run time")
+		return nil, errors.New("pads computed at run time")
 	}
 	pads, err := onnxgraph.Int64Data(t)
 	if err != nil {
-		return field{}, err
+		return nil, err
 	}
-	if len(pads) != 8 {
-		return field{}, fmt.Errorf("pads %v: want 8 values for an [N,C,H,W] tensor", pads)
+	r := len(in[0])
+	rank := r + 2
+	if len(pads) != 2*rank {
+		return nil, fmt.Errorf("pads %v: want %d values for a tensor of rank %d", pads, 2*rank, rank)
 	}
-	if pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0 {
-		return field{}, fmt.Errorf("pads %v change the batch or channel axis", pads)
+	if pads[0] != 0 || pads[1] != 0 || pads[rank] != 0 || pads[rank+1] != 0 {
+		return nil, fmt.Errorf("pads %v change the batch or channel axis", pads)
 	}
-	f := in[0]
+	f := slices.Clone(in[0])
 	for a := range f {
 		lead := int(pads[2+a])
 		f[a].lo -= lead * f[a].jump

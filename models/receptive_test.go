@@ -3,10 +3,20 @@ package models
 import (
 	"errors"
 	"image"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	ort "github.com/yalue/onnxruntime_go"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/nst-project/nst/internal/onnxgraph"
+	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/models/autodiff"
+	"github.com/nst-project/nst/models/internal/trunks"
 )
 
 func TestReceptiveFieldVGG(t *testing.T) {
@@ -172,6 +182,295 @@ func TestReceptiveFieldMatchesGradientSupport(t *testing.T) {
 			if support != want {
 				t.Errorf("%s unit %v: gradient is non-zero over %v, field box %v", layer, unit, support, want)
 			}
+		}
+	}
+}
+
+// TestReceptiveFieldSpatialRanks walks graphs over 1-d ([N,C,L]) and 3-d
+// ([N,C,D,H,W]) inputs with fields computed by hand, and checks each
+// against the input gradient of one unit, as
+// TestReceptiveFieldMatchesGradientSupport does for images.
+func TestReceptiveFieldSpatialRanks(t *testing.T) {
+	type want struct {
+		tensor string
+		field  field
+	}
+	cases := []struct {
+		name  string
+		in    []int64
+		build func(f *fileBuilder)
+		want  []want
+	}{
+		{
+			// Average pooling, whose gradient reaches its whole window (max
+			// pooling's reaches one element). conv k3 p1: [-1,1]; pool k2
+			// s2: [-1,2] jump 2; avg k3 s2 p1:
+			// lo -1-2 = -3, hi 2+(3-1-1)·2 = 4, jump 4; conv k3 d2 p2:
+			// lo -3-2·4 = -11, hi 4+(5-1-2)·4 = 12.
+			name: "1-d", in: []int64{1, 2, 29},
+			build: func(f *fileBuilder) {
+				f.node("Conv", "c1", []string{"x", f.positive("w1", 0.1, 3, 2, 3)}, []string{"a"}, onnxgraph.Ints("pads", 1, 1))
+				f.node("AveragePool", "p1", []string{"a"}, []string{"b"}, onnxgraph.Ints("kernel_shape", 2), onnxgraph.Ints("strides", 2))
+				f.node("AveragePool", "p2", []string{"b"}, []string{"c"}, onnxgraph.Ints("kernel_shape", 3), onnxgraph.Ints("strides", 2), onnxgraph.Ints("pads", 1, 1))
+				f.node("Conv", "c2", []string{"c", f.positive("w2", 0.1, 2, 3, 3)}, []string{"d"}, onnxgraph.Ints("dilations", 2), onnxgraph.Ints("pads", 2, 2))
+			},
+			want: []want{
+				{"a", field{{-1, 1, 1}}},
+				{"b", field{{-1, 2, 2}}},
+				{"c", field{{-3, 4, 4}}},
+				{"d", field{{-11, 12, 4}}},
+			},
+		},
+		{
+			// Per axis (depth, height, width): conv k (3,3,2) strides
+			// (1,2,1) pads (1,1,0 | 1,1,1); then average pool k 2 s 2,
+			// then conv k 3 pad 1.
+			name: "3-d", in: []int64{1, 2, 9, 12, 11},
+			build: func(f *fileBuilder) {
+				f.node("Conv", "c1", []string{"x", f.positive("w1", 0.1, 3, 2, 3, 3, 2)}, []string{"a"},
+					onnxgraph.Ints("strides", 1, 2, 1), onnxgraph.Ints("pads", 1, 1, 0, 1, 1, 1))
+				f.node("Relu", "r", []string{"a"}, []string{"r"})
+				f.node("AveragePool", "p", []string{"r"}, []string{"b"}, onnxgraph.Ints("kernel_shape", 2, 2, 2), onnxgraph.Ints("strides", 2, 2, 2))
+				f.node("Conv", "c2", []string{"b", f.positive("w2", 0.1, 2, 3, 3, 3, 3)}, []string{"c"}, onnxgraph.Ints("pads", 1, 1, 1, 1, 1, 1))
+			},
+			want: []want{
+				{"a", field{{-1, 1, 1}, {-1, 1, 2}, {0, 1, 1}}},
+				{"b", field{{-1, 2, 2}, {-1, 3, 4}, {0, 2, 2}}},
+				{"c", field{{-3, 4, 2}, {-5, 7, 4}, {-2, 4, 2}}},
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFileBuilder(17, 8, 3)
+			f.input("x", tc.in...)
+			tc.build(f)
+			inits := map[string]*onnx.TensorProto{}
+			for _, w := range f.g.Initializer {
+				inits[w.GetName()] = w
+			}
+			c := &canonical{graph: f.g, input: "x", inits: inits}
+			for _, w := range tc.want {
+				got, err := c.fieldOf(w.tensor)
+				if err != nil {
+					t.Fatalf("%s: %v", w.tensor, err)
+				}
+				if !slices.Equal(got, w.field) {
+					t.Errorf("%s: field %v, want %v", w.tensor, got, w.field)
+				}
+				checkFieldSupport(t, f.g, tc.in, w.tensor, got)
+			}
+		})
+	}
+}
+
+// checkFieldSupport backpropagates from the first and last unit of
+// channel 0 of tensor and checks that the input positions with a non-zero
+// gradient (in channel 0, of positive inputs through positive weights)
+// fill exactly the field's box clipped to the input. The input sizes must
+// be such that no floor-mode window drops trailing positions the box of a
+// unit near the end would claim (the box then overstates what it sees).
+func checkFieldSupport(t *testing.T, g *onnx.GraphProto, in []int64, tensor string, f field) {
+	t.Helper()
+	if err := ortrt.Init(""); err != nil {
+		t.Fatal(err)
+	}
+	shapes, err := autodiff.InferShapes(g, autodiff.Shapes{"x": in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := autodiff.Differentiate(g, shapes, "x", []string{tensor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := func(g *onnx.GraphProto, inputs, outputs []string) *ortrt.Session {
+		g = proto.Clone(g).(*onnx.GraphProto)
+		g.Output = nil
+		for _, o := range outputs {
+			g.Output = append(g.Output, onnxgraph.FloatValue(o, shapes[o]...))
+		}
+		for _, in := range plan.Backward.GetInput() {
+			for i, o := range g.Output {
+				if o.GetName() == in.GetName() {
+					g.Output[i] = in
+				}
+			}
+		}
+		data, err := onnxgraph.Marshal(onnxgraph.Model(g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ortrt.NewSession(data, inputs, outputs, ortrt.SessionOptions{Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	fwdOuts := append([]string{tensor}, plan.Saved...)
+	fwd := session(plan.Forward, []string{"x"}, fwdOuts)
+	bwd := session(plan.Backward, append(slices.Clone(plan.SeedInputs), plan.Saved...), []string{plan.InputGrad})
+	n, _ := onnxgraph.NumElements(in)
+	img := make([]float32, n)
+	for i := range img {
+		img[i] = 0.5 + float32(i%7)/10
+	}
+	x, err := ort.NewTensor(ort.NewShape(in...), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Destroy()
+	outs := make([]ort.Value, len(fwdOuts))
+	if err := fwd.Run([]ort.Value{x}, outs); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, o := range outs {
+			o.Destroy()
+		}
+	}()
+	y := shapes[tensor]
+	units, _ := onnxgraph.NumElements(y[2:])
+	for _, unit := range []int64{0, units - 1} {
+		seed := make([]float32, func() int64 { m, _ := onnxgraph.NumElements(y); return m }())
+		seed[unit] = 1
+		s, err := ort.NewTensor(ort.NewShape(y...), seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := make([]ort.Value, 1)
+		if err := bwd.Run(append([]ort.Value{s}, outs[1:]...), res); err != nil {
+			t.Fatal(err)
+		}
+		grad := res[0].(*ort.Tensor[float32]).GetData()
+		// Position of the unit along each spatial axis, and the box.
+		r := len(y) - 2
+		pos := make([]int, r)
+		rest := int(unit)
+		for a := r - 1; a >= 0; a-- {
+			pos[a] = rest % int(y[2+a])
+			rest /= int(y[2+a])
+		}
+		lo, hi := make([]int, r), make([]int, r)
+		for a := range r {
+			lo[a] = max(f[a].lo+pos[a]*f[a].jump, 0)
+			hi[a] = min(f[a].hi+pos[a]*f[a].jump, int(in[2+a])-1)
+		}
+		spatial, _ := onnxgraph.NumElements(in[2:])
+		for p := range int(spatial) { // channel 0 of image 0
+			inside := true
+			rest := p
+			for a := r - 1; a >= 0; a-- {
+				c := rest % int(in[2+a])
+				rest /= int(in[2+a])
+				inside = inside && c >= lo[a] && c <= hi[a]
+			}
+			if (grad[p] != 0) != inside {
+				t.Errorf("%s unit %d: input position %d has gradient %g, inside the field's box = %v", tensor, unit, p, grad[p], inside)
+				break
+			}
+		}
+		s.Destroy()
+		res[0].Destroy()
+	}
+}
+
+// TestReceptiveFieldThroughLayoutOps checks fields through the layout ops
+// of torchvision's newer trunks: ConvNeXt's NHWC detour (Transpose,
+// LayerNormalization over channels, Linear as MatMul), GoogLeNet's input
+// transform (Gather of a channel, Unsqueeze), and the errors where a
+// unit sees the whole image (squeeze-excitation's global pooling) or
+// positions move (a channel shuffle's Reshape).
+func TestReceptiveFieldThroughLayoutOps(t *testing.T) {
+	cases := []struct {
+		arch, layer string
+		want        ReceptiveField
+		err         string
+	}{
+		// 4x4 stride-4 stem.
+		{arch: "convnext_tiny", layer: "stem", want: ReceptiveField{Height: 4, Width: 4, StrideY: 4, StrideX: 4}},
+		// One block: a 7x7 depthwise conv, padding 3, at stride 4.
+		{arch: "convnext_tiny", layer: "stage1", want: ReceptiveField{Height: 28, Width: 28, StrideY: 4, StrideX: 4, Top: -12, Left: -12}},
+		// LayerNorm2d, 2x2 stride-2 conv, one block at stride 8.
+		{arch: "convnext_tiny", layer: "stage2", want: ReceptiveField{Height: 80, Width: 80, StrideY: 8, StrideX: 8, Top: -36, Left: -36}},
+		{arch: "googlenet", layer: "conv1", want: ReceptiveField{Height: 7, Width: 7, StrideY: 2, StrideX: 2, Top: -3, Left: -3}},
+		{arch: "efficientnet_b0", layer: "stage1", err: "GlobalAveragePool"},
+		{arch: "shufflenet_v2_x1_0", layer: "stage2", err: "(Reshape)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.arch+"/"+tc.layer, func(t *testing.T) {
+			m, _, err := trunks.Build(tc.arch, trunks.Options{Seed: 1, Width: 0.125, Depth: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.arch == "googlenet" {
+				// The pretrained model's input transform, then conv1.
+				b := trunks.New("input", 1, 1, 3, -1, -1)
+				x := b.TransformInput("input")
+				b.Output("conv1", b.Relu(b.Conv(x, trunks.ConvSpec{In: 3, Out: 4, KH: 7, KW: 7, Stride: 2, PadH: 3, PadW: 3, Bias: true})), 4)
+				m = b.Model()
+			}
+			data, err := onnxgraph.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(t.TempDir(), "m.onnx")
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			bb, err := Load(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := bb.ReceptiveField(tc.layer)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one naming %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("%+v, want %+v", got, tc.want)
+			}
+			if tc.arch == "convnext_tiny" {
+				checkNetFieldSupport(t, bb, tc.layer, got, 40)
+			}
+		})
+	}
+}
+
+// checkNetFieldSupport backpropagates from the first, a middle and the last
+// unit of channel 0 of layer through a Net at side×side and checks that
+// the pixels with a non-zero gradient fill the field's box clipped to the
+// image (for a side no window's rounding drops pixels at).
+func checkNetFieldSupport(t *testing.T, b *Backbone, layer string, rf ReceptiveField, side int) {
+	t.Helper()
+	net := prepare(t, b, Options{Layers: []string{layer}, Height: side, Width: side})
+	acts, err := net.Forward(randImage(side, side, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := acts[0]
+	for _, unit := range [][2]int{{0, 0}, {a.H / 2, a.W / 2}, {a.H - 1, a.W - 1}} {
+		seed := net.GradBuffers()[0]
+		clear(seed)
+		seed[unit[0]*a.W+unit[1]] = 1
+		grad, err := net.Backward()
+		if err != nil {
+			t.Fatal(err)
+		}
+		support := image.Rectangle{}
+		for i, g := range grad {
+			if g != 0 {
+				p := i % (side * side)
+				support = support.Union(image.Rect(p%side, p/side, p%side+1, p/side+1))
+			}
+		}
+		if want := rf.Box(unit[0], unit[1]).Intersect(image.Rect(0, 0, side, side)); support != want {
+			t.Errorf("%s unit %v: gradient is non-zero over %v, field box %v", layer, unit, support, want)
 		}
 	}
 }

@@ -34,10 +34,12 @@ type sharedForward struct {
 	refs    int
 }
 
-// forwardKey identifies the settings a session was made with: pooling and
-// session options. A session that profiles is never shared, so that its
-// profile describes one Net.
-func forwardKey(o Options) (string, bool) {
+// forwardKey identifies the settings a session was made with: pooling,
+// session options and, for a graph specialised to one image size (see
+// autodiff.FoldShapes), that size; "" for a graph serving any size. A
+// session that profiles is never shared, so that its profile describes
+// one Net.
+func forwardKey(o Options, size string) (string, bool) {
 	if o.Session.ProfilePrefix != "" {
 		return "", false
 	}
@@ -45,13 +47,13 @@ func forwardKey(o Options) (string, bool) {
 	if pooling == "" {
 		pooling = PoolingMax
 	}
-	return fmt.Sprintf("%s|%d|%s", pooling, o.Session.Threads, o.Session.Device), true
+	return fmt.Sprintf("%s|%d|%s|%s", pooling, o.Session.Threads, o.Session.Device, size), true
 }
 
 // add registers a new forward session with one user, the caller.
-func (r *forwardRegistry) add(o Options, g *cachedGraph, outputs map[string]onnx.TensorProto_DataType) *sharedForward {
+func (r *forwardRegistry) add(o Options, size string, g *cachedGraph, outputs map[string]onnx.TensorProto_DataType) *sharedForward {
 	sf := &sharedForward{graph: g, session: g.session, outputs: outputs, refs: 1}
-	key, ok := forwardKey(o)
+	key, ok := forwardKey(o, size)
 	if !ok {
 		return sf
 	}
@@ -64,8 +66,8 @@ func (r *forwardRegistry) add(o Options, g *cachedGraph, outputs map[string]onnx
 
 // find returns a registered session with o's settings that computes every
 // tensor, with one more user, or nil.
-func (r *forwardRegistry) find(o Options, tensors []string) *sharedForward {
-	key, ok := forwardKey(o)
+func (r *forwardRegistry) find(o Options, size string, tensors []string) *sharedForward {
+	key, ok := forwardKey(o, size)
 	if !ok {
 		return nil
 	}

@@ -2,6 +2,8 @@ package models
 
 import (
 	"testing"
+
+	"github.com/nst-project/nst/models/internal/trunks"
 )
 
 // TestForwardOnlySharesSession checks that a forward-only Net of another
@@ -80,4 +82,45 @@ func checkSame(t *testing.T, what string, got, want [][]float32) {
 			}
 		}
 	}
+}
+
+// TestSizeDependentForwardSharing checks a backbone whose graph computes
+// shapes at run time (ShuffleNet's channel shuffle): its Nets' graphs are
+// folded at their size, so a forward-only Net shares an open Net's
+// session only at that Net's size, and at another size runs one of its
+// own that gives what a Net of its own gives.
+func TestSizeDependentForwardSharing(t *testing.T) {
+	path, _ := writeTrunk(t, "shufflenet_v2_x1_0", trunks.Options{Seed: 3, Width: 0.125, Depth: 1})
+	b, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers := []string{"stage2", "stage3"}
+	opts := func(h, w int, forwardOnly bool) Options {
+		return Options{Layers: layers, Height: h, Width: w, Preprocess: ImageNetPreprocess, ForwardOnly: forwardOnly, Session: ortrtOptions}
+	}
+	other := randImage(48, 40, 5)
+	alone, err := b.Prepare(opts(48, 40, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := forwardCopy(t, alone, other)
+	if err := alone.Close(); err != nil {
+		t.Fatal(err)
+	}
+	full := prepare(t, b, opts(32, 32, false))
+	img := randImage(32, 32, 6)
+	before := forwardCopy(t, full, img)
+
+	resized := prepare(t, b, opts(48, 40, true))
+	if resized.forward == full.forward {
+		t.Error("a forward-only Net of another size runs on a session folded for 32x32")
+	}
+	checkSame(t, "forward-only Net of another size", forwardCopy(t, resized, other), want)
+
+	same := prepare(t, b, opts(32, 32, true))
+	if same.forward != full.forward {
+		t.Error("a forward-only Net of the same size created a session of its own")
+	}
+	checkSame(t, "forward-only Net of the same size", forwardCopy(t, same, img), before)
 }

@@ -18,6 +18,23 @@
 // gradient contributions meet in an Add, which runs faster than Sum;
 // max-pooling gradients scatter through the forward's argmax indices, and a
 // ReLU feeding only a max pool is masked at the pooled size.
+//
+// Beyond VGG, the rules cover what torch.onnx.export writes at opset 17 for
+// torchvision's other trunks (ResNet to ConvNeXt): activations read the
+// saved output (Sigmoid, Tanh, HardSigmoid) or input (HardSwish, Erf);
+// LayerNormalization reads the Mean and InvStdDev its forward node is made
+// to output; a MatMul with a constant 2-D weight multiplies by a
+// transposed copy stored as a constant; Slice, Gather with constant
+// indices and Split put the gradient back with Pad, Concat or a one-hot
+// MatMul. Shape, comparisons and rounding carry no gradient, so a shape
+// computed from an activation stays off the backward pass; FoldShapes
+// turns such shape computations into constants for one input size before
+// InferShapes and Differentiate, which need static shapes. Convolution and
+// pooling rules hold in 1, 2 and 3 spatial dimensions.
+//
+// CheckSupported and Differentiate report every op on a gradient path that
+// has no rule (UnsupportedOpError), and a rule that cannot handle a node as
+// configured names op and node (NodeError).
 package autodiff
 
 import (
@@ -35,7 +52,8 @@ import (
 type Plan struct {
 	// Forward is the graph to run forward: a copy of g with what the
 	// backward pass needs from it (MaxPool nodes given an Indices output,
-	// an Identity exposing the input when the backward reads it). Its
+	// LayerNormalization nodes their Mean and InvStdDev outputs, an
+	// Identity exposing the input when the backward reads it). Its
 	// outputs are left for the caller to set. Its initializers are g's own
 	// (see onnxgraph.CloneSharingInitializers): neither may be modified.
 	Forward *onnx.GraphProto
@@ -59,19 +77,106 @@ type Plan struct {
 	InputGrad string
 }
 
-// UnsupportedOpError is returned when a node on a gradient path has no rule.
+// UnsupportedOpError is returned when ops on a gradient path have no rule.
+// It lists every such op once, with every node where it appears, so that
+// one run tells what a model needs.
 type UnsupportedOpError struct {
-	// Node is the node's name, or its first output when it has no name.
+	// Node is the first such node in graph order: its name, or its first
+	// output when it has no name.
 	Node string
-	// Op is the node's op type, prefixed by its domain unless ai.onnx.
+	// Op is that node's op type, prefixed by its domain unless ai.onnx.
 	Op string
+	// Ops lists every op without a rule on a gradient path, in order of
+	// first appearance, each once.
+	Ops []UnsupportedOp
 }
 
-// Error names the node and the op and lists the supported ops.
-func (e *UnsupportedOpError) Error() string {
-	return fmt.Sprintf("node %q: op %s has no gradient rule (it lies between the input and a seed); supported ops: %s",
-		e.Node, e.Op, strings.Join(SupportedOps(), ", "))
+// UnsupportedOp is one op without a gradient rule and where it appears.
+type UnsupportedOp struct {
+	// Op is the op type, prefixed by its domain unless ai.onnx.
+	Op string
+	// Sites are the nodes computing it on a gradient path, in graph order.
+	Sites []OpSite
 }
+
+// OpSite is a node on a gradient path.
+type OpSite struct {
+	// Node is the node's name, or its first output when it has no name.
+	Node string
+	// Output is the node's first output tensor.
+	Output string
+	// Layer is the name a caller knows Output by (package models sets it
+	// to the backbone's layer name); "" when none was set.
+	Layer string
+}
+
+// String names the site for messages: the node, and the layer or output.
+func (s OpSite) String() string {
+	switch {
+	case s.Layer != "":
+		return fmt.Sprintf("node %q (layer %q)", s.Node, s.Layer)
+	case s.Output != "" && s.Output != s.Node:
+		return fmt.Sprintf("node %q (output %q)", s.Node, s.Output)
+	}
+	return fmt.Sprintf("node %q", s.Node)
+}
+
+// maxSitesShown bounds the sites an error message lists per op; the error
+// value holds them all.
+const maxSitesShown = 3
+
+// Error lists every unsupported op with where it appears, then the
+// supported ops.
+func (e *UnsupportedOpError) Error() string {
+	ops := e.Ops
+	if len(ops) == 0 {
+		ops = []UnsupportedOp{{Op: e.Op, Sites: []OpSite{{Node: e.Node}}}}
+	}
+	parts := make([]string, len(ops))
+	for i, op := range ops {
+		var sites []string
+		for j, s := range op.Sites {
+			if j == maxSitesShown {
+				sites = append(sites, fmt.Sprintf("and %d more", len(op.Sites)-maxSitesShown))
+				break
+			}
+			sites = append(sites, s.String())
+		}
+		parts[i] = fmt.Sprintf("%s at %s", op.Op, strings.Join(sites, ", "))
+	}
+	supported := strings.Join(SupportedOps(), ", ")
+	if len(ops) == 1 {
+		return fmt.Sprintf("op %s, between the input and a seed, has no gradient rule; supported ops: %s", parts[0], supported)
+	}
+	return fmt.Sprintf("%d ops between the input and the seeds have no gradient rule: %s; supported ops: %s",
+		len(ops), strings.Join(parts, "; "), supported)
+}
+
+// NodeError is returned when a node has a gradient rule but the rule
+// cannot differentiate it as configured (weights computed from the input,
+// training-mode normalisation, an unsupported padding mode and the like).
+type NodeError struct {
+	// Node is the node's name, or its first output when it has no name.
+	Node string
+	// Op is the node's op type.
+	Op string
+	// Output is the node's first output tensor.
+	Output string
+	// Layer is the name a caller knows Output by (set by package models);
+	// "" when none was set.
+	Layer string
+	// Err says what the rule cannot do.
+	Err error
+}
+
+// Error names the op, the node and the layer, then the reason.
+func (e *NodeError) Error() string {
+	where := OpSite{Node: e.Node, Output: e.Output, Layer: e.Layer}.String()
+	return fmt.Sprintf("cannot differentiate %s %s: %v", e.Op, where, e.Err)
+}
+
+// Unwrap returns the reason.
+func (e *NodeError) Unwrap() error { return e.Err }
 
 // SupportedOps lists the ops Differentiate can differentiate, sorted.
 func SupportedOps() []string {
@@ -81,6 +186,24 @@ func SupportedOps() []string {
 	}
 	sort.Strings(ops)
 	return ops
+}
+
+// CheckSupported returns an *UnsupportedOpError listing every op without a
+// gradient rule on a path from input to the seeds, or nil. It needs no
+// shapes, so that a caller can report what a model lacks before shape
+// inference trips over the same ops with a less telling error. Errors in
+// the graph's wiring or the seeds are returned as Differentiate returns
+// them.
+func CheckSupported(g *onnx.GraphProto, input string, seeds []string) error {
+	ix, err := indexGraph(g)
+	if err != nil {
+		return fmt.Errorf("differentiate: %w", err)
+	}
+	p, err := findPaths(ix, input, seeds)
+	if err != nil {
+		return err
+	}
+	return p.unsupported()
 }
 
 // Differentiate builds the backward graph of g for dJ/d(input) given
@@ -109,82 +232,15 @@ func build(g *onnx.GraphProto, shapes Shapes, input string, seeds []string, inPl
 	if err != nil {
 		return nil, fmt.Errorf("differentiate: %w", err)
 	}
-	if !ix.inputs[input] {
-		return nil, fmt.Errorf("differentiate: %q is not a (non-initializer) input of graph %q", input, g.GetName())
+	p, err := findPaths(ix, input, seeds)
+	if err != nil {
+		return nil, err
 	}
-	if len(seeds) == 0 {
-		return nil, fmt.Errorf("differentiate: no seeds")
+	if err := p.unsupported(); err != nil {
+		return nil, err
 	}
 	nodes := g.GetNode()
-
-	// live: tensors that depend on input.
-	live := map[string]bool{input: true}
-	for _, i := range ix.order {
-		n := nodes[i]
-		if slices.ContainsFunc(n.GetInput(), func(s string) bool { return s != "" && live[s] }) {
-			for _, o := range n.GetOutput() {
-				if o != "" {
-					live[o] = true
-				}
-			}
-		}
-	}
-	seen := map[string]bool{}
-	for _, s := range seeds {
-		if seen[s] {
-			return nil, fmt.Errorf("differentiate: seed %q listed twice", s)
-		}
-		seen[s] = true
-		if !ix.names[s] {
-			return nil, fmt.Errorf("differentiate: seed %q is no tensor of the graph", s)
-		}
-		if !live[s] {
-			return nil, fmt.Errorf("differentiate: seed %q does not depend on input %q", s, input)
-		}
-		if p, ok := ix.producer[s]; ok {
-			n := nodes[p]
-			if j := slices.Index(n.GetOutput(), s); !differentiableOutput(n, j) {
-				return nil, fmt.Errorf("differentiate: seed %q is output %d of node %s, which carries no gradient", s, j, nodeLabel(n))
-			}
-		}
-	}
-
-	// wanted: tensors some seed depends on through differentiable edges.
-	wanted := map[string]bool{}
-	for _, s := range seeds {
-		wanted[s] = true
-	}
-	onPath := make([]bool, len(nodes))
-	for k := len(ix.order) - 1; k >= 0; k-- {
-		i := ix.order[k]
-		n := nodes[i]
-		hit := false
-		for j, o := range n.GetOutput() {
-			if o != "" && wanted[o] && live[o] && differentiableOutput(n, j) {
-				hit = true
-			}
-		}
-		if !hit {
-			continue
-		}
-		for j, in := range n.GetInput() {
-			if in != "" && live[in] && differentiableInput(n, j) {
-				wanted[in] = true
-				onPath[i] = true
-			}
-		}
-	}
-	for _, i := range ix.order {
-		if n := nodes[i]; onPath[i] {
-			if _, ok := gradRules[n.GetOpType()]; !ok || !standardDomain(n) {
-				name := n.GetName()
-				if name == "" {
-					name = output(n, 0)
-				}
-				return nil, &UnsupportedOpError{Node: name, Op: opName(n)}
-			}
-		}
-	}
+	live, wanted, onPath := p.live, p.wanted, p.onPath
 
 	b := newBuilder(ix, shapes, seeds)
 	b.seedsOverwritten = inPlace
@@ -208,17 +264,35 @@ func build(g *onnx.GraphProto, shapes Shapes, input string, seeds []string, inPl
 		n := nodes[i]
 		b.node = n
 		b.fwdNode = b.fwd.GetNode()[i]
-		dy := b.sum(grads[output(n, 0)], "")
-		if dy == "" {
-			continue
-		}
+		rule := gradRules[n.GetOpType()]
 		needs := make([]bool, len(n.GetInput()))
 		for j, in := range n.GetInput() {
 			needs[j] = in != "" && live[in] && wanted[in] && differentiableInput(n, j)
 		}
-		dx, err := gradRules[n.GetOpType()].grad(b, dy, needs)
+		var dx []string
+		var err error
+		if rule.gradN != nil {
+			dys := make([]string, len(n.GetOutput()))
+			reached := false
+			for j, o := range n.GetOutput() {
+				if o != "" {
+					dys[j] = b.sum(grads[o], "")
+					reached = reached || dys[j] != ""
+				}
+			}
+			if !reached {
+				continue
+			}
+			dx, err = rule.gradN(b, dys, needs)
+		} else {
+			dy := b.sum(grads[output(n, 0)], "")
+			if dy == "" {
+				continue
+			}
+			dx, err = rule.grad(b, dy, needs)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("differentiate: node %s: %w", nodeLabel(n), err)
+			return nil, &NodeError{Node: siteOf(n).Node, Op: opName(n), Output: output(n, 0), Err: err}
 		}
 		for j, d := range dx {
 			if j < len(needs) && needs[j] && d != "" {
@@ -251,10 +325,11 @@ func build(g *onnx.GraphProto, shapes Shapes, input string, seeds []string, inPl
 // Ops without a rule are assumed differentiable everywhere, so that a path
 // through them is found and reported as unsupported.
 func differentiableOutput(n *onnx.NodeProto, j int) bool {
-	if _, ok := gradRules[n.GetOpType()]; !ok || !standardDomain(n) {
+	r, ok := gradRules[n.GetOpType()]
+	if !ok || !standardDomain(n) {
 		return true
 	}
-	return j == 0
+	return j == 0 || r.gradN != nil
 }
 
 // differentiableInput reports whether input j of n can carry a gradient.

@@ -2,6 +2,8 @@ package autodiff
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -41,15 +43,15 @@ func TestUnsupportedOpOnPath(t *testing.T) {
 		build    func(tg *testGraph) string // returns the seed
 		node, op string
 	}{
-		{"sigmoid between conv and seed", func(tg *testGraph) string {
+		{"sin between conv and seed", func(tg *testGraph) string {
 			c := tg.conv("x", 2, 2, []int64{3, 3}, true)
-			tg.g.Node = append(tg.g.Node, onnxgraph.Node("Sigmoid", "act", []string{c}, []string{"act_out"}))
+			tg.g.Node = append(tg.g.Node, onnxgraph.Node("Sin", "act", []string{c}, []string{"act_out"}))
 			return tg.op("Relu", []string{"act_out"})
-		}, "act", "Sigmoid"},
+		}, "act", "Sin"},
 		{"unnamed node named by its output", func(tg *testGraph) string {
-			tg.g.Node = append(tg.g.Node, onnxgraph.Node("Tanh", "", []string{"x"}, []string{"tanh_out"}))
-			return tg.op("Relu", []string{"tanh_out"})
-		}, "tanh_out", "Tanh"},
+			tg.g.Node = append(tg.g.Node, onnxgraph.Node("Cos", "", []string{"x"}, []string{"cos_out"}))
+			return tg.op("Relu", []string{"cos_out"})
+		}, "cos_out", "Cos"},
 		{"custom domain", func(tg *testGraph) string {
 			n := onnxgraph.Node("Relu", "custom", []string{"x"}, []string{"custom_out"})
 			n.Domain = "com.example"
@@ -76,6 +78,105 @@ func TestUnsupportedOpOnPath(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnsupportedOpsAllListed checks that every op without a rule on a
+// gradient path is reported once, with every node where it appears, in
+// graph order, and that ops off the paths and after a shape are not; and
+// that CheckSupported, which needs no shapes, agrees with Differentiate.
+func TestUnsupportedOpsAllListed(t *testing.T) {
+	tg := newTestGraph(1, 1, 2, 5, 5)
+	add := func(op, name, in string) string {
+		out := name + "_out"
+		tg.g.Node = append(tg.g.Node, onnxgraph.Node(op, name, []string{in}, []string{out}))
+		tg.g.ValueInfo = append(tg.g.ValueInfo, onnxgraph.FloatValue(out, 1, 2, 5, 5))
+		return out
+	}
+	a := add("Sin", "sin_a", "x")
+	b := add("Cos", "", a)
+	c := add("Sin", "sin_b", b)
+	d := add("Softsign", "soft", tg.op("Relu", []string{c}))
+	e := add("Sin", "sin_c", d)
+	add("Mish", "off_path", "x")
+	// A shape read from the path is no gradient path.
+	shape := tg.op("Shape", []string{a})
+	seed := tg.op("Reshape", []string{e, shape})
+	want := []UnsupportedOp{
+		{Op: "Sin", Sites: []OpSite{{Node: "sin_a", Output: a}, {Node: "sin_b", Output: c}, {Node: "sin_c", Output: e}}},
+		{Op: "Cos", Sites: []OpSite{{Node: b, Output: b}}},
+		{Op: "Softsign", Sites: []OpSite{{Node: "soft", Output: d}}},
+	}
+	check := func(t *testing.T, err error) {
+		var u *UnsupportedOpError
+		if !errors.As(err, &u) {
+			t.Fatalf("error %v, want an UnsupportedOpError", err)
+		}
+		if u.Node != "sin_a" || u.Op != "Sin" {
+			t.Errorf("first = %q %q, want sin_a Sin", u.Node, u.Op)
+		}
+		if !reflect.DeepEqual(u.Ops, want) {
+			t.Errorf("Ops = %+v\nwant %+v", u.Ops, want)
+		}
+		for _, s := range []string{"3 ops between the input and the seeds have no gradient rule", `Sin at node "sin_a" (output "sin_a_out"), node "sin_b"`, `Cos at node "` + b + `"`, "Softsign"} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("message %q lacks %q", err, s)
+			}
+		}
+		if strings.Contains(err.Error(), "Mish") || strings.Contains(err.Error(), "Shape at") {
+			t.Errorf("message %q names an op off the gradient path", err)
+		}
+	}
+	t.Run("Differentiate", func(t *testing.T) {
+		shapes := Shapes{}
+		for _, v := range tg.g.ValueInfo {
+			shapes[v.GetName()] = valueDims(v)
+		}
+		shapes["x"] = []int64{1, 2, 5, 5}
+		_, err := Differentiate(tg.g, shapes, "x", []string{seed})
+		check(t, err)
+	})
+	t.Run("CheckSupported", func(t *testing.T) {
+		check(t, CheckSupported(tg.g, "x", []string{seed}))
+	})
+	t.Run("more sites than shown", func(t *testing.T) {
+		e := &UnsupportedOpError{Node: "n0", Op: "Sin", Ops: []UnsupportedOp{{Op: "Sin"}}}
+		for i := range 5 {
+			e.Ops[0].Sites = append(e.Ops[0].Sites, OpSite{Node: fmt.Sprintf("n%d", i), Layer: fmt.Sprintf("layer%d", i)})
+		}
+		msg := e.Error()
+		for _, s := range []string{`node "n0" (layer "layer0")`, `node "n2" (layer "layer2")`, "and 2 more"} {
+			if !strings.Contains(msg, s) {
+				t.Errorf("message %q lacks %q", msg, s)
+			}
+		}
+		if strings.Contains(msg, "n3") {
+			t.Errorf("message %q lists more than %d sites", msg, maxSitesShown)
+		}
+	})
+}
+
+// TestNodeErrorNamesOpAndNode checks the error for a node whose rule
+// cannot differentiate it: typed, naming op, node and output, wrapping
+// the reason.
+func TestNodeErrorNamesOpAndNode(t *testing.T) {
+	tg := newTestGraph(1, 1, 2, 4, 4)
+	tg.g.Node = append(tg.g.Node, onnxgraph.Node("Pad", "pad_wrap", []string{"x", tg.ints(0, 0, 1, 1, 0, 0, 1, 1)}, []string{"padded"}, str("mode", "wrap")))
+	_, err := differentiate(t, tg, "padded")
+	var ne *NodeError
+	if !errors.As(err, &ne) {
+		t.Fatalf("error %v, want a NodeError", err)
+	}
+	if ne.Node != "pad_wrap" || ne.Op != "Pad" || ne.Output != "padded" || ne.Err == nil {
+		t.Errorf("NodeError %+v", ne)
+	}
+	want := `cannot differentiate Pad node "pad_wrap" (output "padded"): pad mode "wrap" is not supported`
+	if !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("message %q, want it to start %q", err, want)
+	}
+	ne.Layer = "pad1"
+	if !strings.Contains(ne.Error(), `(layer "pad1")`) {
+		t.Errorf("message %q does not name the layer", ne.Error())
 	}
 }
 

@@ -298,3 +298,38 @@ func BenchmarkReluGrad(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGlobalPoolGrad compares formulations of GlobalAveragePool's
+// input gradient, a [1,C,1,1] gradient spread over [1,C,H,W], at the size
+// of an early squeeze-excitation block at 512x512 (96 channels at
+// 128x128): Expand, a broadcasting Mul by a constant of ones, and Resize.
+func BenchmarkGlobalPoolGrad(b *testing.B) {
+	initORT(b)
+	const c, hw = 96, 128
+	ones := make([]float32, hw*hw)
+	for i := range ones {
+		ones[i] = 1
+	}
+	inits := []*onnx.TensorProto{
+		onnxgraph.Int64s("shape", []int64{4}, []int64{1, c, hw, hw}),
+		onnxgraph.Floats32("ones", []int64{1, 1, hw, hw}, ones),
+		onnxgraph.Floats32("scales", []int64{4}, []float32{1, 1, hw, hw}),
+	}
+	for _, bc := range []struct {
+		name string
+		node *onnx.NodeProto
+	}{
+		{"Expand", onnxgraph.Node("Expand", "", []string{"dy", "shape"}, []string{"dx"})},
+		{"Mul-ones", onnxgraph.Node("Mul", "", []string{"dy", "ones"}, []string{"dx"})},
+		{"Resize", onnxgraph.Node("Resize", "", []string{"dy", "", "scales"}, []string{"dx"}, str("mode", "nearest"))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			g := &onnx.GraphProto{Name: "gap_grad", Node: []*onnx.NodeProto{bc.node}, Initializer: inits,
+				Input: []*onnx.ValueInfoProto{onnxgraph.FloatValue("dy", 1, c, 1, 1)}}
+			shapes := Shapes{"dy": {1, c, 1, 1}, "dx": {1, c, hw, hw}}
+			r := newRunner(b, g, []string{"dx"}, map[string]ort.Value{}, shapes, nil)
+			r.run(b)
+			loop(b, func() { r.run(b) })
+		})
+	}
+}

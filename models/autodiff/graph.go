@@ -183,7 +183,7 @@ func (ix *graphIndex) constant(name string) *onnx.TensorProto {
 func (ix *graphIndex) constInts(name string) ([]int64, error) {
 	t := ix.constant(name)
 	if t == nil {
-		return nil, fmt.Errorf("%q is not a constant (an initializer)", name)
+		return nil, fmt.Errorf("%q is not a constant (an initializer); a shape computed at run time must be folded first (FoldShapes)", name)
 	}
 	return onnxgraph.Int64Data(t)
 }

@@ -85,6 +85,18 @@ func (tg *testGraph) ints(v ...int64) string {
 	return name
 }
 
+// scalarInt adds an int64 scalar initializer.
+func (tg *testGraph) scalarInt(v int64) string {
+	name := tg.name("i")
+	tg.g.Initializer = append(tg.g.Initializer, onnxgraph.Int64s(name, nil, []int64{v}))
+	return name
+}
+
+// int64Tensor is an int64 initializer of any shape.
+func int64Tensor(name string, dims, v []int64) *onnx.TensorProto {
+	return onnxgraph.Int64s(name, dims, v)
+}
+
 func (tg *testGraph) boolean(v bool) string {
 	name := tg.name("b")
 	raw := []byte{0}
@@ -139,32 +151,58 @@ type session struct {
 	outputs []string
 }
 
-// outputType gives the element type of a forward tensor for declaring it
-// as a graph output.
-func outputType(g *onnx.GraphProto, name string) onnx.TensorProto_DataType {
-	for _, n := range g.GetNode() {
+// elemTypes gives the element type of every tensor of g, for declaring
+// tensors as graph outputs: inputs and initializers as declared, node
+// outputs by what each op produces.
+func elemTypes(g *onnx.GraphProto) map[string]onnx.TensorProto_DataType {
+	types := map[string]onnx.TensorProto_DataType{}
+	for _, t := range g.GetInitializer() {
+		types[t.GetName()] = onnx.TensorProto_DataType(t.GetDataType())
+	}
+	for _, v := range g.GetInput() {
+		types[v.GetName()] = onnx.TensorProto_DataType(v.GetType().GetTensorType().GetElemType())
+	}
+	ix, err := indexGraph(g)
+	if err != nil {
+		return types
+	}
+	for _, i := range ix.order {
+		n := g.GetNode()[i]
+		first := onnx.TensorProto_FLOAT
+		if t, ok := types[input(n, 0)]; ok {
+			first = t
+		}
 		for j, o := range n.GetOutput() {
-			if o != name {
-				continue
+			t := first
+			switch op := n.GetOpType(); {
+			case op == "MaxPool" && j == 1, op == "Shape", op == "Size", op == "ArgMax", op == "ArgMin":
+				t = onnx.TensorProto_INT64
+			case op == "Dropout" && j == 1, gradientStops[op] && op != "Shape" && op != "Size" && op != "ConstantOfShape" && op != "Sign" && op != "Floor" && op != "Ceil" && op != "Round":
+				t = onnx.TensorProto_BOOL
+			case op == "Cast":
+				t = onnx.TensorProto_DataType(onnxgraph.AttrInt(n, "to", 0))
+			case op == "ConstantOfShape":
+				t = onnx.TensorProto_FLOAT
+				if a := onnxgraph.Attr(n, "value"); a != nil && a.GetT() != nil {
+					t = onnx.TensorProto_DataType(a.GetT().GetDataType())
+				}
+			case op == "Where":
+				t = types[input(n, 1)]
 			}
-			switch {
-			case n.GetOpType() == "MaxPool" && j == 1, n.GetOpType() == "Shape":
-				return onnx.TensorProto_INT64
-			case n.GetOpType() == "Dropout" && j == 1, n.GetOpType() == "Greater":
-				return onnx.TensorProto_BOOL
-			}
+			types[o] = t
 		}
 	}
-	return onnx.TensorProto_FLOAT
+	return types
 }
 
 func newSession(t testing.TB, g *onnx.GraphProto, outputs []string, threads int) *session {
 	t.Helper()
 	g = proto.Clone(g).(*onnx.GraphProto)
 	g.Output = nil
+	types := elemTypes(g)
 	for _, o := range outputs {
 		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: o, Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{
-			TensorType: &onnx.TypeProto_Tensor{ElemType: int32(outputType(g, o))}}}})
+			TensorType: &onnx.TypeProto_Tensor{ElemType: int32(types[o])}}}})
 	}
 	var inputs []string
 	for _, in := range g.GetInput() {
@@ -285,7 +323,7 @@ func frozen(t *testing.T, g *onnx.GraphProto, shapes Shapes) (probeGraph *onnx.G
 	}
 	for i, n := range probeGraph.GetNode() {
 		switch n.GetOpType() {
-		case "Relu", "LeakyRelu", "Clip":
+		case "Relu", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish":
 			probed = append(probed, n.GetInput()[0])
 		case "MaxPool":
 			if len(n.Output) < 2 || n.Output[1] == "" {
@@ -299,7 +337,7 @@ func frozen(t *testing.T, g *onnx.GraphProto, shapes Shapes) (probeGraph *onnx.G
 		var nodes []*onnx.NodeProto
 		for i, n := range f.GetNode() {
 			op := n.GetOpType()
-			if op != "Relu" && op != "LeakyRelu" && op != "Clip" && op != "MaxPool" {
+			if op != "Relu" && op != "LeakyRelu" && op != "Clip" && op != "MaxPool" && op != "HardSigmoid" && op != "HardSwish" {
 				nodes = append(nodes, n)
 				continue
 			}
@@ -365,6 +403,29 @@ func frozen(t *testing.T, g *onnx.GraphProto, shapes Shapes) (probeGraph *onnx.G
 					default:
 						slope[k] = 1
 					}
+				}
+			case "HardSigmoid", "HardSwish":
+				// HardSigmoid is slope·z + offset piecewise; HardSwish is
+				// z·(slope·z + offset) with its factor frozen the same way.
+				alpha, beta := onnxgraph.AttrFloat(n, "alpha", 0.2), onnxgraph.AttrFloat(n, "beta", 0.5)
+				if op == "HardSwish" {
+					alpha, beta = 1.0/6, 0.5
+				}
+				for k, v := range zv {
+					switch a := alpha*v + beta; {
+					case a >= 1:
+						offset[k] = 1
+					case a > 0:
+						slope[k], offset[k] = alpha, beta
+					}
+				}
+				if op == "HardSwish" {
+					scaled, factor := fmt.Sprintf("frozen_%d_scaled", i), fmt.Sprintf("frozen_%d_factor", i)
+					nodes = append(nodes,
+						onnxgraph.Node("Mul", "", []string{z, constant("slope", zs, slope)}, []string{scaled}),
+						onnxgraph.Node("Add", "", []string{scaled, constant("offset", zs, offset)}, []string{factor}),
+						onnxgraph.Node("Mul", "", []string{z, factor}, []string{y}))
+					continue
 				}
 			}
 			scaled := fmt.Sprintf("frozen_%d_scaled", i)

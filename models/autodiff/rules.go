@@ -9,7 +9,8 @@ import (
 )
 
 // gradRule differentiates one op. Only output 0 of a supported op carries
-// a gradient (MaxPool's indices and Dropout's mask do not).
+// a gradient (MaxPool's indices and Dropout's mask do not), unless the rule
+// sets gradN.
 type gradRule struct {
 	// inputs lists the inputs a gradient can flow into; nil means all.
 	// Integer inputs such as Reshape's shape or Pad's pads are left out,
@@ -19,6 +20,10 @@ type gradRule struct {
 	// grad appends the backward nodes for b.node given dy = dJ/d(output 0)
 	// and returns dJ/d(input j) for every j with needs[j] set.
 	grad func(b *builder, dy string, needs []bool) ([]string, error)
+	// gradN, when set instead of grad, serves ops whose every output
+	// carries a gradient (Split): dys[j] is dJ/d(output j), "" for an
+	// output no seed depends on (at least one is set).
+	gradN func(b *builder, dys []string, needs []bool) ([]string, error)
 }
 
 var gradRules map[string]gradRule
@@ -43,6 +48,28 @@ func init() {
 		"Dropout":            {inputs: []int{0}, grad: dropoutGrad},
 		"Flatten":            {inputs: []int{0}, grad: reshapeGrad},
 		"Reshape":            {inputs: []int{0}, grad: reshapeGrad},
+		"Squeeze":            {inputs: []int{0}, grad: reshapeGrad},
+		"Unsqueeze":          {inputs: []int{0}, grad: reshapeGrad},
+		"Sigmoid":            {grad: sigmoidGrad},
+		"HardSigmoid":        {grad: hardSigmoidGrad},
+		"HardSwish":          {grad: hardSwishGrad},
+		"Tanh":               {grad: tanhGrad},
+		"Erf":                {grad: erfGrad},
+		"Exp":                {grad: expGrad},
+		"Sqrt":               {grad: sqrtGrad},
+		"Neg":                {grad: negGrad},
+		"Pow":                {grad: powGrad},
+		"Cast":               {grad: castGrad},
+		"GlobalAveragePool":  {grad: globalAveragePoolGrad},
+		"ReduceMean":         {inputs: []int{0}, grad: reduceGrad},
+		"ReduceSum":          {inputs: []int{0}, grad: reduceGrad},
+		"Transpose":          {grad: transposeGrad},
+		"MatMul":             {grad: matMulGrad},
+		"LayerNormalization": {grad: layerNormGrad},
+		"Slice":              {inputs: []int{0}, grad: sliceGrad},
+		"Split":              {inputs: []int{0}, gradN: splitGrad},
+		"Gather":             {inputs: []int{0}, grad: gatherGrad},
+		"Expand":             {inputs: []int{0}, grad: expandGrad},
 	}
 }
 

@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -138,13 +139,28 @@ func init() {
 		"Squeeze":            squeezeShape,
 		"Unsqueeze":          unsqueezeShape,
 		"Shape":              shapeOfShape,
+		"Size":               sizeShape,
+		"LayerNormalization": layerNormShape,
+		"Split":              splitShape,
+		"Slice":              sliceShape,
+		"Gather":             gatherShape,
+		"Expand":             expandShape,
+		"ConstantOfShape":    constantOfShapeShape,
+		"Not":                sameShape,
+	}
+	for _, op := range []string{"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp"} {
+		shapeRules[op] = reduceShape
+	}
+	for _, op := range []string{"Where", "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "And", "Or", "Xor"} {
+		shapeRules[op] = broadcastShape
 	}
 	for _, op := range []string{"Add", "Sub", "Mul", "Div", "Pow", "Sum", "Max", "Min", "Mean"} {
 		shapeRules[op] = broadcastShape
 	}
 	for _, op := range []string{"Relu", "LeakyRelu", "Clip", "Identity", "Sigmoid", "Tanh", "Elu", "Selu",
 		"Softplus", "Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Erf", "HardSigmoid", "Softmax",
-		"LogSoftmax", "Cast", "LRN", "InstanceNormalization"} {
+		"LogSoftmax", "Cast", "LRN", "InstanceNormalization", "HardSwish", "Floor", "Ceil", "Round", "Sign",
+		"Sin", "Cos", "Softsign", "Mish", "Celu", "ThresholdedRelu"} {
 		shapeRules[op] = sameShape
 	}
 }
@@ -517,25 +533,37 @@ func transposeShape(_ *graphIndex, n *onnx.NodeProto, in [][]int64) ([][]int64, 
 	if err != nil {
 		return nil, err
 	}
-	perm := onnxgraph.AttrInts(n, "perm", nil)
-	if len(perm) == 0 {
-		for i := len(x) - 1; i >= 0; i-- {
-			perm = append(perm, int64(i))
-		}
-	}
-	if len(perm) != len(x) {
-		return nil, fmt.Errorf("perm %v for rank %d", perm, len(x))
+	perm, err := transposePerm(n, len(x))
+	if err != nil {
+		return nil, err
 	}
 	out := make([]int64, len(x))
-	seen := make([]bool, len(x))
 	for i, p := range perm {
-		if p < 0 || p >= int64(len(x)) || seen[p] {
-			return nil, fmt.Errorf("perm %v is not a permutation", perm)
-		}
-		seen[p] = true
 		out[i] = x[p]
 	}
 	return [][]int64{out}, nil
+}
+
+// transposePerm reads a Transpose's permutation (reversing the axes by
+// default) and checks that it is one for rank.
+func transposePerm(n *onnx.NodeProto, rank int) ([]int64, error) {
+	perm := onnxgraph.AttrInts(n, "perm", nil)
+	if len(perm) == 0 {
+		for i := rank - 1; i >= 0; i-- {
+			perm = append(perm, int64(i))
+		}
+	}
+	if len(perm) != rank {
+		return nil, fmt.Errorf("perm %v for rank %d", perm, rank)
+	}
+	seen := make([]bool, rank)
+	for _, p := range perm {
+		if p < 0 || p >= int64(rank) || seen[p] {
+			return nil, fmt.Errorf("perm %v is not a permutation", perm)
+		}
+		seen[p] = true
+	}
+	return perm, nil
 }
 
 // axesOf reads the axes of Squeeze/Unsqueeze: the input of opset 13 and
@@ -633,4 +661,316 @@ func shapeOfShape(_ *graphIndex, n *onnx.NodeProto, in [][]int64) ([][]int64, er
 	start := clamp(onnxgraph.AttrInt(n, "start", 0))
 	end := clamp(onnxgraph.AttrInt(n, "end", r))
 	return [][]int64{{max(end-start, 0)}}, nil
+}
+
+func sizeShape(_ *graphIndex, _ *onnx.NodeProto, in [][]int64) ([][]int64, error) {
+	if _, err := need(in, 0, "data"); err != nil {
+		return nil, err
+	}
+	return [][]int64{{}}, nil
+}
+
+// layerNormShape gives Y the input's shape and the optional Mean and
+// InvStdDev outputs the input's shape with the normalised axes set to 1.
+func layerNormShape(_ *graphIndex, n *onnx.NodeProto, in [][]int64) ([][]int64, error) {
+	x, err := need(in, 0, "X")
+	if err != nil {
+		return nil, err
+	}
+	axis, err := normAxis(onnxgraph.AttrInt(n, "axis", -1), len(x))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := need(in, 1, "Scale"); err != nil {
+		return nil, err
+	}
+	for j, what := range []string{"Scale", "B"} {
+		if 1+j >= len(in) || in[1+j] == nil {
+			continue
+		}
+		p := in[1+j]
+		if b, err := broadcast(x[axis:], p); err != nil || len(p) > len(x)-axis || !slices.Equal(b, x[axis:]) {
+			return nil, fmt.Errorf("%s %v does not fit the normalised axes %v", what, p, x[axis:])
+		}
+	}
+	stat := slices.Clone(x)
+	for i := axis; i < len(x); i++ {
+		stat[i] = 1
+	}
+	out := [][]int64{slices.Clone(x)}
+	for range len(n.GetOutput()) - 1 {
+		out = append(out, slices.Clone(stat))
+	}
+	return out, nil
+}
+
+// splitSizes returns a Split's part sizes along axis: the split input (or
+// attribute of older opsets), or equal parts, one per output.
+func splitSizes(ix *graphIndex, n *onnx.NodeProto, dim int64) ([]int64, error) {
+	var sizes []int64
+	if name := input(n, 1); name != "" {
+		s, err := ix.constInts(name)
+		if err != nil {
+			return nil, fmt.Errorf("split: %w", err)
+		}
+		sizes = s
+	} else if s := onnxgraph.AttrInts(n, "split", nil); len(s) > 0 {
+		sizes = s
+	} else {
+		parts := int64(len(n.GetOutput()))
+		if parts == 0 || dim%parts != 0 {
+			return nil, fmt.Errorf("%d outputs do not split %d equally", parts, dim)
+		}
+		for range parts {
+			sizes = append(sizes, dim/parts)
+		}
+	}
+	total := int64(0)
+	for _, v := range sizes {
+		if v < 0 || v > dim {
+			return nil, fmt.Errorf("split %v does not fit dimension %d", sizes, dim)
+		}
+		total += v
+	}
+	if total != dim || len(sizes) != len(n.GetOutput()) {
+		return nil, fmt.Errorf("split %v into %d outputs does not fit dimension %d", sizes, len(n.GetOutput()), dim)
+	}
+	return sizes, nil
+}
+
+func splitShape(ix *graphIndex, n *onnx.NodeProto, in [][]int64) ([][]int64, error) {
+	x, err := need(in, 0, "input")
+	if err != nil {
+		return nil, err
+	}
+	axis, err := normAxis(onnxgraph.AttrInt(n, "axis", 0), len(x))
+	if err != nil {
+		return nil, err
+	}
+	sizes, err := splitSizes(ix, n, x[axis])
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]int64, len(sizes))
+	for i, v := range sizes {
+		out[i] = slices.Clone(x)
+		out[i][axis] = v
+	}
+	return out, nil
+}
+
+// sliceAxis is one axis of a Slice, resolved as ONNX Runtime does: the
+// elements start, start+step, ..., count of them.
+type sliceAxis struct {
+	axis               int
+	start, step, count int64
+}
+
+// sliceParams resolves a Slice's constant starts, ends, axes and steps for
+// input shape x (negative values counted from the end, bounds clamped).
+func sliceParams(ix *graphIndex, n *onnx.NodeProto, x []int64) ([]sliceAxis, error) {
+	read := func(i int, what string) ([]int64, error) {
+		name := input(n, i)
+		if name == "" {
+			return nil, nil
+		}
+		v, err := ix.constInts(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		return v, nil
+	}
+	if len(n.GetInput()) < 3 {
+		return nil, fmt.Errorf("Slice with starts and ends as attributes (opset < 10) is not supported")
+	}
+	starts, err := read(1, "starts")
+	if err != nil {
+		return nil, err
+	}
+	ends, err := read(2, "ends")
+	if err != nil {
+		return nil, err
+	}
+	axes, err := read(3, "axes")
+	if err != nil {
+		return nil, err
+	}
+	steps, err := read(4, "steps")
+	if err != nil {
+		return nil, err
+	}
+	if axes == nil {
+		for i := range starts {
+			axes = append(axes, int64(i))
+		}
+	}
+	if steps == nil {
+		steps = ones64(len(starts))
+	}
+	if len(ends) != len(starts) || len(axes) != len(starts) || len(steps) != len(starts) {
+		return nil, fmt.Errorf("starts %v, ends %v, axes %v and steps %v differ in length", starts, ends, axes, steps)
+	}
+	seen := map[int]bool{}
+	out := make([]sliceAxis, len(starts))
+	for i := range starts {
+		a, err := normAxis(axes[i], len(x))
+		if err != nil {
+			return nil, err
+		}
+		if seen[a] {
+			return nil, fmt.Errorf("axis %d repeated in %v", a, axes)
+		}
+		seen[a] = true
+		d, step := x[a], steps[i]
+		if step == 0 || step == math.MinInt64 {
+			return nil, fmt.Errorf("step %d in %v", step, steps)
+		}
+		start, end := starts[i], ends[i]
+		if start < 0 {
+			start += d
+		}
+		if end < 0 {
+			end += d
+		}
+		// (span-1)/|step| + 1 rather than a ceiling division, which
+		// overflows for steps near the int64 limit.
+		var count int64
+		if step > 0 {
+			start, end = min(max(start, 0), d), min(max(end, 0), d)
+			if end > start {
+				count = (end-start-1)/step + 1
+			}
+		} else {
+			start, end = min(max(start, 0), d-1), min(max(end, -1), d-1)
+			if start > end {
+				count = (start-end-1)/(-step) + 1
+			}
+		}
+		out[i] = sliceAxis{axis: a, start: start, step: step, count: count}
+	}
+	return out, nil
+}
+
+func sliceShape(ix *graphIndex, n *onnx.NodeProto, in [][]int64) ([][]int64, error) {
+	x, err := need(in, 0, "data")
+	if err != nil {
+		return nil, err
+	}
+	sl, err := sliceParams(ix, n, x)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(x)
+	for _, s := range sl {
+		out[s.axis] = s.count
+	}
+	return [][]int64{out}, nil
+}
+
+func gatherShape(_ *graphIndex, n *onnx.NodeProto, in [][]int64) ([][]int64, error) {
+	x, err := need(in, 0, "data")
+	if err != nil {
+		return nil, err
+	}
+	idx, err := need(in, 1, "indices")
+	if err != nil {
+		return nil, err
+	}
+	a, err := normAxis(onnxgraph.AttrInt(n, "axis", 0), len(x))
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Concat(x[:a], idx, x[a+1:])
+	return [][]int64{out}, nil
+}
+
+func expandShape(ix *graphIndex, n *onnx.NodeProto, in [][]int64) ([][]int64, error) {
+	x, err := need(in, 0, "input")
+	if err != nil {
+		return nil, err
+	}
+	shape, err := ix.constInts(input(n, 1))
+	if err != nil {
+		return nil, fmt.Errorf("shape: %w", err)
+	}
+	if slices.ContainsFunc(shape, func(d int64) bool { return d < 0 }) {
+		return nil, fmt.Errorf("negative dimension in shape %v", shape)
+	}
+	out, err := broadcast(x, shape)
+	if err != nil {
+		return nil, err
+	}
+	return [][]int64{out}, nil
+}
+
+func constantOfShapeShape(ix *graphIndex, n *onnx.NodeProto, _ [][]int64) ([][]int64, error) {
+	shape, err := ix.constInts(input(n, 0))
+	if err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	for _, d := range shape {
+		if d < 0 {
+			return nil, fmt.Errorf("negative dimension in %v", shape)
+		}
+	}
+	return [][]int64{shape}, nil
+}
+
+// reduceAxes returns a reduction's axes, sorted and non-negative: the axes
+// input (ReduceSum from opset 13) or attribute, all axes when empty, or
+// noop when empty axes mean no reduction (noop_with_empty_axes).
+func reduceAxes(ix *graphIndex, n *onnx.NodeProto, rank int) (axes []int, noop bool, err error) {
+	var raw []int64
+	if name := input(n, 1); name != "" {
+		if raw, err = ix.constInts(name); err != nil {
+			return nil, false, fmt.Errorf("axes: %w", err)
+		}
+	} else {
+		raw = onnxgraph.AttrInts(n, "axes", nil)
+	}
+	if len(raw) == 0 {
+		if onnxgraph.AttrInt(n, "noop_with_empty_axes", 0) != 0 {
+			return nil, true, nil
+		}
+		for i := range rank {
+			axes = append(axes, i)
+		}
+		return axes, false, nil
+	}
+	for _, v := range raw {
+		a, err := normAxis(v, rank)
+		if err != nil {
+			return nil, false, err
+		}
+		if !slices.Contains(axes, a) {
+			axes = append(axes, a)
+		}
+	}
+	slices.Sort(axes)
+	return axes, false, nil
+}
+
+func reduceShape(ix *graphIndex, n *onnx.NodeProto, in [][]int64) ([][]int64, error) {
+	x, err := need(in, 0, "data")
+	if err != nil {
+		return nil, err
+	}
+	axes, noop, err := reduceAxes(ix, n, len(x))
+	if err != nil {
+		return nil, err
+	}
+	if noop {
+		return [][]int64{slices.Clone(x)}, nil
+	}
+	keep := onnxgraph.AttrInt(n, "keepdims", 1) != 0
+	out := []int64{}
+	for i, d := range x {
+		switch {
+		case !slices.Contains(axes, i):
+			out = append(out, d)
+		case keep:
+			out = append(out, 1)
+		}
+	}
+	return [][]int64{out}, nil
 }

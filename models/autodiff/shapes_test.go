@@ -1,6 +1,7 @@
 package autodiff
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -82,6 +83,26 @@ func TestInferShapesMatchesORT(t *testing.T) {
 			tg.op("Clip", []string{tg.op("LeakyRelu", []string{"x"}), tg.floats(nil, []float32{0})})
 			tg.op("BatchNormalization", []string{"x", tg.weight(1, 2), tg.weight(1, 2), tg.weight(1, 2), tg.floats([]int64{2}, []float32{1, 2})})
 		}},
+		{"trunk ops", []int64{2, 6, 5, 7}, func(tg *testGraph) {
+			tg.op("HardSwish", []string{tg.op("HardSigmoid", []string{"x"})})
+			t := tg.op("Transpose", []string{"x"}, ints("perm", 0, 2, 3, 1))
+			tg.opN("LayerNormalization", []string{t, tg.weight(1, 6), tg.weight(1, 6)}, 3)
+			tg.opN("LayerNormalization", []string{"x", tg.weight(1, 5, 7)}, 1, int1("axis", -2))
+			tg.opN("Split", []string{"x", tg.ints(1, 5)}, 2, int1("axis", 1))
+			tg.opN("Split", []string{"x"}, 3, int1("axis", -3))
+			tg.op("Slice", []string{"x", tg.ints(-1, 1), tg.ints(-1000, 100), tg.ints(3, 2), tg.ints(-2, 3)})
+			tg.op("Slice", []string{"x", tg.ints(1), tg.ints(4)})
+			tg.op("Gather", []string{"x", tg.scalarInt(2)}, int1("axis", 1))
+			idx := tg.name("i")
+			tg.g.Initializer = append(tg.g.Initializer, int64Tensor(idx, []int64{2, 3}, []int64{0, 1, 1, 4, -1, 2}))
+			tg.op("Gather", []string{"x", idx}, int1("axis", -1))
+			tg.op("Expand", []string{tg.op("ReduceMean", []string{"x"}, ints("axes", 2, 3)), tg.ints(3, 1, 1, 1, 1)})
+			tg.op("ReduceSum", []string{"x", tg.ints(1, -1)}, int1("keepdims", 0))
+			tg.op("ReduceSum", []string{"x"})
+			tg.op("ReduceMax", []string{"x"}, ints("axes", 0), int1("keepdims", 0))
+			tg.op("ConstantOfShape", []string{tg.ints(2, 3)})
+			tg.op("Where", []string{tg.op("Greater", []string{"x", tg.weight(1, 7)}), "x", tg.weight(1, 5, 1)})
+		}},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -143,6 +164,21 @@ func TestInferShapesErrors(t *testing.T) {
 			tg.op("Reshape", []string{"x", tg.op("Shape", []string{"x"})})
 			return tg
 		}, Shapes{"x": {1, 2, 3, 3}}, "not a constant"},
+		{"slice step at the int64 limit", func() *testGraph {
+			tg := newTestGraph(1, 1, 2, 3, 3)
+			tg.op("Slice", []string{"x", tg.ints(0), tg.ints(3), tg.ints(2), tg.ints(math.MinInt64)})
+			return tg
+		}, Shapes{"x": {1, 2, 3, 3}}, "step -9223372036854775808"},
+		{"split larger than the axis", func() *testGraph {
+			tg := newTestGraph(1, 1, 2, 3, 3)
+			tg.opN("Split", []string{"x", tg.ints(math.MaxInt64, 2-math.MaxInt64)}, 2, int1("axis", 1))
+			return tg
+		}, Shapes{"x": {1, 2, 3, 3}}, "does not fit dimension 2"},
+		{"expand to a negative size", func() *testGraph {
+			tg := newTestGraph(1, 1, 2, 3, 3)
+			tg.op("Expand", []string{"x", tg.ints(1, -1, 3, 3)})
+			return tg
+		}, Shapes{"x": {1, 2, 3, 3}}, "negative dimension"},
 		{"cycle", func() *testGraph {
 			tg := newTestGraph(1, 1, 2, 3, 3)
 			tg.g.Node = append(tg.g.Node, onnxgraph.Node("Add", "a", []string{"x", "b_out"}, []string{"a_out"}), onnxgraph.Node("Relu", "b", []string{"a_out"}, []string{"b_out"}))
