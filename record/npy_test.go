@@ -47,33 +47,6 @@ func unhex(c byte) byte {
 	return c - '0'
 }
 
-func TestWriteNPYHeaderAlignment(t *testing.T) {
-	tests := []struct {
-		shape []int
-		tuple string
-	}{
-		{[]int{}, "()"},
-		{[]int{5}, "(5,)"},
-		{[]int{2, 3}, "(2, 3)"},
-		{[]int{1, 3, 256, 256}, "(1, 3, 256, 256)"},
-		{[]int{1, 512, 64, 64}, "(1, 512, 64, 64)"},
-		{[]int{0, 7}, "(0, 7)"},
-		{[]int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, "(" + strings.Repeat("1, ", 16) + "1)"},
-	}
-	for _, tc := range tests {
-		h := npyHeader(tc.shape)
-		if len(h)%npyAlign != 0 {
-			t.Errorf("shape %v: header is %d bytes, not a multiple of %d", tc.shape, len(h), npyAlign)
-		}
-		if n := int(binary.LittleEndian.Uint16([]byte(h[8:10]))); n != len(h)-10 {
-			t.Errorf("shape %v: header length field %d, want %d", tc.shape, n, len(h)-10)
-		}
-		if !strings.HasSuffix(h, "\n") || !strings.Contains(h, "'shape': "+tc.tuple+", }") {
-			t.Errorf("shape %v: header %q", tc.shape, h)
-		}
-	}
-}
-
 func TestNPYRoundTrip(t *testing.T) {
 	big := make([]float32, 3*70*90) // more than one 16 KiB chunk
 	for i := range big {
@@ -185,7 +158,7 @@ func TestReadNPYVariants(t *testing.T) {
 		{name: "float64", file: append(v1("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }\n"), 0, 0, 0, 0, 0, 0, 0, 0), wantErr: "not float32"},
 		{name: "Fortran order", file: append(v1("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }\n"), le(1)...), wantErr: "Fortran"},
 		{name: "truncated data", file: append(v1("{'descr': '<f4', 'fortran_order': False, 'shape': (1000, 1000), }\n"), le(1)...), wantErr: "needs 4000"},
-		{name: "missing key", file: append(v1("{'descr': '<f4', 'shape': (1,), }\n"), le(1)...), wantErr: "lacks"},
+		{name: "missing key", file: append(v1("{'descr': '<f4', 'shape': (1,), }\n"), le(1)...), wantErr: `no "fortran_order" key`},
 		{name: "version 9", file: []byte("\x93NUMPY\x09\x00\x00\x00"), wantErr: "version 9.0"},
 		{name: "garbage header", file: v1("{'descr' '<f4'}\n"), wantErr: "expected ':'"},
 	}

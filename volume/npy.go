@@ -8,10 +8,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/npyfmt"
 )
 
 // DefaultMaxVoxels bounds the D·H·W a .npy volume may declare when
@@ -38,16 +38,6 @@ type NPYInfo struct {
 	DType   string // the descr field, e.g. "|u1", "<f4"
 	Shape   []int  // the array's shape, 3 or 4 dimensions
 }
-
-const (
-	npyMagic = "\x93NUMPY"
-	// npyAlign is the alignment NumPy pads headers to (since 1.14), so
-	// that the data can be memory-mapped.
-	npyAlign = 64
-	// npyMaxHeader bounds the header of a format 2.0 or 3.0 file, whose
-	// 4-byte length could otherwise ask for gigabytes.
-	npyMaxHeader = 1 << 20
-)
 
 // dtype is an element type ReadNPY converts from.
 type dtype struct {
@@ -135,7 +125,7 @@ func readNPY(path string, o ReadOptions) (*Volume, NPYInfo, error) {
 	r := bufio.NewReaderSize(f, 64<<10)
 
 	var pre [8]byte
-	if _, err := io.ReadFull(r, pre[:]); err != nil || string(pre[:6]) != npyMagic {
+	if _, err := io.ReadFull(r, pre[:]); err != nil || string(pre[:6]) != npyfmt.Magic {
 		return nil, NPYInfo{}, errors.New("not a .npy file (no \\x93NUMPY magic)")
 	}
 	info := NPYInfo{Version: fmt.Sprintf("%d.%d", pre[6], pre[7])}
@@ -153,7 +143,7 @@ func readNPY(path string, o ReadOptions) (*Volume, NPYInfo, error) {
 			return nil, NPYInfo{}, errors.New("header is truncated")
 		}
 		headerLen, prefix = int64(binary.LittleEndian.Uint32(l[:])), 12
-		if headerLen > npyMaxHeader {
+		if headerLen > npyfmt.MaxHeader {
 			return nil, NPYInfo{}, fmt.Errorf("header of %d bytes is implausibly long", headerLen)
 		}
 	default:
@@ -166,22 +156,22 @@ func readNPY(path string, o ReadOptions) (*Volume, NPYInfo, error) {
 	if _, err := io.ReadFull(r, header); err != nil {
 		return nil, NPYInfo{}, fmt.Errorf("header is truncated: %w", err)
 	}
-	h, err := parseHeader(string(header))
+	h, err := npyfmt.ParseHeader(string(header))
 	if err != nil {
 		return nil, NPYInfo{}, err
 	}
-	info.DType, info.Shape = h.descr, h.shape
-	if h.structured {
+	info.DType, info.Shape = h.Descr, h.Shape
+	if h.Structured {
 		return nil, NPYInfo{}, errors.New("structured arrays (a list of named fields as dtype) are not supported")
 	}
-	dt, err := parseDType(h.descr)
+	dt, err := parseDType(h.Descr)
 	if err != nil {
 		return nil, NPYInfo{}, err
 	}
-	if h.fortran {
+	if h.Fortran {
 		return nil, NPYInfo{}, errors.New("arrays in Fortran order are not supported: save a C-ordered array (numpy.ascontiguousarray)")
 	}
-	shape := h.shape
+	shape := h.Shape
 	if (len(shape) != 3 && len(shape) != 4) || (len(shape) == 4 && shape[3] != 1 && shape[3] != 3) {
 		return nil, NPYInfo{}, fmt.Errorf("shape %v: want [D, H, W] or [D, H, W, C] with C 1 or 3", shape)
 	}
@@ -202,9 +192,9 @@ func readNPY(path string, o ReadOptions) (*Volume, NPYInfo, error) {
 	n := voxels * int64(c)
 	if want := prefix + headerLen + n*int64(dt.size); st.Size() != want {
 		if st.Size() < want {
-			return nil, NPYInfo{}, fmt.Errorf("truncated data: shape %v of %s needs %d bytes of data, the file holds %d", shape, dtypeLabel(h.descr), n*int64(dt.size), st.Size()-prefix-headerLen)
+			return nil, NPYInfo{}, fmt.Errorf("truncated data: shape %v of %s needs %d bytes of data, the file holds %d", shape, dtypeLabel(h.Descr), n*int64(dt.size), st.Size()-prefix-headerLen)
 		}
-		return nil, NPYInfo{}, fmt.Errorf("%d bytes after the %d of data that shape %v of %s needs", st.Size()-want, n*int64(dt.size), shape, dtypeLabel(h.descr))
+		return nil, NPYInfo{}, fmt.Errorf("%d bytes after the %d of data that shape %v of %s needs", st.Size()-want, n*int64(dt.size), shape, dtypeLabel(h.Descr))
 	}
 
 	v := &Volume{D: shape[0], H: shape[1], W: shape[2], C: c, Data: make([]float32, n)}
@@ -255,206 +245,6 @@ func dtypeLabel(descr string) string {
 	return fmt.Sprintf("%q", descr)
 }
 
-// npyHeaderFields are the fields of a .npy header dict.
-type npyHeaderFields struct {
-	descr      string
-	structured bool // descr is a list of fields
-	fortran    bool
-	shape      []int
-}
-
-// parseHeader reads the Python dict literal of a .npy header: the keys
-// descr, fortran_order and shape, with the subset of Python literal syntax
-// NumPy writes (quoted strings, True/False, tuples of integers, and for
-// structured dtypes a list, which is only skipped).
-func parseHeader(h string) (npyHeaderFields, error) {
-	var out npyHeaderFields
-	p := literal{s: strings.TrimRight(h, " \t\n\x00")}
-	bad := func(err error) (npyHeaderFields, error) {
-		return npyHeaderFields{}, fmt.Errorf("corrupt header %q: %w", clip(p.s, 200), err)
-	}
-	if err := p.expect('{'); err != nil {
-		return bad(err)
-	}
-	seen := map[string]bool{}
-	for {
-		p.space()
-		if p.peek() == '}' {
-			break
-		}
-		key, err := p.str()
-		if err != nil {
-			return bad(err)
-		}
-		if seen[key] {
-			return bad(fmt.Errorf("key %q twice", key))
-		}
-		seen[key] = true
-		if err := p.expect(':'); err != nil {
-			return bad(err)
-		}
-		p.space()
-		switch key {
-		case "descr":
-			if p.peek() == '[' {
-				out.structured = true
-				err = p.skipList()
-			} else {
-				out.descr, err = p.str()
-			}
-		case "fortran_order":
-			out.fortran, err = p.boolean()
-		case "shape":
-			out.shape, err = p.tuple()
-		default:
-			err = fmt.Errorf("unexpected key %q", key)
-		}
-		if err != nil {
-			return bad(err)
-		}
-		p.space()
-		if p.peek() != ',' {
-			break
-		}
-		p.i++
-	}
-	if err := p.expect('}'); err != nil {
-		return bad(err)
-	}
-	if p.space(); p.i != len(p.s) {
-		return bad(fmt.Errorf("text after the dict at offset %d", p.i))
-	}
-	for _, k := range []string{"descr", "fortran_order", "shape"} {
-		if !seen[k] {
-			return bad(fmt.Errorf("no %q key", k))
-		}
-	}
-	return out, nil
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
-// literal is a cursor over a Python literal.
-type literal struct {
-	s string
-	i int
-}
-
-func (p *literal) space() {
-	for p.i < len(p.s) && strings.IndexByte(" \t\n\r", p.s[p.i]) >= 0 {
-		p.i++
-	}
-}
-
-func (p *literal) peek() byte {
-	if p.i < len(p.s) {
-		return p.s[p.i]
-	}
-	return 0
-}
-
-func (p *literal) expect(c byte) error {
-	p.space()
-	if p.peek() != c {
-		return fmt.Errorf("expected %q at offset %d", c, p.i)
-	}
-	p.i++
-	return nil
-}
-
-func (p *literal) str() (string, error) {
-	p.space()
-	q := p.peek()
-	if q != '\'' && q != '"' {
-		return "", fmt.Errorf("expected a string at offset %d", p.i)
-	}
-	end := strings.IndexByte(p.s[p.i+1:], q)
-	if end < 0 {
-		return "", errors.New("unterminated string")
-	}
-	v := p.s[p.i+1 : p.i+1+end]
-	p.i += end + 2
-	return v, nil
-}
-
-func (p *literal) boolean() (bool, error) {
-	for word, v := range map[string]bool{"True": true, "False": false} {
-		if strings.HasPrefix(p.s[p.i:], word) {
-			p.i += len(word)
-			return v, nil
-		}
-	}
-	return false, fmt.Errorf("expected True or False at offset %d", p.i)
-}
-
-// tuple reads a tuple of non-negative integers, such as (3,), (2, 4) or ().
-func (p *literal) tuple() ([]int, error) {
-	if err := p.expect('('); err != nil {
-		return nil, err
-	}
-	dims := []int{}
-	for {
-		p.space()
-		if p.peek() == ')' {
-			p.i++
-			return dims, nil
-		}
-		if len(dims) == 32 { // NumPy's own limit on dimensions
-			return nil, errors.New("more than 32 dimensions")
-		}
-		start := p.i
-		for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
-			p.i++
-		}
-		d, err := strconv.Atoi(p.s[start:p.i])
-		if err != nil {
-			return nil, fmt.Errorf("bad dimension at offset %d", start)
-		}
-		if p.peek() == 'L' { // Python 2 long literal
-			p.i++
-		}
-		dims = append(dims, d)
-		p.space()
-		switch p.peek() {
-		case ',':
-			p.i++
-		case ')':
-		default:
-			return nil, fmt.Errorf("expected ',' or ')' at offset %d", p.i)
-		}
-	}
-}
-
-// skipList moves past a (possibly nested) list, minding quoted strings.
-func (p *literal) skipList() error {
-	depth := 0
-	for p.i < len(p.s) {
-		switch c := p.s[p.i]; c {
-		case '[', '(':
-			depth++
-		case ']', ')':
-			depth--
-			if depth == 0 {
-				p.i++
-				return nil
-			}
-		case '\'', '"':
-			end := strings.IndexByte(p.s[p.i+1:], c)
-			if end < 0 {
-				return errors.New("unterminated string")
-			}
-			p.i += end + 1
-		}
-		p.i++
-	}
-	return errors.New("unterminated list")
-}
-
 // WriteNPY writes v to path as a .npy file (format 1.0, dtype '<f4', C
 // order) atomically: shape [D, H, W] for one channel, [D, H, W, C] for
 // three, so that numpy.load gives the array a NumPy user expects and
@@ -467,8 +257,11 @@ func WriteNPY(path string, v *Volume) error {
 	if v.C != 1 {
 		shape = append(shape, v.C)
 	}
-	header := npyHeader(shape)
-	err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+	header, err := npyfmt.EncodeHeader("<f4", shape)
+	if err != nil {
+		return fmt.Errorf("write volume %q: %w", path, err)
+	}
+	err = atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		if _, err := io.WriteString(w, header); err != nil {
 			return err
 		}
@@ -495,19 +288,4 @@ func describe(v *Volume) string {
 		return "nil"
 	}
 	return fmt.Sprintf("%d×%d×%d with %d channels and %d values", v.D, v.H, v.W, v.C, len(v.Data))
-}
-
-// npyHeader returns magic, version 1.0, header length and the dict, padded
-// with spaces and a newline so that the data starts at a multiple of
-// npyAlign bytes, keys in the order NumPy writes them.
-func npyHeader(shape []int) string {
-	dims := make([]string, len(shape))
-	for i, d := range shape {
-		dims[i] = strconv.Itoa(d)
-	}
-	dict := "{'descr': '<f4', 'fortran_order': False, 'shape': (" + strings.Join(dims, ", ") + "), }"
-	const prefix = len(npyMagic) + 2 + 2
-	pad := (npyAlign - (prefix+len(dict)+1)%npyAlign) % npyAlign
-	n := len(dict) + pad + 1
-	return npyMagic + "\x01\x00" + string([]byte{byte(n), byte(n >> 8)}) + dict + strings.Repeat(" ", pad) + "\n"
 }
