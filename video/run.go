@@ -217,9 +217,17 @@ func runIn(ctx context.Context, cfg *pipeline.Config, dir string, prev *Manifest
 			fmt.Fprintf(nonNil(r.prog), "frame %d/%d %s: done earlier\n", i+1, n, r.seq.Frames[i].Name)
 			continue
 		}
-		spent += time.Since(ft)
-		styled++
-		eta := time.Duration(float64(spent) / float64(styled) * float64(n-i-1)).Round(time.Second)
+		// The ETA averages the later frames only once there are some: the
+		// first takes video.iterations_first steps and would inflate it.
+		if i > 0 || styled > 0 {
+			spent += time.Since(ft)
+			styled++
+		}
+		per := time.Since(ft)
+		if styled > 0 {
+			per = spent / time.Duration(styled)
+		}
+		eta := (per * time.Duration(n-i-1)).Round(time.Second)
 		fmt.Fprintf(nonNil(r.prog), "frame %d/%d %s: %d iterations in %.1fs, warp error %.3g; ETA %s\n",
 			i+1, n, r.seq.Frames[i].Name, fr.Iterations, fr.Seconds, fr.WarpError, eta)
 	}
