@@ -56,6 +56,7 @@ type Config struct {
 	Output     Output        `mapstructure:"output" yaml:"output"`
 	Runtime    Runtime       `mapstructure:"runtime" yaml:"runtime"`
 	Limits     Limits        `mapstructure:"limits" yaml:"limits"`
+	Video      VideoConfig   `mapstructure:"video" yaml:"video"`
 }
 
 // StyleConfig is one style image, its share of the style cost, its size
@@ -261,6 +262,7 @@ func Default() Config {
 		Output:    Output{Dir: "runs/nst", SaveEvery: 50, Format: "png", JPEGQuality: 95},
 		Runtime:   Runtime{Device: "cpu", GraphCache: true},
 		Limits:    Limits{MaxPixels: 100_000_000},
+		Video:     defaultVideo(),
 	}
 }
 
@@ -893,6 +895,7 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxPixels <= 0 {
 		bad("limits.max_pixels: %d; want a positive pixel count", c.Limits.MaxPixels)
 	}
+	errs = append(errs, c.Video.validate()...)
 	return errors.Join(errs...)
 }
 

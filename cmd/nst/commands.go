@@ -17,6 +17,7 @@ import (
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/pipeline"
 	"github.com/nst-project/nst/record"
+	"github.com/nst-project/nst/video"
 	"github.com/nst-project/nst/zoo"
 )
 
@@ -143,7 +144,12 @@ Common keys for --set (configs/README.md lists them all):
 
 A run stopped by Ctrl-C, SIGTERM or a failed write (a full disk) saves a
 checkpoint in its folder; run --resume DIR continues it there and ends with
-exactly the image an uninterrupted run would have made.`,
+exactly the image an uninterrupted run would have made.
+
+When content is a folder of frames or a video file, run styles it frame by
+frame with a temporal cost (the config's video keys) and writes the frames,
+the flows and styled.mp4 into its folder; --resume continues such a folder
+from the first unfinished frame.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := pipeline.RunOptions{Progress: os.Stderr}
@@ -152,6 +158,10 @@ exactly the image an uninterrupted run would have made.`,
 			if resume != "" {
 				if f.config != "" || len(f.sets) > 0 || f.out != "" || len(one.sets()) > 0 {
 					return usageError{fmt.Errorf("--resume continues a run as its own config.yaml says; it takes no -c, --set, --out, --content, --style or --size")}
+				}
+				if video.IsRunDir(resume) {
+					vres, err := video.Resume(cmd.Context(), resume, video.Options{Progress: os.Stderr})
+					return printVideo(cmd, vres, err)
 				}
 				res, err = pipeline.Resume(cmd.Context(), resume, opts)
 			} else {
@@ -163,6 +173,13 @@ exactly the image an uninterrupted run would have made.`,
 					if err := checkOutputFile(one.output); err != nil {
 						return err
 					}
+				}
+				if video.IsInput(cfg.Content) {
+					if one.output != "" {
+						return usageError{fmt.Errorf("-o FILE copies one image; a video run's frames and video are in its folder")}
+					}
+					vres, err := video.Run(cmd.Context(), cfg, video.Options{Progress: os.Stderr})
+					return printVideo(cmd, vres, err)
 				}
 				res, err = pipeline.Run(cmd.Context(), cfg, opts)
 			}
@@ -184,6 +201,20 @@ exactly the image an uninterrupted run would have made.`,
 	one.register(cmd)
 	cmd.Flags().StringVar(&resume, "resume", "", "continue the stopped run in folder `DIR` from its checkpoint")
 	return cmd
+}
+
+// printVideo prints where a video run put its result: the video, or the
+// frames' folder when no video was encoded.
+func printVideo(cmd *cobra.Command, res *video.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	out := res.Video
+	if out == "" {
+		out = filepath.Join(res.Dir, "frames")
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), out)
+	return nil
 }
 
 // load makes the run's config: the -c file with --set and these flags, or
