@@ -64,6 +64,10 @@ type job struct {
 	snapVer  int // counts snapshots, so that a cached PNG can be matched
 	pngBytes []byte
 	pngVer   int
+
+	// stepDelay slows every step down (tests that watch a run in a
+	// browser); zero in use.
+	stepDelay time.Duration
 }
 
 // notify wakes everyone waiting on j.changed; j.mu is held.
@@ -74,6 +78,9 @@ func (j *job) notify() {
 
 // Observe records a run's event; it implements pipeline.Observer.
 func (j *job) Observe(ev *pipeline.Event) error {
+	if ev.Kind == pipeline.EventIteration && j.stepDelay > 0 {
+		time.Sleep(j.stepDelay)
+	}
 	var img *image.NRGBA
 	if j.want.Load() && ev.Kind != pipeline.EventStart {
 		img = ev.Image() // on the run's goroutine: ev is only valid now
@@ -117,6 +124,8 @@ type queue struct {
 	byID    map[string]*job
 	pending []*job
 	next    int
+	// stepDelay is given to every job (see job.stepDelay).
+	stepDelay time.Duration
 }
 
 // newQueue starts the queue's worker, which stops when ctx is done.
@@ -133,7 +142,7 @@ func (q *queue) add(cfg *pipeline.Config) *job {
 	q.mu.Lock()
 	q.next++
 	j := &job{id: fmt.Sprintf("r%d", q.next), name: filepath.Base(cfg.Output.Dir), created: time.Now(),
-		cfg: cfg, state: StateQueued, changed: make(chan struct{})}
+		cfg: cfg, state: StateQueued, changed: make(chan struct{}), stepDelay: q.stepDelay}
 	q.jobs = append(q.jobs, j)
 	q.byID[j.id] = j
 	q.pending = append(q.pending, j)
