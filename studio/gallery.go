@@ -219,6 +219,39 @@ func runImage(dir string) string {
 	return imgs[len(imgs)-1]
 }
 
+// handleGalleryResume queues the resumption of an interrupted run folder
+// of the gallery and answers {"id": ...}. The folder's config.yaml must
+// pass the same checks as a posted config: a folder written by nst run may
+// name files outside the roots.
+func (s *Server) handleGalleryResume(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	dir := filepath.Join(s.roots.runs, name)
+	if st, err := os.Lstat(dir); name != filepath.Base(name) || strings.HasPrefix(name, ".") || err != nil || !st.IsDir() {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no run folder %q", name))
+		return
+	}
+	raw, err := s.readRunFile(name, "config.yaml")
+	if err != nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("run %q: %w", name, err))
+		return
+	}
+	if _, err := s.roots.loadConfig(raw); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("run %q cannot be resumed here: %w", name, err))
+		return
+	}
+	for _, j := range s.queue.list() {
+		j.mu.Lock()
+		busy := j.dir == dir && (j.state == StateQueued || j.state == StateRunning || j.state == StateStopping)
+		j.mu.Unlock()
+		if busy {
+			writeError(w, http.StatusConflict, fmt.Errorf("run %q is already queued or running as %s", name, j.id))
+			return
+		}
+	}
+	j := s.queue.addResume(dir)
+	writeJSON(w, http.StatusCreated, map[string]string{"id": j.id})
+}
+
 // DiffLine is a line of a config diff: Op is "=" (both), "-" (only in a)
 // or "+" (only in b).
 type DiffLine struct {

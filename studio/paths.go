@@ -98,7 +98,8 @@ func runName(dir string) string {
 // checks, then the server's: every file it names must lie in the roots,
 // model.path may name no zoo entry (which would download and write outside
 // them), runtime.library may not be set, and output.dir is moved into the
-// runs folder. All problems are reported together.
+// runs folder. All problems are reported together. A run's own
+// config.yaml (forked) passes as it is.
 func (r *roots) loadConfig(raw []byte) (*pipeline.Config, error) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(raw, &doc); err == nil {
@@ -107,8 +108,9 @@ func (r *roots) loadConfig(raw []byte) (*pipeline.Config, error) {
 				continue
 			}
 			if m, ok := v.(map[string]any); ok {
-				for k2 := range m {
-					if strings.EqualFold(k2, "library") {
+				for k2, lib := range m {
+					// A run's config.yaml holds library: "" (forks send it).
+					if strings.EqualFold(k2, "library") && lib != nil && lib != "" {
 						return nil, errors.New("runtime.library: the studio uses its own ONNX Runtime; remove the key")
 					}
 				}

@@ -151,6 +151,21 @@ func (q *queue) add(cfg *pipeline.Config) *job {
 	return j
 }
 
+// addResume queues the resumption of the stopped run in folder dir, which
+// this server did not start (the gallery's resume).
+func (q *queue) addResume(dir string) *job {
+	q.mu.Lock()
+	q.next++
+	j := &job{id: fmt.Sprintf("r%d", q.next), name: filepath.Base(dir), created: time.Now(),
+		state: StateQueued, resume: true, dir: dir, changed: make(chan struct{}), stepDelay: q.stepDelay}
+	q.jobs = append(q.jobs, j)
+	q.byID[j.id] = j
+	q.pending = append(q.pending, j)
+	q.mu.Unlock()
+	q.poke()
+	return j
+}
+
 func (q *queue) poke() {
 	select {
 	case q.wake <- struct{}{}:

@@ -158,6 +158,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/examples/{name}", s.handleExample)
 	m.HandleFunc("GET /api/files/{path...}", s.handleFile)
 	m.HandleFunc("GET /api/gallery", s.handleGallery)
+	m.HandleFunc("POST /api/gallery/{name}/resume", s.handleGalleryResume)
 	m.HandleFunc("GET /api/diff", s.handleDiff)
 	m.HandleFunc("GET /api/sweeps", s.handleSweeps)
 	m.HandleFunc("GET /api/defaults", s.handleDefaults)

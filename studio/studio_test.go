@@ -35,6 +35,7 @@ var routes = []struct{ method, path string }{
 	{"GET", "/api/examples/grad.png"},
 	{"GET", "/api/files/x/config.yaml"},
 	{"GET", "/api/gallery"},
+	{"POST", "/api/gallery/x/resume"},
 	{"GET", "/api/diff?a=x&b=y"},
 	{"GET", "/api/sweeps"},
 	{"GET", "/api/defaults"},
@@ -201,6 +202,7 @@ func TestConfigPaths(t *testing.T) {
 		{"model path", "content: builtin:village\n" + style + "model: {path: " + secret + "}\n", "model.path"},
 		{"zoo model", "content: builtin:village\n" + style + "model: {path: zoo:vgg19}\n", "zoo models are not served"},
 		{"runtime library", "content: builtin:village\n" + style + "runtime: {library: /tmp/evil.so}\n", "runtime.library"},
+		{"runtime library, other case", "content: builtin:village\n" + style + "Runtime: {Library: /tmp/evil.so}\n", "runtime.library"},
 		{"checker error", "content: builtin:village\n" + style + "size: 3\n", "size: 3"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -498,6 +500,16 @@ func TestDiffAndGallery(t *testing.T) {
 	if code != http.StatusOK || !bytes.Contains(body, []byte("iterations: 2")) {
 		t.Fatalf("fork source config.yaml: %d %s", code, body)
 	}
+	// Fork: the run's own config.yaml runs again, into a folder of its own.
+	var res CheckResult
+	e.api(t, "POST", "/api/check", body, http.StatusOK, &res)
+	if !res.OK {
+		t.Fatalf("forked config: %v", res.Errors)
+	}
+	f := e.start(t, string(body))
+	if st := e.waitState(t, f, StateDone, StateFailed); st.State != StateDone || st.Folder != "da-2" {
+		t.Fatalf("forked run %+v; want done in da-2", st)
+	}
 }
 
 func TestDiffLines(t *testing.T) {
@@ -534,6 +546,36 @@ func TestRunName(t *testing.T) {
 	} {
 		if got := runName(c.in); got != c.want {
 			t.Errorf("runName(%q) = %q; want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestGalleryResume resumes an interrupted run folder from the gallery,
+// and refuses a folder whose config.yaml names a file outside the roots.
+func TestGalleryResume(t *testing.T) {
+	e := newEnv(t, Options{})
+	id := e.start(t, e.config("paused", 400, "adam"))
+	for e.status(t, id).Iteration < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.api(t, "POST", "/api/runs/"+id+"/stop", nil, http.StatusOK, nil)
+	e.waitState(t, id, StateStopped)
+	var r struct{ ID string }
+	e.api(t, "POST", "/api/gallery/paused/resume", nil, http.StatusCreated, &r)
+	if st := e.waitState(t, r.ID, StateDone, StateFailed); st.State != StateDone || st.Iteration != 400 || st.Folder != "paused" {
+		t.Fatalf("resumed from the gallery: %+v; want done at 400 in paused", st)
+	}
+	evil := filepath.Join(e.runs, "evil")
+	if err := os.MkdirAll(evil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(evil, "config.yaml"), []byte("content: "+filepath.Join(e.outside, "secret.png")+"\nstyle: [{path: builtin:swirls, weight: 1}]\n"))
+	for _, c := range []struct {
+		name string
+		want int
+	}{{"evil", http.StatusBadRequest}, {"nope", http.StatusNotFound}, {"..", http.StatusNotFound}, {".uploads", http.StatusNotFound}, {"%2e%2e", http.StatusNotFound}} {
+		if code, body := e.do(t, "POST", "/api/gallery/"+c.name+"/resume", e.srv.Token(), nil); code != c.want {
+			t.Errorf("resume %q: %d %s; want %d", c.name, code, body, c.want)
 		}
 	}
 }

@@ -300,6 +300,14 @@ async function loadGallery() {
     const fork = document.createElement('button'); fork.textContent = 'Fork'; fork.className = 'fork';
     fork.addEventListener('click', () => forkRun(r.name));
     d.append(img, name, info, fork);
+    if (r.status === 'interrupted') {
+      const res = document.createElement('button'); res.textContent = 'Resume'; res.className = 'resume';
+      res.addEventListener('click', async () => {
+        try { const j = await api('POST', '/api/gallery/' + encodeURIComponent(r.name) + '/resume'); showTab('watch'); watch(j.id); }
+        catch (e) { info.textContent = e.message; }
+      });
+      d.append(res);
+    }
     box.appendChild(d);
   }
   diff();
