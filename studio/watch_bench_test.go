@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/record"
 )
 
@@ -141,4 +142,25 @@ func median(v []float64) float64 {
 	}
 	s := slices.Sorted(slices.Values(v))
 	return s[len(s)/2]
+}
+
+// BenchmarkLiveImage measures the work one live image costs at 512×384:
+// turning the optimiser's tensor into an image (what Event.Image does on
+// the run's goroutine, plus its colour step) and encoding it as PNG (on
+// the request's goroutine). The page asks for at most about three images
+// a second, so this bounds the CPU a watching browser takes from a run.
+func BenchmarkLiveImage(b *testing.B) {
+	const w, h = 512, 384
+	x := make([]float32, 3*w*h)
+	for i := range x {
+		x[i] = float32(i%251) / 251
+	}
+	j := &job{}
+	for b.Loop() {
+		j.snap = imageio.FromTensor(x, w, h)
+		j.snapVer++
+		if _, err := j.encodeSnap(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
