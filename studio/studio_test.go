@@ -192,7 +192,7 @@ func TestConfigPaths(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"absolute content", "content: " + secret + "\n" + style, `content: "` + secret + `" outside`},
-		{"relative content", "content: " + rel + "\n" + style, "content: "},
+		{"relative content", "content: " + rel + "\n" + style, "outside the runs"},
 		{"dot-dot from runs", "content: " + e.runs + "/../outside/secret.png\n" + style, "outside the runs"},
 		{"symlink in uploads", "content: " + uploadLink + "\n" + style, "outside the runs"},
 		{"missing file", "content: " + e.runs + "/nope.png\n" + style, "not found"},
@@ -577,5 +577,29 @@ func TestGalleryResume(t *testing.T) {
 		if code, body := e.do(t, "POST", "/api/gallery/"+c.name+"/resume", e.srv.Token(), nil); code != c.want {
 			t.Errorf("resume %q: %d %s; want %d", c.name, code, body, c.want)
 		}
+	}
+}
+
+// TestSweeps lists a sweep folder's existing contact sheets, and reports
+// (without failing the listing) a sweep whose sheets cannot be drawn.
+func TestSweeps(t *testing.T) {
+	e := newEnv(t, Options{})
+	for _, d := range []string{"sw", "broken", "plain"} {
+		if err := os.MkdirAll(filepath.Join(e.runs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(e.runs, "sw", "sweep.json"), []byte("{}"))
+	writeFile(t, filepath.Join(e.runs, "sw", "sheet.png"), pngBytes(t, 8, 8))
+	writeFile(t, filepath.Join(e.runs, "sw", "sheet-lr_0.1.png"), pngBytes(t, 8, 8))
+	writeFile(t, filepath.Join(e.runs, "broken", "sweep.json"), []byte("not json"))
+	var got []SweepSheets
+	e.api(t, "GET", "/api/sweeps", nil, http.StatusOK, &got)
+	if len(got) != 2 || got[0].Name != "broken" || got[0].Error == "" || len(got[0].Sheets) != 0 ||
+		got[1].Name != "sw" || !slices.Equal(got[1].Sheets, []string{"/api/files/sw/sheet-lr_0.1.png", "/api/files/sw/sheet.png"}) {
+		t.Fatalf("sweeps %+v", got)
+	}
+	if code, _ := e.do(t, "GET", got[1].Sheets[1], e.srv.Token(), nil); code != http.StatusOK {
+		t.Fatalf("GET %s: %d", got[1].Sheets[1], code)
 	}
 }

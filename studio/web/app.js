@@ -261,7 +261,7 @@ async function loadQueue() {
     const li = document.createElement('li');
     li.dataset.id = r.id;
     li.dataset.state = r.state;
-    li.textContent = r.id + ' ' + r.name + ' - ' + r.state + (r.state === 'queued' ? ' #' + (r.queue + 1) : '') + ' ' + r.iteration + '/' + r.iterations;
+    li.textContent = r.id + ' ' + r.name + ' - ' + r.state + (r.state === 'queued' ? ' #' + (r.queue + 1) : '') + (r.iterations ? ' ' + r.iteration + '/' + r.iterations : '');
     if (r.id === state.runId) { li.className = 'sel'; }
     li.addEventListener('click', () => watch(r.id));
     ol.appendChild(li);
