@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs nst's tests on a fresh Debian/Ubuntu machine (as root, as CI does):
 #   1. installs what the tests drive: ONNX Runtime into ./onnxruntime, and
-#      espeak-ng, sox and ffmpeg from Debian's packages (each step does
-#      nothing when already done);
+#      espeak-ng, sox, ffmpeg and chromium (the studio's browser test) from
+#      Debian's packages (each step does nothing when already done);
 #   2. starts a one-node Slurm cluster on localhost for the sweep tests;
 #   3. runs every test with HOME and the cache folder pointed at empty
 #      temporary folders, and fails if the real home folder's nst cache
@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.."
 scripts/install-onnxruntime.sh >/dev/null
 scripts/install-audio-tools.sh
 scripts/install-ffmpeg.sh
+scripts/install-chromium.sh
 
 if [[ "${NST_SKIP_SLURM:-}" != "1" ]]; then
   scripts/slurm/start-local-cluster.sh
@@ -39,8 +40,9 @@ export HOME="$test_home" XDG_CACHE_HOME="$test_home/.cache"
 go test -count=1 -timeout 30m ./...
 
 # Packages that start goroutines: model loading and hashing, session
-# building, huge-page memory, run folders, downloads, sweeps, file reads.
-go test -count=1 -race -timeout 20m ./models/ ./internal/hugemem/ ./internal/safefile/ ./internal/sysmem/ ./record/ ./zoo/ ./sweep/
+# building, huge-page memory, run folders, downloads, sweeps, file reads,
+# the studio's run queue and event streams.
+go test -count=1 -race -timeout 20m ./models/ ./internal/hugemem/ ./internal/safefile/ ./internal/sysmem/ ./record/ ./zoo/ ./sweep/ ./studio/
 
 after="$( (find "$real_cache" -type f 2>/dev/null || true) | sort | md5sum)"
 if [[ "$before" != "$after" ]]; then

@@ -50,7 +50,7 @@ Every config key can also be set with an NST_ variable: NST_OPTIMIZER_ITERATIONS
 		return usageError{fmt.Errorf("unknown command %q%s", args[0], hint)}
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
-	root.AddCommand(newRunCmd(), newEvalCmd(), newModelCmd(), newUnitsCmd(), newBenchCmd(), newSweepCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newEvalCmd(), newModelCmd(), newUnitsCmd(), newBenchCmd(), newSweepCmd(), newServeCmd(), newVersionCmd())
 	return root
 }
 

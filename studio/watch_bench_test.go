@@ -1,0 +1,166 @@
+package studio
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/record"
+)
+
+// BenchmarkWatching measures what watching costs a run: the optimisation
+// time per iteration (the manifest's optimize phase over its iterations)
+// of the same run unwatched, watched as the page watches (an event stream,
+// and the live image fetched one request at a time, at most every 300 ms)
+// and watched greedily (the image fetched again as soon as it arrives).
+// The three alternate in each round, so that a busy machine slows them
+// alike; the medians are reported as ms/iter and the overheads in percent,
+// for wall time and for the process's CPU time (which counts the server's
+// work, the test's own client included, and not other programs').
+//
+// NST_STUDIO_BENCH_SIZE sets the image size (default 128) and
+// NST_STUDIO_BENCH_MODEL the backbone: "tiny" (default, the test backbone)
+// or "builtin" (the built-in VGG19, as nst serve runs it by default):
+//
+//	go test -run '^$' -bench Watching -benchtime 5x ./studio/
+func BenchmarkWatching(b *testing.B) {
+	size := 128
+	if s := os.Getenv("NST_STUDIO_BENCH_SIZE"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatalf("NST_STUDIO_BENCH_SIZE: %v", err)
+		}
+		size = n
+	}
+	e := newEnv(b, Options{})
+	model := fmt.Sprintf("model: {path: %q, arch: auto, pooling: avg}\n", e.model)
+	layers := "layers:\n  content: {relu2_1: 1}\n  style: {relu1_1: 0.5, relu2_1: 0.5}\n"
+	if os.Getenv("NST_STUDIO_BENCH_MODEL") == "builtin" {
+		model, layers = "", ""
+	}
+	const iters = 30
+	cfg := func(name string) string {
+		return fmt.Sprintf("content: builtin:village\nstyle: [{path: builtin:swirls, weight: 1}]\nsize: %d\n%s%s"+
+			"optimizer: {name: adam, iterations: %d}\noutput: {dir: %q, save_every: 0}\nruntime: {threads: 1, graph_cache: false}\n",
+			size, model, layers, iters, name)
+	}
+	modes := []struct {
+		name string
+		gap  time.Duration // between image requests; -1: none
+	}{{"unwatched", -1}, {"page", 300 * time.Millisecond}, {"greedy", 0}}
+	perIter := make([][]float64, len(modes))
+	cpuPerIter := make([][]float64, len(modes))
+	images := make([]int, len(modes))
+	round := 0
+	for b.Loop() {
+		for m, mode := range modes {
+			name := fmt.Sprintf("%s-%d", mode.name, round)
+			cpu0 := cpuTime()
+			id := e.start(b, cfg(name))
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			if mode.gap >= 0 {
+				wg.Go(func() { images[m] += e.watch(b, ctx, id, mode.gap) })
+			}
+			e.waitState(b, id, StateDone)
+			cancel()
+			wg.Wait()
+			cpuPerIter[m] = append(cpuPerIter[m], (cpuTime()-cpu0).Seconds()*1000/iters)
+			mf, err := record.ReadManifest(filepath.Join(e.runs, name, "manifest.json"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, p := range mf.Phases {
+				if p.Name == "optimize" {
+					perIter[m] = append(perIter[m], p.Seconds*1000/float64(mf.Iterations))
+				}
+			}
+		}
+		round++
+	}
+	base, cpuBase := median(perIter[0]), median(cpuPerIter[0])
+	for m, mode := range modes {
+		med, cpu := median(perIter[m]), median(cpuPerIter[m])
+		b.Logf("%s: wall ms/iter %.1f, process CPU ms/iter %.1f, per round %.1f / %.1f", mode.name, med, cpu, perIter[m], cpuPerIter[m])
+		b.ReportMetric(med, mode.name+"-ms/iter")
+		b.ReportMetric(cpu, mode.name+"-cpu-ms/iter")
+		if m > 0 {
+			b.ReportMetric(100*(med-base)/base, mode.name+"-overhead-%")
+			b.ReportMetric(100*(cpu-cpuBase)/cpuBase, mode.name+"-cpu-overhead-%")
+			b.ReportMetric(float64(images[m])/float64(round), mode.name+"-images/run")
+		}
+	}
+}
+
+// watch follows run id's event stream as the page does, fetching the live
+// image whenever a step has happened since the last fetch and gap has
+// passed; it returns the number of images fetched.
+func (e *testEnv) watch(b *testing.B, ctx context.Context, id string, gap time.Duration) int {
+	n := 0
+	var last time.Time
+	for ev := range e.events(b, ctx, id) {
+		if ev.name != "iteration" || time.Since(last) < gap {
+			continue
+		}
+		last = time.Now()
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.ts.URL+"/api/runs/"+id+"/image", nil)
+		req.Header.Set("Authorization", "Bearer "+e.srv.Token())
+		resp, err := e.ts.Client().Do(req)
+		if err != nil {
+			return n
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			n++
+		}
+	}
+	return n
+}
+
+// cpuTime returns the CPU time this process has used (user and system),
+// which a busy shared machine does not inflate as it does wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(v))
+	return s[len(s)/2]
+}
+
+// BenchmarkLiveImage measures the work one live image costs at 512×384:
+// turning the optimiser's tensor into an image (what Event.Image does on
+// the run's goroutine, plus its colour step) and encoding it as PNG (on
+// the request's goroutine). The page asks for at most about three images
+// a second, so this bounds the CPU a watching browser takes from a run.
+func BenchmarkLiveImage(b *testing.B) {
+	const w, h = 512, 384
+	x := make([]float32, 3*w*h)
+	for i := range x {
+		x[i] = float32(i%251) / 251
+	}
+	j := &job{}
+	for b.Loop() {
+		j.snap = imageio.FromTensor(x, w, h)
+		j.snapVer++
+		if _, err := j.encodeSnap(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
