@@ -22,6 +22,7 @@ func newBenchCmd() *cobra.Command {
 		jsonPath  string
 		inProcess bool
 		profile   string
+		force     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [--sizes 256,512,1024] [--iterations N] [--model FILE]",
@@ -47,6 +48,11 @@ with threads x s/iter to see how much of the machine the run got.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Iterations < 1 {
 				return usageError{fmt.Errorf("--iterations %d: want at least 1", o.Iterations)}
+			}
+			if jsonPath != "" && jsonPath != "-" {
+				if err := checkOutputs(force, nil, jsonPath); err != nil {
+					return err
+				}
 			}
 			var rep *bench.Report
 			var err error
@@ -96,6 +102,7 @@ with threads x s/iter to see how much of the machine the run got.`,
 	f.IntVar(&o.MatMulSize, "matmul", 2048, "n of the n^3 MatMul measuring the machine's rate; -1 to skip")
 	f.StringVar(&o.GraphCache, "graph-cache", models.DefaultCacheDir(), "folder of the optimised-graph cache; empty to run without it")
 	f.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file (- for stdout instead of the table)")
+	f.BoolVar(&force, "force", false, "replace the --json file if it exists")
 	f.BoolVar(&inProcess, "in-process", false, "run every size in this process instead of one process per size")
 	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile (go tool pprof) of an --in-process run to this file")
 	return cmd

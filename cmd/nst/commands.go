@@ -276,6 +276,7 @@ func copyImage(src, dst string) error {
 
 func newEvalCmd() *cobra.Command {
 	var f configFlags
+	var evalForce bool
 	cmd := &cobra.Command{
 		Use:   "eval -c CONFIG [--set key=value ...] --out DIR",
 		Short: "Evaluate the cost and its gradient once, at the initial image",
@@ -289,6 +290,16 @@ grad.npy    dJ/dx at that x, float32 [1,3,H,W]`,
 			if f.out == "" {
 				return usageError{fmt.Errorf("eval needs --out DIR")}
 			}
+			var outs []string
+			for _, name := range []string{"costs.json", "image.npy", "grad.npy"} {
+				outs = append(outs, filepath.Join(f.out, name))
+			}
+			if err := os.MkdirAll(f.out, 0o755); err != nil {
+				return fmt.Errorf("eval --out: %w", err)
+			}
+			if err := checkOutputs(evalForce, nil, outs...); err != nil {
+				return err
+			}
 			cfg, err := f.load()
 			if err != nil {
 				return err
@@ -297,6 +308,7 @@ grad.npy    dJ/dx at that x, float32 [1,3,H,W]`,
 		},
 	}
 	f.register(cmd, "folder for costs.json, image.npy and grad.npy (required)")
+	cmd.Flags().BoolVar(&evalForce, "force", false, "replace costs.json, image.npy and grad.npy if they exist")
 	return cmd
 }
 
@@ -337,6 +349,7 @@ builtin:vgg16, or zoo:vgg19 / zoo:vgg16 (downloaded on first use).`,
 func newSynthCmd() *cobra.Command {
 	var arch, layout, out string
 	var seed int64
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "synth --arch vgg19|vgg16 [--layout builtin|zoo] --seed N --out FILE.onnx",
 		Short: "Write a VGG backbone with deterministic random weights",
@@ -360,6 +373,9 @@ with a zoo-sized file where the zoo cannot be reached (nst bench --model FILE).`
 			if out == "" {
 				return usageError{fmt.Errorf("synth needs --out FILE.onnx")}
 			}
+			if err := checkOutputs(force, nil, out); err != nil {
+				return err
+			}
 			var write func(io.Writer, string, int64) error
 			switch layout {
 			case "builtin":
@@ -378,6 +394,7 @@ with a zoo-sized file where the zoo cannot be reached (nst bench --model FILE).`
 	cmd.Flags().StringVar(&layout, "layout", "builtin", "builtin (nst's feature extractor) or zoo (the ONNX model zoo's full vgg19-7/vgg16-7 layout)")
 	cmd.Flags().Int64Var(&seed, "seed", 0, "random seed of the weights")
 	cmd.Flags().StringVar(&out, "out", "", "output file (required)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace the output file if it exists")
 	return cmd
 }
 

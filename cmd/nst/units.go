@@ -37,6 +37,7 @@ type unitsFlags struct {
 	sets   []string
 	layer  string
 	out    string
+	force  bool
 	size   int
 }
 
@@ -45,6 +46,7 @@ func (f *unitsFlags) register(cmd *cobra.Command, outHelp, sizeHelp string) {
 	cmd.Flags().StringArrayVar(&f.sets, "set", nil, "override a config key, key=value (repeatable): --set model.pooling=max")
 	cmd.Flags().StringVar(&f.layer, "layer", "", "layer name, for example conv1_1 or relu4_2 (nst model inspect lists them; required)")
 	cmd.Flags().StringVar(&f.out, "out", "", outHelp)
+	cmd.Flags().BoolVar(&f.force, "force", false, "replace output files that exist")
 	cmd.Flags().IntVar(&f.size, "size", 0, sizeHelp)
 }
 
@@ -142,6 +144,9 @@ and the crop box in the pixels the network saw and in the file's pixels.`,
 			if err != nil {
 				return err
 			}
+			if err := checkOutputs(f.force, paths, f.out, listing); err != nil {
+				return err
+			}
 			cfg, network, err := f.load()
 			if err != nil {
 				return err
@@ -206,6 +211,11 @@ cost is minus that value, plus the TV penalty.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("unit") {
 				return usageError{errors.New("missing --unit N")}
+			}
+			if f.out != "" {
+				if err := checkOutputs(f.force, nil, f.out); err != nil {
+					return err
+				}
 			}
 			cfg, network, err := f.load()
 			if err != nil {
