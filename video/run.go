@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"io/fs"
 	"os"
@@ -79,11 +80,33 @@ func IsInput(content string) bool {
 	if st.IsDir() {
 		return true
 	}
-	switch strings.ToLower(filepath.Ext(content)) {
-	case ".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".bmp":
-		return false
+	// A still image is a still image whatever its name: only a file no
+	// image decoder recognises, named as a video, is one.
+	if f, err := os.Open(content); err == nil {
+		_, _, err := image.DecodeConfig(f)
+		f.Close()
+		if err == nil {
+			return false
+		}
 	}
-	return true
+	switch strings.ToLower(filepath.Ext(content)) {
+	case ".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ogv", ".wmv", ".flv", ".ts", ".y4m", ".gif":
+		return true
+	}
+	return false
+}
+
+// checkInput reads what it can of cfg's content before a run folder is
+// made, so that a folder without frames or a file ffmpeg cannot read
+// leaves nothing behind.
+func checkInput(ctx context.Context, cfg *pipeline.Config) error {
+	lim := frames.Limits{MaxFrames: cfg.Video.MaxFrames, MaxPixels: cfg.Limits.MaxPixels}
+	if st, err := os.Stat(cfg.Content); err == nil && st.IsDir() {
+		_, err := frames.ListFolder(cfg.Content, lim)
+		return err
+	}
+	_, err := frames.Probe(ctx, cfg.Content)
+	return err
 }
 
 // IsRunDir reports whether dir is a video run folder (it holds a video
@@ -99,6 +122,9 @@ func IsRunDir(dir string) bool {
 // folder for Resume; its error wraps pipeline.ErrInterrupted when it was
 // interrupted.
 func Run(ctx context.Context, cfg *pipeline.Config, o Options) (*Result, error) {
+	if err := checkInput(ctx, cfg); err != nil {
+		return nil, err
+	}
 	dir, err := record.RunDir(cfg.Output.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("video run: %w; set output.dir (or --out) to a folder nst can create and write", err)

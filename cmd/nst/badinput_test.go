@@ -96,7 +96,7 @@ func TestBadInputsGiveOneErrorLine(t *testing.T) {
 		{"content not an image", withFile("content", "notes.png", constant([]byte("these are not pixels\n"))), []string{"content: load image", "notes.png", "not a PNG or JPEG image (nor GIF, TIFF or BMP)"}},
 		{"content a folder", func(t *testing.T, dir string) (string, []string) {
 			return "", []string{"--set", "content=" + dir}
-		}, []string{"content: load image", "is a folder, not an image file"}},
+		}, []string{"list frames in", "no PNG or JPEG files"}}, // a folder is a video's frames
 		{"style missing", set("style=[{path: " + missing + ", weight: 1}]"), []string{`style[0]: load image "` + missing + `": no such file or directory`}},
 		{"style empty", withFile("style", "empty.jpg", constant(nil)), []string{"style[0]: load image", "empty file"}},
 		{"style truncated", withFile("style", "cut.png", truncated(encodePNG, 0.3)), []string{"style[0]: load image", "truncated PNG file"}},
@@ -144,7 +144,7 @@ func TestBadInputsGiveOneErrorLine(t *testing.T) {
 		{"model empty", withFile("model.path", "empty.onnx", constant(nil)), []string{`load model "`, "empty.onnx", "no graph nodes (truncated, or another format?)"}},
 		{"model truncated", withFile("model.path", "cut.onnx", truncatedModel), []string{"cut.onnx", "not a readable ONNX file (truncated, or another format?)"}},
 		{"model not ONNX", withFile("model.path", "photo.onnx", encodePNG), []string{"photo.onnx", "not a readable ONNX file"}},
-		{"model with an op the backward pass lacks", withFile("model.path", "sin.onnx", modelWithSin), []string{"sin.onnx", `node "odd": op Sin has no gradient rule`}},
+		{"model with an op the backward pass lacks", withFile("model.path", "sin.onnx", modelWithSin), []string{"sin.onnx", `op Sin at node "odd"`, "has no gradient rule"}},
 		{"model external data outside its folder", withFile("model.path", "outside.onnx", modelWith(func(w *onnx.TensorProto) {
 			w.RawData = nil
 			w.DataLocation = onnx.TensorProto_EXTERNAL
