@@ -30,6 +30,11 @@ func RunDir(base string) (string, error) {
 		return "", errors.New("create run folder: no output folder given")
 	}
 	base = filepath.Clean(base)
+	if filepath.Base(base) == "." || filepath.Base(base) == ".." || base == string(filepath.Separator) {
+		// "." would give the hidden ".-2": runs go in a folder of their
+		// own below it.
+		base = filepath.Join(base, "nst")
+	}
 	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
 		return "", fmt.Errorf("create run folder: %w", err)
 	}

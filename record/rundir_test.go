@@ -3,6 +3,7 @@ package record
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -108,5 +109,24 @@ func touch(t *testing.T, path string) {
 	mkdir(t, filepath.Dir(path))
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunDirOfDot: output.dir "." or ".." makes runs in a visible folder
+// below it, never the hidden ".-2".
+func TestRunDirOfDot(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile("other", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, base := range []string{".", "./", "sub/.."} {
+		got, err := RunDir(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(filepath.Base(got), ".") || !strings.HasPrefix(filepath.Base(got), "nst") {
+			t.Errorf("RunDir(%q) = %q, want a visible nst folder", base, got)
+		}
 	}
 }
