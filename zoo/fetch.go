@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nst-project/nst/internal/atomicfile"
 )
 
 // DefaultIdleTimeout is how long a download may receive nothing (no
@@ -280,7 +282,7 @@ func install(part, target string, e Entry) error {
 	if err := os.Rename(part, target); err != nil {
 		return fmt.Errorf("put the download in place: %w", err)
 	}
-	syncDir(filepath.Dir(target))
+	atomicfile.SyncDir(filepath.Dir(target))
 	info, err := os.Stat(target)
 	if err != nil {
 		return fmt.Errorf("put the download in place: %w", err)
@@ -288,17 +290,6 @@ func install(part, target string, e Entry) error {
 	// Without a stamp the file is hashed once more on its next use.
 	_ = writeStamp(target, info, e.SHA256)
 	return nil
-}
-
-// syncDir makes a rename in dir durable; best effort, as some file
-// systems refuse to sync folders and the file is in place already.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
 }
 
 // fetchError is Fetch's error when no URL gave a verified file.

@@ -75,14 +75,14 @@ func Write(path string, perm os.FileMode, write func(w io.Writer) error) (err er
 		}
 		return fmt.Errorf("write %s: replace: %w", path, err)
 	}
-	syncDir(dir)
+	SyncDir(dir)
 	return nil
 }
 
-// syncDir makes a rename in dir durable. It is best effort: the new file is
+// SyncDir makes a rename in dir durable. It is best effort: the new file is
 // already in place and complete, some file systems refuse to sync folders,
 // and a caller could do nothing useful with the error.
-func syncDir(dir string) {
+func SyncDir(dir string) {
 	d, err := os.Open(dir)
 	if err != nil {
 		return
