@@ -133,7 +133,11 @@ type Split struct {
 	Total time.Duration `json:"total_ns"`
 }
 
-// DefaultSizes are the sizes Bench runs when none are given.
+// DefaultIterations is the timed iteration count per size when none is
+// given: 10 fill L-BFGS's default history, so the peak is a long run's.
+const DefaultIterations = 10
+
+// DefaultSizes are the sizes Run runs when none are given.
 var DefaultSizes = []int{256, 512, 1024}
 
 // Run runs the style-transfer loop as nst run does (the built-in
@@ -148,7 +152,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if len(sizes) == 0 {
 		sizes = DefaultSizes
 	}
-	iters := cmp.Or(o.Iterations, 10)
+	iters := cmp.Or(o.Iterations, DefaultIterations)
 	if iters < 0 {
 		return nil, fmt.Errorf("bench: %d iterations, want at least 1", iters)
 	}

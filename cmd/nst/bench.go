@@ -95,7 +95,7 @@ with threads x s/iter to see how much of the machine the run got.`,
 	}
 	f := cmd.Flags()
 	f.IntSliceVar(&o.Sizes, "sizes", bench.DefaultSizes, "square image sizes in pixels")
-	f.IntVar(&o.Iterations, "iterations", 10, "timed iterations per size, after the first (10 fill L-BFGS's default history, so the peak is a long run's)")
+	f.IntVar(&o.Iterations, "iterations", bench.DefaultIterations, "timed iterations per size, after the first (the default fills L-BFGS's default history, so the peak is a long run's)")
 	f.StringVar(&o.Model, "model", "", "ONNX backbone (model.path); empty for the built-in VGG19")
 	f.IntVar(&o.Threads, "threads", 0, "ONNX Runtime intra-op threads (runtime.threads); 0 for one per core")
 	f.StringVar(&o.Library, "library", "", "ONNX Runtime library (runtime.library)")
