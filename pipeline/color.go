@@ -27,22 +27,35 @@ import (
 // luminance, not the colour, into gamut), so a saved image's I and Q differ
 // from the content's only by 8-bit rounding.
 
-// prepareColor readies the colour mode's buffers for the content image of
-// the current scale.
-func (e *experiment) prepareColor() {
-	if e.cfg.Color != ColorLuminance {
-		e.grey, e.contentY = nil, nil
+// colour is a run's colour control: how the optimiser's variable relates
+// to the image the network sees and to the image saved, at the current
+// scale. It is part of the run's plan, beside the schedule and the masks,
+// and knows nothing of the network.
+type colour struct {
+	mode    string    // the color key
+	content []float32 // the content image at the current scale, RGB [0,1]
+	// contentY is the content's luminance and grey the RGB buffer the
+	// network sees, in luminance mode.
+	contentY, grey []float32
+}
+
+// prepare readies the colour mode's buffers for content, the content image
+// of the current scale.
+func (c *colour) prepare(content []float32) {
+	c.content = content
+	if c.mode != ColorLuminance {
+		c.grey, c.contentY = nil, nil
 		return
 	}
-	plane := e.width * e.height
-	e.contentY = make([]float32, plane)
-	imageio.Luminance(e.contentY, e.content)
-	e.grey = make([]float32, 3*plane)
+	plane := len(content) / 3
+	c.contentY = make([]float32, plane)
+	imageio.Luminance(c.contentY, content)
+	c.grey = make([]float32, 3*plane)
 }
 
 // channels is the number of channel planes of the optimiser's variable.
-func (e *experiment) channels() int {
-	if e.cfg.Color == ColorLuminance {
+func (c *colour) channels() int {
+	if c.mode == ColorLuminance {
 		return 1
 	}
 	return 3
@@ -50,8 +63,8 @@ func (e *experiment) channels() int {
 
 // variable converts an RGB image of the current size to the optimiser's
 // variable: its luminance in luminance mode, else the image itself.
-func (e *experiment) variable(rgb []float32) []float32 {
-	if e.cfg.Color != ColorLuminance {
+func (c *colour) variable(rgb []float32) []float32 {
+	if c.mode != ColorLuminance {
 		return rgb
 	}
 	y := make([]float32, len(rgb)/3)
@@ -62,12 +75,12 @@ func (e *experiment) variable(rgb []float32) []float32 {
 // netInput returns the RGB image the network sees for the variable x: x
 // itself, or in luminance mode x copied into all three channels of a
 // buffer reused from call to call.
-func (e *experiment) netInput(x []float32) []float32 {
-	if e.cfg.Color != ColorLuminance {
+func (c *colour) netInput(x []float32) []float32 {
+	if c.mode != ColorLuminance {
 		return x
 	}
-	expandGrey(e.grey, x)
-	return e.grey
+	expandGrey(c.grey, x)
+	return c.grey
 }
 
 // expandGrey copies the plane y into each of dst's three channel planes.
@@ -81,8 +94,8 @@ func expandGrey(dst, y []float32) {
 // gradToVariable writes dJ/dx into grad from dx, the gradient with respect
 // to the network's RGB input: a copy, or in luminance mode the sum of the
 // three channels' gradients, as each channel is a copy of Y.
-func (e *experiment) gradToVariable(grad, dx []float32) {
-	if e.cfg.Color != ColorLuminance {
+func (c *colour) gradToVariable(grad, dx []float32) {
+	if c.mode != ColorLuminance {
 		copy(grad, dx)
 		return
 	}
@@ -95,21 +108,21 @@ func (e *experiment) gradToVariable(grad, dx []float32) {
 
 // rgb renders the variable x as the RGB image to save: in luminance mode
 // x's luminance with the content's chroma, else x itself.
-func (e *experiment) rgb(x []float32) []float32 {
-	if e.cfg.Color != ColorLuminance {
+func (c *colour) rgb(x []float32) []float32 {
+	if c.mode != ColorLuminance {
 		return x
 	}
 	out := make([]float32, 3*len(x))
-	imageio.WithChroma(out, x, e.content)
+	imageio.WithChroma(out, x, c.content)
 	return out
 }
 
 // result renders the run's result: rgb(x), and with color: after the
 // luminance of x clamped to [0, 1] (the image the run would otherwise
 // save) with the content's chroma.
-func (e *experiment) result(x []float32) []float32 {
-	if e.cfg.Color != ColorAfter {
-		return e.rgb(x)
+func (c *colour) result(x []float32) []float32 {
+	if c.mode != ColorAfter {
+		return c.rgb(x)
 	}
 	clamped := slices.Clone(x)
 	for i, v := range clamped {
@@ -117,18 +130,18 @@ func (e *experiment) result(x []float32) []float32 {
 	}
 	y := make([]float32, len(x)/3)
 	imageio.Luminance(y, clamped)
-	imageio.WithChroma(clamped, y, e.content)
+	imageio.WithChroma(clamped, y, c.content)
 	return clamped
 }
 
 // contentInput is the content image as the network sees it: grey with its
 // own luminance in luminance mode.
-func (e *experiment) contentInput() []float32 {
-	if e.cfg.Color != ColorLuminance {
-		return e.content
+func (c *colour) contentInput() []float32 {
+	if c.mode != ColorLuminance {
+		return c.content
 	}
-	grey := make([]float32, len(e.content))
-	expandGrey(grey, e.contentY)
+	grey := make([]float32, len(c.content))
+	expandGrey(grey, c.contentY)
 	return grey
 }
 
@@ -136,10 +149,10 @@ func (e *experiment) contentInput() []float32 {
 // what the network sees under the colour mode: with histogram its colours
 // matched to the content's, with luminance its luminance matched to the
 // content's in mean and spread, grey.
-func (e *experiment) styleInput(style []float32) ([]float32, error) {
-	switch e.cfg.Color {
+func (c *colour) styleInput(style []float32) ([]float32, error) {
+	switch c.mode {
 	case ColorHistogram:
-		stats, err := imageio.MeasureColor(e.content)
+		stats, err := imageio.MeasureColor(c.content)
 		if err != nil {
 			return nil, fmt.Errorf("content colours: %w", err)
 		}
@@ -149,7 +162,7 @@ func (e *experiment) styleInput(style []float32) ([]float32, error) {
 	case ColorLuminance:
 		y := make([]float32, len(style)/3)
 		imageio.Luminance(y, style)
-		mean, std := imageio.MeanStd(e.contentY)
+		mean, std := imageio.MeanStd(c.contentY)
 		imageio.MatchMoments(y, mean, std)
 		expandGrey(style, y)
 	}

@@ -465,7 +465,7 @@ func TestMaskedStylesMatchTheirRegions(t *testing.T) {
 				styleGrams[i][a.Name] = regionGram(a, nil)
 			}
 		}
-		masks := e.layerMasks(gen)
+		masks := e.masks.forLayers(gen, e.width, e.height)
 		ok = true
 		var b strings.Builder
 		for _, l := range e.spec.Style {

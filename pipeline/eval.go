@@ -58,7 +58,7 @@ func Eval(ctx context.Context, cfg *Config, dir string) error {
 	if err := atomicfile.WriteFile(filepath.Join(dir, "costs.json"), append(js, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write costs.json: %w", err)
 	}
-	shape := []int{1, e.channels(), e.height, e.width}
+	shape := []int{1, e.color.channels(), e.height, e.width}
 	if err := record.WriteNPY(filepath.Join(dir, "image.npy"), shape, x); err != nil {
 		return err
 	}

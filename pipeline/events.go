@@ -108,7 +108,7 @@ func (ev *Event) Image() *image.NRGBA {
 	if ev.e == nil || ev.x == nil {
 		return nil
 	}
-	return imageio.FromTensor(ev.e.result(ev.x), ev.Width, ev.Height)
+	return imageio.FromTensor(ev.e.color.result(ev.x), ev.Width, ev.Height)
 }
 
 // Observer receives a run's events. An error returned from an observer

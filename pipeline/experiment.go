@@ -23,10 +23,22 @@ import (
 	"github.com/nst-project/nst/record"
 )
 
+// plan is what a run does around the evaluation, and knows nothing of the
+// network: the coarse-to-fine schedule, the colour control (how the
+// optimiser's variable relates to the images) and the styles' masks.
+type plan struct {
+	sched schedule   // one scale without scales
+	color colour     // color.go
+	masks styleMasks // masks.go
+}
+
 // experiment is a config made ready to evaluate: images loaded, backbone
-// prepared at the current scale's size, cost targets computed. It holds the
-// buffers one evaluation needs, so evaluating allocates nothing.
+// prepared at the current scale's size, cost targets computed. The
+// evaluation (network, targets, costs) is its own; the plan it follows is
+// embedded. It holds the buffers one evaluation needs, so evaluating
+// allocates nothing.
 type experiment struct {
+	plan
 	cfg           *Config
 	backbone      *models.Backbone
 	width, height int            // the output's size at the current scale
@@ -36,7 +48,6 @@ type experiment struct {
 	// The images as loaded; each scale resizes them again from these.
 	contentImg *image.NRGBA
 	styleImgs  []*image.NRGBA
-	maskImgs   []*image.NRGBA // nil for a style without a mask
 	// styles are the style images as the network saw them at the current
 	// scale (resized, colour-transformed), styleSizes their sizes.
 	styles     [][]float32
@@ -49,12 +60,7 @@ type experiment struct {
 	pre     models.Preprocess
 	session ortrt.SessionOptions
 
-	sched schedule // the coarse-to-fine schedule (one scale without scales)
-	scale int      // index of the scale the Net and targets are at
-
-	// Colour mode buffers (color.go): the content's luminance and the grey
-	// RGB image the network sees, in luminance mode.
-	contentY, grey []float32
+	scale int // index of the scale the Net and targets are at
 
 	net *models.Net
 	// inPlace says the gradients overwrite the activations at the current
@@ -100,7 +106,7 @@ type StartupSplit struct {
 // newExperiment loads and checks everything cfg names, cheapest checks
 // first, so that a bad image or layer name fails before the model is built.
 func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *experiment, err error) {
-	e = &experiment{cfg: cfg}
+	e = &experiment{cfg: cfg, plan: plan{color: colour{mode: cfg.Color}}}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -112,7 +118,7 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 		return nil, err
 	}
 	e.styleImgs = make([]*image.NRGBA, len(cfg.Style))
-	e.maskImgs = make([]*image.NRGBA, len(cfg.Style))
+	e.masks = make([]*image.NRGBA, len(cfg.Style))
 	for i, s := range cfg.Style {
 		if e.styleImgs[i], err = e.loadImage(fmt.Sprintf("style[%d]", i), s.Path); err != nil {
 			return nil, err
@@ -121,10 +127,10 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 			continue
 		}
 		role := fmt.Sprintf("style[%d].mask", i)
-		if e.maskImgs[i], err = e.loadImage(role, s.Mask); err != nil {
+		if e.masks[i], err = e.loadImage(role, s.Mask); err != nil {
 			return nil, err
 		}
-		warnMaskAspect(role, e.maskImgs[i].Bounds(), e.contentImg.Bounds())
+		warnMaskAspect(role, e.masks[i].Bounds(), e.contentImg.Bounds())
 	}
 	if err := e.checkStyleSizes(); err != nil {
 		return nil, err
@@ -258,7 +264,7 @@ func (e *experiment) evaluate(ctx context.Context, x, grad []float32) (float64, 
 		return 0, err
 	}
 	t0 := time.Now()
-	acts, err := e.forward(e.net, e.netInput(x))
+	acts, err := e.forward(e.net, e.color.netInput(x))
 	if err != nil {
 		return 0, err
 	}
@@ -276,13 +282,13 @@ func (e *experiment) evaluate(ctx context.Context, x, grad []float32) (float64, 
 	if err != nil {
 		return 0, err
 	}
-	e.gradToVariable(grad, dx)
+	e.color.gradToVariable(grad, dx)
 	t3 := time.Now()
-	if err := e.objective.AddTV(e.costs, x, e.channels(), e.height, e.width, grad); err != nil {
+	if err := e.objective.AddTV(e.costs, x, e.color.channels(), e.height, e.width, grad); err != nil {
 		return 0, err
 	}
 	for i, t := range e.extra {
-		v, err := t.Eval(x, e.channels(), e.height, e.width, grad)
+		v, err := t.Eval(x, e.color.channels(), e.height, e.width, grad)
 		if err != nil {
 			return 0, fmt.Errorf("cost term %s: %w", t.Name, err)
 		}
@@ -316,13 +322,13 @@ func (e *experiment) initImage() ([]float32, error) {
 		if err != nil {
 			return nil, fmt.Errorf("resize the starting image: %w", err)
 		}
-		return e.variable(imageio.ToTensor(img)), nil
+		return e.color.variable(imageio.ToTensor(img)), nil
 	case "content":
 		x = slices.Clone(e.content)
 	case "noise":
 		x = make([]float32, len(e.content))
 		e.fillNoise(x)
-		return e.variable(x), nil
+		return e.color.variable(x), nil
 	case "image":
 		img, err := e.loadImage("", e.cfg.InitImage)
 		if err != nil {
@@ -340,7 +346,7 @@ func (e *experiment) initImage() ([]float32, error) {
 			x[i] = (1-r)*x[i] + r*noise[i]
 		}
 	}
-	return e.variable(x), nil
+	return e.color.variable(x), nil
 }
 
 // fillNoise fills x with uniform noise in [0,1) from the config's seed.

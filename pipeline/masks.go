@@ -21,31 +21,36 @@ import (
 // average pooling of the mask. The style cost then uses guided Grams
 // (losses.SetGuidedStyleTargets).
 
-// hasMasks reports whether any style has a mask.
-func (e *experiment) hasMasks() bool {
-	for _, s := range e.cfg.Style {
-		if s.Mask != "" {
+// styleMasks are the styles' masks as loaded, one per style, nil for a
+// style without one: with the schedule and the colour control, part of the
+// run's plan.
+type styleMasks []*image.NRGBA
+
+// any reports whether any style has a mask.
+func (m styleMasks) any() bool {
+	for _, img := range m {
+		if img != nil {
 			return true
 		}
 	}
 	return false
 }
 
-// layerMasks returns each style's masks at the activation sizes of layers
-// (the generated image's, at the current scale), or nil when no style has a
-// mask. A style without a mask gets nil: it applies everywhere.
-func (e *experiment) layerMasks(layers []losses.Activation) [][]losses.Mask {
-	if !e.hasMasks() {
+// forLayers returns each style's masks at the activation sizes of layers
+// (the generated image's, for an output of width×height), or nil when no
+// style has a mask. A style without a mask gets nil: it applies everywhere.
+func (m styleMasks) forLayers(layers []losses.Activation, width, height int) [][]losses.Mask {
+	if !m.any() {
 		return nil
 	}
-	out := make([][]losses.Mask, len(e.maskImgs))
-	for i, img := range e.maskImgs {
+	out := make([][]losses.Mask, len(m))
+	for i, img := range m {
 		if img == nil {
 			continue
 		}
-		plane := maskPlane(img, e.width, e.height)
+		plane := maskPlane(img, width, height)
 		for _, l := range layers {
-			out[i] = append(out[i], losses.Mask{Name: l.Name, H: l.H, W: l.W, Data: areaResize(plane, e.height, e.width, l.H, l.W)})
+			out[i] = append(out[i], losses.Mask{Name: l.Name, H: l.H, W: l.W, Data: areaResize(plane, height, width, l.H, l.W)})
 		}
 	}
 	return out

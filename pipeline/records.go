@@ -241,7 +241,7 @@ func (c *checkpointer) Observe(ev *Event) error {
 		return nil
 	}
 	ck := checkpoint{
-		Iteration: c.s.iter, Scale: e.scale, Width: e.width, Height: e.height, Channels: e.channels(),
+		Iteration: c.s.iter, Scale: e.scale, Width: e.width, Height: e.height, Channels: e.color.channels(),
 		ModelSHA256: e.backbone.Digest(), Inputs: e.inputs,
 	}
 	c.err = configSHA256(ev.Dir, &ck)

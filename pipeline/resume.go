@@ -83,8 +83,8 @@ func (e *experiment) resumedState(ctx context.Context, ck *loadedCheckpoint) (*r
 			return nil, fmt.Errorf("resume %s: scale %d: %w", dir, ck.Scale+1, err)
 		}
 	}
-	if ck.Width != e.width || ck.Height != e.height || ck.Channels != e.channels() {
-		return nil, fmt.Errorf("resume %s: the checkpoint holds a %dx%d image with %d channels, the config gives %dx%d with %d", dir, ck.Width, ck.Height, ck.Channels, e.width, e.height, e.channels())
+	if ck.Width != e.width || ck.Height != e.height || ck.Channels != e.color.channels() {
+		return nil, fmt.Errorf("resume %s: the checkpoint holds a %dx%d image with %d channels, the config gives %dx%d with %d", dir, ck.Width, ck.Height, ck.Channels, e.width, e.height, e.color.channels())
 	}
 	opt, err := newOptimizer(e.cfg.Optimizer)
 	if err != nil {

@@ -315,13 +315,13 @@ func (e *experiment) finalCosts(row []float64) []record.Cost {
 // experiment.rgb), clamped to [0,1] and rounded to 8 bits, as
 // dir/name.<format>.
 func (e *experiment) saveImage(dir, name string, x []float32) (string, error) {
-	return e.saveRGB(dir, name, e.rgb(x))
+	return e.saveRGB(dir, name, e.color.rgb(x))
 }
 
 // saveResult writes the run's result for the variable x (see
 // experiment.result) as saveImage does.
 func (e *experiment) saveResult(dir, name string, x []float32) (string, error) {
-	return e.saveRGB(dir, name, e.result(x))
+	return e.saveRGB(dir, name, e.color.result(x))
 }
 
 // saveRGB writes the RGB tensor rgb of the current size as saveImage does.

@@ -108,15 +108,15 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		return fmt.Errorf("resize content: %w", err)
 	}
 	e.closeScale()
-	w, h, prevContent, prevY, prevGrey := e.width, e.height, e.content, e.contentY, e.grey
+	w, h, prevContent, prevColor := e.width, e.height, e.content, e.color
 	defer func() {
 		if err != nil {
-			e.width, e.height, e.content, e.contentY, e.grey = w, h, prevContent, prevY, prevGrey
+			e.width, e.height, e.content, e.color = w, h, prevContent, prevColor
 		}
 	}()
 	e.width, e.height = content.Bounds().Dx(), content.Bounds().Dy()
 	e.content = imageio.ToTensor(content)
-	e.prepareColor()
+	e.color.prepare(e.content)
 	f, err := FootprintOf(e.backbone, e.layers, e.cfg, e.width, e.height, nil)
 	if err != nil {
 		return err
@@ -146,7 +146,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	e.scratch = nil
 	t1 := time.Now()
 
-	acts, err := e.forward(e.net, e.contentInput())
+	acts, err := e.forward(e.net, e.color.contentInput())
 	if err != nil {
 		return fmt.Errorf("content targets: %w", err)
 	}
@@ -167,7 +167,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 			return fmt.Errorf("resize style %q: %w", e.cfg.Style[i].Path, err)
 		}
 		e.styleSizes[i] = [2]int{resized.Bounds().Dx(), resized.Bounds().Dy()}
-		if e.styles[i], err = e.styleInput(imageio.ToTensor(resized)); err != nil {
+		if e.styles[i], err = e.color.styleInput(imageio.ToTensor(resized)); err != nil {
 			return fmt.Errorf("style %q: %w", e.cfg.Style[i].Path, err)
 		}
 	}
@@ -198,7 +198,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		styleActs[i] = acts
 		blend[i] = e.cfg.Style[i].Weight
 	}
-	if err := e.objective.SetGuidedStyleTargets(styleActs, blend, e.layerMasks(shapes)); err != nil {
+	if err := e.objective.SetGuidedStyleTargets(styleActs, blend, e.masks.forLayers(shapes, e.width, e.height)); err != nil {
 		return fmt.Errorf("style targets: %w", err)
 	}
 	if k == 0 {
@@ -270,7 +270,7 @@ func (e *experiment) nextScale(ctx context.Context, s *runState) error {
 	if err != nil {
 		return err
 	}
-	c, w, h := e.channels(), e.width, e.height
+	c, w, h := e.color.channels(), e.width, e.height
 	if err := e.enterScale(ctx, e.scale+1); err != nil {
 		return fmt.Errorf("scale %d (%dpx): %w", e.scale+2, e.sched[e.scale+1].Size, err)
 	}

@@ -133,7 +133,7 @@ func checkGradientFD(t *testing.T, e *experiment, eps, tol float64) {
 	if rms == 0 {
 		t.Fatal("the gradient is zero")
 	}
-	channels := e.channels()
+	channels := e.color.channels()
 	plane := len(x) / channels
 	scratch := make([]float32, len(x))
 	xp, xm := make([]float32, len(x)), make([]float32, len(x))
