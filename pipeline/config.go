@@ -413,6 +413,7 @@ func relativeToFile(c *Config, dir string, overridden func(key string) bool) {
 	join("init_image", &c.InitImage)
 	join("model.path", &c.Model.Path)
 	join("runtime.library", &c.Runtime.Library)
+	join("video.flow_dir", &c.Video.FlowDir)
 	for i := range c.Style {
 		join("style", &c.Style[i].Path)
 		join("style", &c.Style[i].Mask)

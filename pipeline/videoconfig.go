@@ -34,6 +34,11 @@ type VideoConfig struct {
 	FrameRate float64 `mapstructure:"frame_rate" yaml:"frame_rate"`
 	// MaxFrames is the most frames an input may have.
 	MaxFrames int `mapstructure:"max_frames" yaml:"max_frames"`
+	// FlowDir, when set, is a folder of Middlebury .flo files to use
+	// instead of computing the optical flow: CUR_to_PREV.flo and
+	// PREV_to_CUR.flo for every pair of frames compared, named after the
+	// input frames without their extensions, at the styling size.
+	FlowDir string `mapstructure:"flow_dir" yaml:"flow_dir"`
 }
 
 // Video init modes (the video.init key).

@@ -110,12 +110,16 @@ func frameTensor(path string, w, h int, maxPixels int64) ([]float32, error) {
 }
 
 // flows returns the optical flows from content frame cur to the earlier
-// frame prev and back, loaded from the .flo files in dir when an earlier
-// attempt wrote them (so that a resumed run warps exactly as it did), else
-// computed and saved there.
-func flows(ctx context.Context, dir, curName, prevName string, cur, prev flow.Image) (fwd, back flow.Field, err error) {
+// frame prev and back: from the user's folder supplied (video.flow_dir)
+// when set, else loaded from the .flo files in dir when an earlier attempt
+// wrote them (so that a resumed run warps exactly as it did), else computed
+// and saved there.
+func flows(ctx context.Context, supplied, dir, curName, prevName string, cur, prev flow.Image) (fwd, back flow.Field, err error) {
 	fwdPath := filepath.Join(dir, curName+"_to_"+prevName+".flo")
 	backPath := filepath.Join(dir, prevName+"_to_"+curName+".flo")
+	if supplied != "" {
+		return suppliedFlows(supplied, curName, prevName, cur.W, cur.H)
+	}
 	fwd, err1 := flow.LoadFlo(fwdPath)
 	back, err2 := flow.LoadFlo(backPath)
 	if err1 == nil && err2 == nil && fwd.W == cur.W && fwd.H == cur.H && back.W == cur.W && back.H == cur.H {
@@ -135,6 +139,25 @@ func flows(ctx context.Context, dir, curName, prevName string, cur, prev flow.Im
 		return fwd, back, err
 	}
 	return fwd, back, flow.SaveFlo(backPath, back)
+}
+
+// suppliedFlows reads the user's flows between frames cur and prev from
+// dir, named CUR_to_PREV.flo and PREV_to_CUR.flo after the input frames
+// without their extensions, and checks they are of the frame's size w×h.
+func suppliedFlows(dir, curName, prevName string, w, h int) (fwd, back flow.Field, err error) {
+	var out [2]flow.Field
+	for i, name := range []string{curName + "_to_" + prevName, prevName + "_to_" + curName} {
+		path := filepath.Join(dir, name+".flo")
+		f, err := flow.LoadFlo(path)
+		if err != nil {
+			return fwd, back, fmt.Errorf("video.flow_dir: %w (give both directions of every pair of frames, or leave flow_dir empty to compute them)", err)
+		}
+		if f.W != w || f.H != h {
+			return fwd, back, fmt.Errorf("video.flow_dir: %s is %dx%d, the frames are styled at %dx%d", path, f.W, f.H, w, h)
+		}
+		out[i] = f
+	}
+	return out[0], out[1], nil
 }
 
 // prepare makes the earlier frames' targets for frame i: for each offset j
@@ -162,7 +185,7 @@ func prepare(ctx context.Context, r *videoRun, i int, offsets []int, w, h int) (
 		if err != nil {
 			return nil, fmt.Errorf("stylised frame %d: %w", k, err)
 		}
-		fwd, back, err := flows(ctx, r.flowDir(), r.stem(i), r.stem(k), curImg, flow.Image{C: 3, H: h, W: w, Pix: prev})
+		fwd, back, err := flows(ctx, r.cfg.Video.FlowDir, r.flowDir(), r.stem(i), r.stem(k), curImg, flow.Image{C: 3, H: h, W: w, Pix: prev})
 		if err != nil {
 			return nil, err
 		}
