@@ -45,7 +45,7 @@ func Open(o OpenOptions) (*Backbone, error) {
 	if err != nil {
 		return nil, err
 	}
-	slog.Info("using the "+b.Describe()+"; set model.path to a pretrained file (scripts/fetch-models.sh) for the classic look", "arch", arch)
+	slog.Info("using the "+b.Describe()+"; set model.path: zoo:vgg19 (downloaded on first use) or a pretrained file for the classic look", "arch", arch)
 	return b, checkArch(b, o)
 }
 

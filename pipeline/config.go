@@ -184,7 +184,7 @@ func (m *ModelConfig) applyZooEntry(archSet, preprocessSet bool) error {
 	if !strings.HasPrefix(m.Path, zoo.Prefix) {
 		return nil
 	}
-	entry, err := zoo.Default().Lookup(m.Path)
+	entry, err := zooRegistry().Lookup(m.Path)
 	if err != nil {
 		return fmt.Errorf("model.path: %w", err)
 	}
@@ -205,10 +205,18 @@ func (m *ModelConfig) resolve(ctx context.Context, w io.Writer) (models.OpenOpti
 	if !strings.HasPrefix(m.Path, zoo.Prefix) {
 		return o, nil
 	}
-	path, _, err := zoo.Resolve(ctx, m.Path, w)
-	o.Path = path
+	f, err := zoo.NewFetcher(w)
+	if err != nil {
+		return o, fmt.Errorf("%s: %w", m.Path, err)
+	}
+	f.Registry = zooRegistry()
+	o.Path, err = f.Fetch(ctx, m.Path)
 	return o, err
 }
+
+// zooRegistry is the registry zoo: paths name; tests add entries of their
+// own.
+var zooRegistry = zoo.Default
 
 // OpenBackbone opens the backbone the model keys name (downloading a zoo:
 // backbone on first use) and checks it is what model.arch says, as a run

@@ -111,7 +111,7 @@ func zooURLs(file string) []string {
 
 // Default returns the built-in registry: the ONNX model zoo's VGG19 and
 // VGG16 (MXNet exports, ImageNet-normalised RGB input). Sizes and sums are
-// those of the zoo's ONNX_HUB_MANIFEST.json, as in scripts/fetch-models.sh.
+// those of the zoo's ONNX_HUB_MANIFEST.json.
 // Each call returns a fresh copy, so a caller cannot change another's.
 func Default() Registry {
 	return Registry{
