@@ -345,6 +345,11 @@ func loadConfig(raw []byte, label, dir string, sets []string) (*Config, error) {
 		if err := yaml.Unmarshal([]byte(val), &parsed); err != nil {
 			return nil, fmt.Errorf("--set %s: value %q is not valid YAML: %s", key, val, yamlMessage(err))
 		}
+		if val == "" {
+			// key= sets the empty value (model.path= is the built-in
+			// backbone), where YAML's null would leave the file's value.
+			parsed = ""
+		}
 		if lk := strings.ToLower(key); lk == "layers" || lk == "layers.content" || lk == "layers.style" {
 			// A whole layer map replaces the file's, like any other value.
 			if err := setLayerMaps(doc, lk, parsed); err != nil {

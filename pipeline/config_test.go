@@ -170,3 +170,20 @@ func TestResolvedConfigReloadsIdentically(t *testing.T) {
 		t.Errorf("style path not made absolute:\n%s", first)
 	}
 }
+
+// TestSetEmptyValue: --set key= sets the empty value instead of leaving
+// the file's (model.path= means the built-in backbone), and is an error
+// naming the key where empty is no value.
+func TestSetEmptyValue(t *testing.T) {
+	path := writeConfig(t, minimal+"model: {path: zoo:vgg19}\n")
+	cfg, err := LoadConfig(path, []string{"model.path="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Model.Path != "" {
+		t.Errorf("model.path = %q, want empty", cfg.Model.Path)
+	}
+	if _, err := LoadConfig(path, []string{"size="}); err == nil || !strings.Contains(err.Error(), "size") {
+		t.Errorf("size= : %v, want an error naming size", err)
+	}
+}
