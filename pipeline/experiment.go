@@ -157,6 +157,9 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 		return nil, err
 	}
 	e.terms = costTerms(e.spec)
+	if err := e.checkMinSize(); err != nil {
+		return nil, err
+	}
 	if e.pre, err = cfg.Model.Preprocess.Models(); err != nil {
 		return nil, err
 	}

@@ -308,3 +308,41 @@ func (e *experiment) evalFLOPs(acts []losses.Activation) int64 {
 	}
 	return flops
 }
+
+// checkMinSize refuses images too small for the deepest requested layer:
+// the content at every scale and every style image as resized there must
+// have a shorter side of at least that layer's stride, or the network's
+// last poolings have nothing to pool. The error names the layer and the
+// smallest size that works.
+func (e *experiment) checkMinSize() error {
+	stride, deepest := 0, ""
+	for _, l := range e.backbone.Layers() {
+		if slices.Contains(e.layers, l.Name) && l.Stride > stride {
+			stride, deepest = l.Stride, l.Name
+		}
+	}
+	if stride <= 1 {
+		return nil
+	}
+	// smallest is the least longer side that gives an image of w×h a
+	// shorter side of stride pixels.
+	smallest := func(w, h int) int {
+		long, short := max(w, h), min(w, h)
+		return (stride*long + short - 1) / short
+	}
+	cb := e.contentImg.Bounds()
+	for _, sc := range e.sched {
+		w, h := imageio.LongSideSize(cb.Dx(), cb.Dy(), sc.Size)
+		if min(w, h) < stride {
+			return fmt.Errorf("size %d gives a %dx%d image, too small for layer %s (stride %d): its shorter side must be at least %d px; use a size of at least %d", sc.Size, w, h, deepest, stride, stride, smallest(w, h))
+		}
+		for i, img := range e.styleImgs {
+			b := img.Bounds()
+			sw, sh := imageio.LongSideSize(b.Dx(), b.Dy(), e.styleLongSide(i, max(w, h)))
+			if min(sw, sh) < stride {
+				return fmt.Errorf("style[%d] at size %d is %dx%d, too small for layer %s (stride %d): its shorter side must be at least %d px; raise style[%d].scale or the size", i, sc.Size, sw, sh, deepest, stride, stride, i)
+			}
+		}
+	}
+	return nil
+}

@@ -48,3 +48,27 @@ func TestThreadsAreBounded(t *testing.T) {
 		t.Errorf("err = %v, want runtime.threads refused", err)
 	}
 }
+
+// TestUndersizedImagesAreRefused: an output or style image too small for
+// the deepest requested layer is refused before the network is prepared,
+// naming the layer and what size works.
+func TestUndersizedImagesAreRefused(t *testing.T) {
+	tests := []struct {
+		sets []string
+		want string
+	}{
+		{[]string{"size=16"}, "size 16 gives a 16x11 image, too small for layer relu5_1 (stride 16): its shorter side must be at least 16 px; use a size of at least 24"},
+		{[]string{"size=32", "scales=[{size: 16, iterations: 1}, {size: 32, iterations: 1}]"}, "size 16 gives a 16x11 image"},
+		{[]string{"size=32", "style=[{path: builtin:swirls, scale: 0.5}]"}, "style[0] at size 32 is 16x12, too small for layer relu5_1"},
+	}
+	for _, tt := range tests {
+		cfg, err := pipeline.LoadConfigBytes([]byte("content: builtin:village\nstyle: [{path: builtin:swirls}]\n"), append(tt.sets, "output.dir="+t.TempDir()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = pipeline.Run(t.Context(), cfg, pipeline.RunOptions{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want an error saying %q", tt.sets, err, tt.want)
+		}
+	}
+}
