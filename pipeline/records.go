@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/optim"
 	"github.com/nst-project/nst/record"
 )
@@ -87,7 +88,7 @@ func (e *experiment) begin(ctx context.Context, ck *loadedCheckpoint, t0 time.Ti
 	}
 	e.describe(manifest)
 	w := e.cfg.Weights
-	rec := &records{dir: s.dir, manifest: manifest, weights: map[string]float64{"content": w.Content, "style": w.Style, "tv": w.TV}}
+	rec := &records{dir: s.dir, manifest: manifest, weights: map[string]float64{"content": w.Content, "style": w.Style, "tv": w.TV}, estimated: e.info.EstimatedPeak}
 	if ck == nil {
 		rec.costLog, err = record.CreateCostLog(rec.costsPath(), e.terms)
 	} else {
@@ -129,6 +130,8 @@ type records struct {
 	logged int
 	// weights are α, β and the tv weight, for the cost plot.
 	weights map[string]float64
+	// estimated is the run's estimated peak memory, for the manifest.
+	estimated int64
 }
 
 func (r *records) costsPath() string { return filepath.Join(r.dir, record.CostsCSVName) }
@@ -151,6 +154,7 @@ func (r *records) close(writeStart time.Time, iter int, final []record.Cost, run
 		err = cmp.Or(err, record.PlotCosts(filepath.Join(r.dir, record.CostsPNGName), table, record.PlotOptions{Title: filepath.Base(r.dir), Weights: r.weights}))
 	}
 	r.manifest.AddPhase("write", time.Since(writeStart))
+	r.manifest.Memory = &record.Memory{Estimated: r.estimated, Measured: sysmem.PeakRSS()}
 	r.manifest.Finish(time.Now(), iter, final, runErr)
 	return cmp.Or(err, r.manifest.Write(filepath.Join(r.dir, record.ManifestName)))
 }

@@ -43,9 +43,20 @@ type Manifest struct {
 	Phases      []Phase   `json:"phases"`
 	Iterations  int       `json:"iterations"`
 	FinalCosts  []Cost    `json:"final_costs"`
+	// Memory is the peak memory nst estimated before the run (the figure
+	// it refuses runs by) beside the peak the process reached.
+	Memory *Memory `json:"memory,omitempty"`
 	// Converged lists the scales the convergence test ended early.
 	Converged []Convergence `json:"converged,omitempty"`
 	Status    string        `json:"status"`
+}
+
+// Memory compares a run's estimated and measured peak memory, in bytes.
+type Memory struct {
+	Estimated int64 `json:"estimated_peak_bytes"`
+	// Measured is the process's peak resident memory (VmHWM) when the run
+	// ended; 0 where the system does not say.
+	Measured int64 `json:"measured_peak_bytes"`
 }
 
 // Convergence records a scale that stopped before its planned iterations
