@@ -42,6 +42,9 @@ func (e *experiment) prepareColor() {
 
 // channels is the number of channel planes of the optimiser's variable.
 func (e *experiment) channels() int {
+	if e.audio != nil {
+		return e.audio.content.Bins
+	}
 	if e.cfg.Color == ColorLuminance {
 		return 1
 	}

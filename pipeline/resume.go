@@ -214,6 +214,9 @@ var saveImageFile = imageio.Save
 
 // imagePath is where saveImage puts the image called name.
 func (e *experiment) imagePath(dir, name string) string {
+	if e.audio != nil {
+		return filepath.Join(dir, name+".png")
+	}
 	ext := e.cfg.Output.Format
 	if ext == "jpeg" {
 		ext = "jpg"

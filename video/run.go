@@ -69,8 +69,8 @@ type Result struct {
 }
 
 // IsInput reports whether content names a video input, a folder or a file
-// that is not a still image, rather than one image: the check nst run makes
-// to choose between pipeline.Run and Run.
+// that is neither a still image nor a .wav clip, rather than one image or
+// one clip: the check nst run makes to choose between pipeline.Run and Run.
 func IsInput(content string) bool {
 	st, err := os.Stat(content)
 	if err != nil {
@@ -81,6 +81,9 @@ func IsInput(content string) bool {
 	}
 	switch strings.ToLower(filepath.Ext(content)) {
 	case ".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".bmp":
+		return false
+	case ".wav":
+		// Audio: pipeline.Run styles it as a spectrogram.
 		return false
 	}
 	return true
