@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -211,4 +212,49 @@ func TestAudioConfigRefused(t *testing.T) {
 			t.Errorf("error %v; want content: %v", err, wantErr)
 		}
 	})
+}
+
+// TestAudioResume interrupts an audio run after its 3rd step and resumes
+// it: the run folder (final.wav, spectrogram pictures, intermediate
+// spectrograms) and every cost equal an uninterrupted run's, byte for
+// byte, and the interrupted run's last.wav is gone. builtin:audio-multi also checks its default layers.
+func TestAudioResume(t *testing.T) {
+	style := writeTexture(t, 8000, 1)
+	yaml := audioTestYAML(style, style, t.TempDir(), 6)
+	sets := []string{"audio.sample_rate=8000", "audio.n_fft=256", "audio.hop=64", "audio.filters=64", "output.save_every=2"}
+	for _, backbone := range []string{"builtin:audio", "builtin:audio-multi"} {
+		t.Run(backbone, func(t *testing.T) {
+			cfg, err := loadYAML(t, yaml, append(sets, "model.path="+backbone)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := readRunFolder(t, runOK(t, cfg).Dir)
+			if cfg, err = loadYAML(t, yaml, append(sets, "model.path="+backbone)...); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := want.files["final.wav"]; !ok {
+				t.Fatal("no final.wav")
+			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stop := ObserverFunc(func(ev *Event) error {
+				if ev.Kind == EventIteration && ev.Iteration == 3 {
+					cancel()
+				}
+				return nil
+			})
+			res, err := Run(ctx, cfg, RunOptions{Observers: []Observer{stop}})
+			if !errors.Is(err, ErrInterrupted) {
+				t.Fatalf("interrupted run: %v; want ErrInterrupted", err)
+			}
+			if filepath.Base(res.Image) != "last.wav" {
+				t.Errorf("interrupted run saved %s; want last.wav", res.Image)
+			}
+			if res, err = Resume(context.Background(), res.Dir, RunOptions{}); err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+			checkSameRun(t, readRunFolder(t, res.Dir), want)
+		})
+	}
 }
