@@ -38,22 +38,30 @@ type GriffinLimConfig struct {
 	Momentum   float64 `mapstructure:"momentum" yaml:"momentum"`
 }
 
-// DefaultAudioFilters is audio.filters' default. Ulyanov & Lebedev used
-// 4096; 1024 gives textures of the same character at a quarter of the
-// time, which keeps a 10 s clip on two cores near a minute.
-const DefaultAudioFilters = 1024
+// Defaults of the audio block's analysis and backbone. The filters must
+// outnumber the bins several times for the Gram matrices to pin down the
+// spectrum: at 257 bins (512-point frames), 1024 filters gave a result
+// whose mean magnitude spectrum correlates 0.999 with the style's, 256
+// only 0.71; at 1025 bins (2048-point frames, Ulyanov & Lebedev's) 1024
+// filters left flat noise with dark bands of bins, and the 4096 they used
+// cost four times the time.
+const (
+	DefaultAudioFilters = 1024
+	DefaultAudioNFFT    = 512
+	DefaultAudioHop     = 128
+)
 
 // maxGriffinLimIterations bounds audio.griffin_lim.iterations.
 const maxGriffinLimIterations = 100_000
 
-// defaultAudio is the audio block's defaults: audio's STFT defaults
-// (22050 Hz, 2048-point hann frames every 512 samples) and its
-// Griffin–Lim defaults.
+// defaultAudio is the audio block's defaults: audio's sample rate and
+// window, 512-point frames every 128 samples (see DefaultAudioFilters), and
+// audio's Griffin–Lim defaults.
 func defaultAudio() AudioConfig {
 	d := audio.DefaultConfig()
 	gl := audio.DefaultGriffinLimOptions()
 	return AudioConfig{
-		SampleRate: d.SampleRate, NFFT: d.NFFT, Hop: d.Hop, Window: d.Window,
+		SampleRate: d.SampleRate, NFFT: DefaultAudioNFFT, Hop: DefaultAudioHop, Window: d.Window,
 		Filters:    DefaultAudioFilters,
 		GriffinLim: GriffinLimConfig{Iterations: gl.Iterations, Momentum: gl.Momentum},
 	}
