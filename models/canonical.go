@@ -16,10 +16,14 @@ import (
 // doc) and what normalising learnt about it.
 type canonical struct {
 	// graph has its nodes in topological order, one input (the image,
-	// [1,3,H,W] with H and W free) and no outputs: each use sets its own.
+	// [1,C,H,W] with H and W free) and no outputs: each use sets its own.
 	graph *onnx.GraphProto
 	input string
-	inits map[string]*onnx.TensorProto
+	// channels is C, the input's channel count: 3 for an image backbone
+	// (a free channel dimension counts as 3), the spectrogram's bins for
+	// an audio one.
+	channels int
+	inits    map[string]*onnx.TensorProto
 	// broken holds nodes that cannot be expressed in opset 17. They stay in
 	// the graph so that a model whose classifier head has one still serves
 	// the layers before it; a cut that keeps one fails with this error.
@@ -62,7 +66,7 @@ func canonicalize(g *onnx.GraphProto, opset int64) (*canonical, error) {
 		c.inits[t.GetName()] = t
 		c.used[t.GetName()] = true
 	}
-	input, err := imageInput(g, c.inits)
+	input, channels, err := imageInput(g, c.inits)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +128,7 @@ func canonicalize(g *onnx.GraphProto, opset int64) (*canonical, error) {
 	out := &onnx.GraphProto{
 		Name:  g.GetName(),
 		Node:  sorted,
-		Input: []*onnx.ValueInfoProto{onnxgraph.FloatValue(input, 1, 3, -1, -1)},
+		Input: []*onnx.ValueInfoProto{onnxgraph.FloatValue(input, 1, int64(channels), -1, -1)},
 	}
 	read := map[string]bool{}
 	for _, n := range sorted {
@@ -143,12 +147,14 @@ func canonicalize(g *onnx.GraphProto, opset int64) (*canonical, error) {
 	for _, o := range g.GetOutput() {
 		outputs = append(outputs, namedTensor{name: o.GetName(), tensor: c.resolve(o.GetName())})
 	}
-	return &canonical{graph: out, input: input, inits: inits, broken: c.broken, outputs: outputs}, nil
+	return &canonical{graph: out, input: input, channels: channels, inits: inits, broken: c.broken, outputs: outputs}, nil
 }
 
-// imageInput finds the graph's one non-initializer input and checks that it
-// can take an RGB image.
-func imageInput(g *onnx.GraphProto, inits map[string]*onnx.TensorProto) (string, error) {
+// imageInput finds the graph's one non-initializer input, checks that it
+// can take a [1,C,H,W] float tensor and returns its name and C (3 when the
+// channel dimension is free). Whether C suits the run (3 for images) is
+// the caller's check (see Load).
+func imageInput(g *onnx.GraphProto, inits map[string]*onnx.TensorProto) (string, int, error) {
 	var ins []*onnx.ValueInfoProto
 	var names []string
 	for _, in := range g.GetInput() {
@@ -159,26 +165,31 @@ func imageInput(g *onnx.GraphProto, inits map[string]*onnx.TensorProto) (string,
 		}
 	}
 	if len(ins) != 1 {
-		return "", fmt.Errorf("the model has %d inputs besides its weights (%s); nst needs exactly one image input", len(ins), strings.Join(names, ", "))
+		return "", 0, fmt.Errorf("the model has %d inputs besides its weights (%s); nst needs exactly one image input", len(ins), strings.Join(names, ", "))
 	}
 	in := ins[0]
+	channels := 3
 	tt := in.GetType().GetTensorType()
 	if tt == nil || onnx.TensorProto_DataType(tt.GetElemType()) != onnx.TensorProto_FLOAT {
-		return "", fmt.Errorf("input %q is not a float tensor; nst feeds float32 images", in.GetName())
+		return "", 0, fmt.Errorf("input %q is not a float tensor; nst feeds float32 images", in.GetName())
 	}
 	if shape := tt.GetShape(); shape != nil {
 		dims := shape.GetDim()
 		if len(dims) != 4 {
-			return "", fmt.Errorf("input %q has rank %d; nst feeds images as [1,3,H,W]", in.GetName(), len(dims))
+			return "", 0, fmt.Errorf("input %q has rank %d; nst feeds images as [1,3,H,W]", in.GetName(), len(dims))
 		}
-		if _, fixed := dims[1].GetValue().(*onnx.TensorShapeProto_Dimension_DimValue); fixed && dims[1].GetDimValue() != 3 {
-			return "", fmt.Errorf("input %q has %d channels; nst feeds RGB images (3 channels)", in.GetName(), dims[1].GetDimValue())
+		if _, fixed := dims[1].GetValue().(*onnx.TensorShapeProto_Dimension_DimValue); fixed {
+			if c := dims[1].GetDimValue(); c < 1 || c > 1<<16 {
+				return "", 0, fmt.Errorf("input %q has %d channels; want 1 to 65536", in.GetName(), c)
+			} else {
+				channels = int(c)
+			}
 		}
 		if _, fixed := dims[0].GetValue().(*onnx.TensorShapeProto_Dimension_DimValue); fixed && dims[0].GetDimValue() != 1 {
-			return "", fmt.Errorf("input %q has a fixed batch of %d; nst feeds one image at a time", in.GetName(), dims[0].GetDimValue())
+			return "", 0, fmt.Errorf("input %q has a fixed batch of %d; nst feeds one image at a time", in.GetName(), dims[0].GetDimValue())
 		}
 	}
-	return in.GetName(), nil
+	return in.GetName(), channels, nil
 }
 
 // constantTensor turns a Constant node's value into an initializer named

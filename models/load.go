@@ -76,6 +76,9 @@ func load(f *os.File, path string) (*Backbone, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.canon.channels != 3 {
+		return nil, fmt.Errorf("input %q has %d channels; nst feeds RGB images (3 channels)", b.canon.input, b.canon.channels)
+	}
 	kept := b.canon.graph.GetInitializer()
 	if err := materialize(kept, lazy); err != nil {
 		return nil, err

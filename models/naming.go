@@ -250,7 +250,7 @@ func measureLayers(c *canonical, layers []LayerInfo) []LayerInfo {
 	var shapes [2]autodiff.Shapes
 	for i, side := range measureSizes {
 		var err error
-		if shapes[i], err = autodiff.PartialShapes(c.graph, autodiff.Shapes{c.input: {1, 3, side, side}}); err != nil {
+		if shapes[i], err = autodiff.PartialShapes(c.graph, autodiff.Shapes{c.input: {1, int64(c.channels), side, side}}); err != nil {
 			return layers
 		}
 	}

@@ -64,6 +64,7 @@ type Activation struct {
 // A Net is not safe for concurrent use.
 type Net struct {
 	height, width int
+	channels      int // the input's channel count: 3 for RGB
 	pre           affine
 
 	forward, backward *ortrt.Session
@@ -146,6 +147,14 @@ func (b *Backbone) prepare(o Options) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.canon.channels != 3 {
+		// Preprocessing maps RGB; other inputs (spectrograms) go in as
+		// they are.
+		if o.Preprocess != (Preprocess{}) {
+			return nil, fmt.Errorf("the backbone's input has %d channels, not RGB; preprocessing applies to RGB input only", b.canon.channels)
+		}
+		pre = affine{identity: true}
+	}
 	tensors := make([]string, len(o.Layers))
 	for i, name := range o.Layers {
 		if slices.Contains(o.Layers[:i], name) {
@@ -175,7 +184,7 @@ func (b *Backbone) prepare(o Options) (*Net, error) {
 			return nil, err
 		}
 	}
-	inShape := []int64{1, 3, int64(o.Height), int64(o.Width)}
+	inShape := []int64{1, int64(b.canon.channels), int64(o.Height), int64(o.Width)}
 	graph, sizeDependent, err := autodiff.FoldShapes(g.graph, autodiff.Shapes{g.input: inShape})
 	if err != nil {
 		return nil, err
@@ -201,7 +210,7 @@ func (b *Backbone) prepare(o Options) (*Net, error) {
 	if sizeDependent {
 		size = fmt.Sprintf("%dx%d", o.Width, o.Height)
 	}
-	n := &Net{height: o.Height, width: o.Width, pre: pre, convFLOPs: convFLOPs(graph, shapes)}
+	n := &Net{height: o.Height, width: o.Width, channels: b.canon.channels, pre: pre, convFLOPs: convFLOPs(graph, shapes)}
 	if o.ForwardOnly {
 		if sf := b.forwards.find(o, size, tensors); sf != nil {
 			n.shared, n.forward = sf, sf.session
@@ -264,7 +273,7 @@ func (n *Net) open(o Options, size string, reg *forwardRegistry, input string, p
 			outNames = append(outNames, s)
 		}
 	}
-	image := []int64{1, 3, int64(o.Height), int64(o.Width)}
+	image := []int64{1, int64(n.channels), int64(o.Height), int64(o.Width)}
 	var l layout
 	inSlot := l.add(onnx.TensorProto_FLOAT, image)
 	outSlots := make([]slot, len(outNames))
@@ -395,7 +404,7 @@ func (n *Net) open(o Options, size string, reg *forwardRegistry, input string, p
 // another Net created, and binds the outputs it reads.
 func (n *Net) openShared(o Options, input string, shapes autodiff.Shapes, tensors []string) error {
 	var l layout
-	inSlot := l.add(onnx.TensorProto_FLOAT, []int64{1, 3, int64(o.Height), int64(o.Width)})
+	inSlot := l.add(onnx.TensorProto_FLOAT, []int64{1, int64(n.channels), int64(o.Height), int64(o.Width)})
 	outSlots := make([]slot, len(tensors))
 	for i, name := range tensors {
 		shape, ok := shapes[name]
@@ -567,7 +576,8 @@ func chw(shape []int64) (c, h, w int, err error) {
 	return 0, 0, 0, fmt.Errorf("activation shape %v: want [1,C,H,W] or [1,C]", shape)
 }
 
-// Forward runs the network on img, [1,3,H,W] RGB values in [0,1], and
+// Forward runs the network on img, [1,3,H,W] RGB values in [0,1] (for
+// an input of other than 3 channels, [1,C,H,W] values as they are), and
 // returns the requested activations in Options.Layers order. The slice and
 // the data it points to are reused: they are valid until the next Forward.
 func (n *Net) Forward(img []float32) ([]Activation, error) {
@@ -575,7 +585,7 @@ func (n *Net) Forward(img []float32) ([]Activation, error) {
 		return nil, errors.New("forward: net is closed")
 	}
 	if len(img) != len(n.input) {
-		return nil, fmt.Errorf("forward: image has %d values, want 3x%dx%d = %d", len(img), n.height, n.width, len(n.input))
+		return nil, fmt.Errorf("forward: image has %d values, want %dx%dx%d = %d", len(img), n.channels, n.height, n.width, len(n.input))
 	}
 	n.pre.apply(n.input, img)
 	if err := n.fwdRun.Run(); err != nil {

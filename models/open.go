@@ -21,6 +21,10 @@ type OpenOptions struct {
 	Arch string
 	// Seed seeds a built-in backbone's random weights.
 	Seed int64
+	// AudioBins is the spectrogram's bin count, the input channels of
+	// builtin:audio and builtin:audio-multi (an audio run sets it), and
+	// AudioFilters their filter count (0: DefaultAudioFilters).
+	AudioBins, AudioFilters int
 }
 
 // Open loads the backbone o describes and checks that it is what o.Arch
@@ -33,6 +37,9 @@ func Open(o OpenOptions) (*Backbone, error) {
 	}
 	if name, ok := strings.CutPrefix(o.Path, BuiltinPrefix); ok {
 		arch, builtin = name, true
+		if IsAudioArch(name) {
+			return openAudio(name, o)
+		}
 	}
 	if !builtin {
 		b, err := Load(o.Path)
@@ -66,4 +73,22 @@ func checkArch(b *Backbone, o OpenOptions) error {
 	default:
 		return fmt.Errorf("model.arch is %s but %s is a %s; set model.arch: %s", o.Arch, o.Path, b.Naming(), b.Naming())
 	}
+}
+
+// openAudio makes the built-in audio backbone arch for o's bins and
+// filters. model.arch names image architectures and does not apply.
+func openAudio(arch string, o OpenOptions) (*Backbone, error) {
+	if o.AudioBins <= 0 {
+		return nil, fmt.Errorf("model.path %s%s is for audio runs: its input is a spectrogram, so content and style must be .wav files", BuiltinPrefix, arch)
+	}
+	spec, err := audioSpecFor(arch, o.AudioBins, o.AudioFilters)
+	if err != nil {
+		return nil, err
+	}
+	b, err := SynthAudio(spec, o.Seed)
+	if err != nil {
+		return nil, err
+	}
+	slog.Info("using the " + b.Describe())
+	return b, nil
 }

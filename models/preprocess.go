@@ -30,6 +30,9 @@ var ImageNetPreprocess = Preprocess{Mean: [3]float32{0.485, 0.456, 0.406}, Std: 
 type affine struct {
 	src      [3]int
 	mul, add [3]float32
+	// identity passes the input through unchanged, whatever its channel
+	// count (inputs other than RGB).
+	identity bool
 }
 
 // compile validates p and reduces it to an affine map.
@@ -59,6 +62,10 @@ func (p Preprocess) compile() (affine, error) {
 
 // apply writes the model input for img (both [3,H*W] planes) into dst.
 func (a *affine) apply(dst, img []float32) {
+	if a.identity {
+		copy(dst, img)
+		return
+	}
 	plane := len(img) / 3
 	for k := range 3 {
 		src := img[a.src[k]*plane : (a.src[k]+1)*plane]
@@ -72,6 +79,10 @@ func (a *affine) apply(dst, img []float32) {
 
 // backprop turns dJ/d(model input) into dJ/d(img): the chain rule of apply.
 func (a *affine) backprop(dimg, dinput []float32) {
+	if a.identity {
+		copy(dimg, dinput)
+		return
+	}
 	plane := len(dinput) / 3
 	for k := range 3 {
 		in := dinput[k*plane : (k+1)*plane]

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/nst-project/nst/audio"
 	"github.com/nst-project/nst/internal/atomicfile"
 	"github.com/nst-project/nst/optim"
 	"github.com/nst-project/nst/record"
@@ -52,8 +53,9 @@ type checkpoint struct {
 	Iteration int `json:"iteration"`
 	// Scale is the index of the scale being optimised in a coarse-to-fine
 	// run, 0 for a run at one size; Width and Height are that scale's.
-	// Channels is the optimiser's variable's: 3 (RGB), or 1 when it is the
-	// luminance.
+	// Channels is the optimiser's variable's: 3 (RGB), 1 when it is the
+	// luminance, or an audio run's spectrogram bins (up to
+	// maxCheckpointChannels).
 	Scale    int `json:"scale"`
 	Width    int `json:"width"`
 	Height   int `json:"height"`
@@ -162,7 +164,7 @@ func loadCheckpoint(dir string) (*loadedCheckpoint, error) {
 	if c.Version != checkpointVersion {
 		return nil, fmt.Errorf("checkpoint %s has format %d; this nst reads format %d only, resume with the nst that wrote it", cdir, c.Version, checkpointVersion)
 	}
-	if c.Iteration < 0 || c.Scale < 0 || c.Width <= 0 || c.Height <= 0 || (c.Channels != 1 && c.Channels != 3) ||
+	if c.Iteration < 0 || c.Scale < 0 || c.Width <= 0 || c.Height <= 0 || c.Channels < 1 || c.Channels > maxCheckpointChannels ||
 		!checkpointFileName.MatchString(c.Image.Name) || !checkpointFileName.MatchString(c.State.Name) {
 		return nil, fmt.Errorf("checkpoint %s is damaged: iteration %d, scale %d, size %dx%d with %d channels, files %q and %q", cdir, c.Iteration, c.Scale, c.Width, c.Height, c.Channels, c.Image.Name, c.State.Name)
 	}
@@ -201,3 +203,7 @@ func removeCheckpoint(dir string) error {
 	}
 	return nil
 }
+
+// maxCheckpointChannels bounds a checkpoint's channel count: the bins of
+// the largest STFT an audio run takes (audio.MaxNFFT/2+1).
+const maxCheckpointChannels = audio.MaxNFFT/2 + 1

@@ -37,6 +37,9 @@ type colour struct {
 	// contentY is the content's luminance and grey the RGB buffer the
 	// network sees, in luminance mode.
 	contentY, grey []float32
+	// bins is an audio run's channel count, the spectrogram's bins (0 for
+	// images): its variable is the spectrogram, with no colour control.
+	bins int
 }
 
 // prepare readies the colour mode's buffers for content, the content image
@@ -55,6 +58,9 @@ func (c *colour) prepare(content []float32) {
 
 // channels is the number of channel planes of the optimiser's variable.
 func (c *colour) channels() int {
+	if c.bins > 0 {
+		return c.bins
+	}
 	if c.mode == ColorLuminance {
 		return 1
 	}

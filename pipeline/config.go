@@ -57,6 +57,7 @@ type Config struct {
 	Runtime    Runtime       `mapstructure:"runtime" yaml:"runtime"`
 	Limits     Limits        `mapstructure:"limits" yaml:"limits"`
 	Video      VideoConfig   `mapstructure:"video" yaml:"video"`
+	Audio      AudioConfig   `mapstructure:"audio" yaml:"audio"`
 }
 
 // StyleConfig is one style image, its share of the style cost, its size
@@ -271,6 +272,7 @@ func Default() Config {
 		Runtime:   Runtime{Device: "cpu", GraphCache: true},
 		Limits:    Limits{MaxPixels: 100_000_000},
 		Video:     defaultVideo(),
+		Audio:     defaultAudio(),
 	}
 }
 
@@ -467,6 +469,9 @@ func (c *Config) complete(lrSet, historySet bool) error {
 	c.Optimizer.fillDefaults(lrSet || c.Optimizer.LR != 0, historySet || c.Optimizer.History != 0)
 	if len(c.Scales) == 0 {
 		c.Scales = nil // as in Default: no schedule, one scale
+	}
+	if c.IsAudio() {
+		c.audioDefaults()
 	}
 	if len(c.Layers.Content) == 0 {
 		c.Layers.Content = clone(DefaultContentLayers)
@@ -910,6 +915,8 @@ func (c *Config) Validate() error {
 		bad("limits.max_pixels: %d; want a positive pixel count", c.Limits.MaxPixels)
 	}
 	errs = append(errs, c.Video.validate()...)
+	errs = append(errs, c.Audio.validate()...)
+	errs = append(errs, c.validateMedium()...)
 	return errors.Join(errs...)
 }
 

@@ -8,14 +8,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nst-project/nst/audio"
 	"github.com/nst-project/nst/pipeline"
 )
 
 // TestEveryShippedConfigRuns: from a fresh clone without a network, every
 // config in configs/ runs (shrunk to a few pixels and steps), except those
 // naming a zoo: backbone, which fail within seconds with a one-line
-// message naming the fetch command and the offline alternative.
+// message naming the fetch command and the offline alternative. Audio
+// configs read sounds docs/audio/make.sh writes; here they read stand-ins
+// the test writes (1 s of the same texture, a chirp for the speech).
 func TestEveryShippedConfigRuns(t *testing.T) {
+	sounds := t.TempDir()
+	standIns := map[string]audio.Clip{
+		"texture.wav": audio.NoiseClicks(8000, 1, 120, 1, 0.8),
+		"speech.wav":  audio.Chirp(8000, 1, 200, 2000, 0.5),
+	}
+	for name, clip := range standIns {
+		if err := audio.SaveWAV(filepath.Join(sounds, name), clip, audio.PCM16); err != nil {
+			t.Fatal(err)
+		}
+	}
 	paths, err := filepath.Glob(filepath.Join("..", "configs", "*.yaml"))
 	if err != nil || len(paths) < 5 {
 		t.Fatalf("configs: %v, %v", paths, err)
@@ -30,6 +43,14 @@ func TestEveryShippedConfigRuns(t *testing.T) {
 			}
 			cfg.Size = 64
 			cfg.Optimizer.Iterations = 2
+			if cfg.IsAudio() {
+				cfg.Content = filepath.Join(sounds, filepath.Base(cfg.Content))
+				for i := range cfg.Style {
+					cfg.Style[i].Path = filepath.Join(sounds, filepath.Base(cfg.Style[i].Path))
+				}
+				cfg.Audio.SampleRate, cfg.Audio.NFFT, cfg.Audio.Hop = 8000, 256, 64
+				cfg.Audio.Filters, cfg.Audio.GriffinLim.Iterations = 32, 4
+			}
 			if len(cfg.Scales) > 0 {
 				cfg.Scales = []pipeline.ScaleConfig{{Size: 32, Iterations: 1}, {Size: 64, Iterations: 1}}
 			}

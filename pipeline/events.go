@@ -103,10 +103,13 @@ type RunInfo struct {
 }
 
 // Image returns the image the run holds now, as it would be saved (colour
-// mode applied, clamped to [0,1]). It is computed on each call.
+// mode applied, clamped to [0,1]; an audio run's spectrogram picture). It is computed on each call.
 func (ev *Event) Image() *image.NRGBA {
 	if ev.e == nil || ev.x == nil {
 		return nil
+	}
+	if ev.e.audio != nil {
+		return ev.e.spectrogramImage(ev.x)
 	}
 	return imageio.FromTensor(ev.e.color.result(ev.x), ev.Width, ev.Height)
 }

@@ -44,6 +44,8 @@ type experiment struct {
 	width, height int            // the output's size at the current scale
 	content       []float32      // the content image, [1,3,H,W] in [0,1]
 	inputs        []record.Input // images read or drawn, for the manifest
+	// audio holds an audio run's spectrograms (audio.go); nil for images.
+	audio *audioInputs
 
 	// The images as loaded; each scale resizes them again from these.
 	contentImg *image.NRGBA
@@ -114,30 +116,36 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 	}()
 	e.sched = cfg.ScaleList()
 	t0 := time.Now()
-	if e.contentImg, err = e.loadImage("content", cfg.Content); err != nil {
-		return nil, err
-	}
-	e.styleImgs = make([]*image.NRGBA, len(cfg.Style))
-	e.masks = make([]*image.NRGBA, len(cfg.Style))
-	for i, s := range cfg.Style {
-		if e.styleImgs[i], err = e.loadImage(fmt.Sprintf("style[%d]", i), s.Path); err != nil {
+	if cfg.IsAudio() {
+		if err := e.loadAudio(); err != nil {
 			return nil, err
 		}
-		if s.Mask == "" {
-			continue
-		}
-		role := fmt.Sprintf("style[%d].mask", i)
-		if e.masks[i], err = e.loadImage(role, s.Mask); err != nil {
+	} else {
+		if e.contentImg, err = e.loadImage("content", cfg.Content); err != nil {
 			return nil, err
 		}
-		warnMaskAspect(role, e.masks[i].Bounds(), e.contentImg.Bounds())
-	}
-	if err := e.checkStyleSizes(); err != nil {
-		return nil, err
-	}
-	if cfg.Init == "image" {
-		if _, err := e.loadImage("init", cfg.InitImage); err != nil {
+		e.styleImgs = make([]*image.NRGBA, len(cfg.Style))
+		e.masks = make([]*image.NRGBA, len(cfg.Style))
+		for i, s := range cfg.Style {
+			if e.styleImgs[i], err = e.loadImage(fmt.Sprintf("style[%d]", i), s.Path); err != nil {
+				return nil, err
+			}
+			if s.Mask == "" {
+				continue
+			}
+			role := fmt.Sprintf("style[%d].mask", i)
+			if e.masks[i], err = e.loadImage(role, s.Mask); err != nil {
+				return nil, err
+			}
+			warnMaskAspect(role, e.masks[i].Bounds(), e.contentImg.Bounds())
+		}
+		if err := e.checkStyleSizes(); err != nil {
 			return nil, err
+		}
+		if cfg.Init == "image" {
+			if _, err := e.loadImage("init", cfg.InitImage); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -149,6 +157,9 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 	open, err := cfg.Model.resolve(ctx, progress)
 	if err != nil {
 		return nil, err
+	}
+	if e.audio != nil {
+		open.AudioBins, open.AudioFilters = e.audio.content.Bins, cfg.Audio.Filters
 	}
 	if e.backbone, err = models.Open(open); err != nil {
 		return nil, err
@@ -162,6 +173,10 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 	}
 	if e.pre, err = cfg.Model.Preprocess.Models(); err != nil {
 		return nil, err
+	}
+	if e.audio != nil {
+		// Spectrograms go into the network as they are.
+		e.pre = models.Preprocess{}
 	}
 	// ONNX Runtime is needed from here on only, so that a mistyped layer
 	// is reported even where the library is missing.
@@ -188,14 +203,17 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 // into e.info.EstimatedPeak (the run logs it once it starts), and refuses the run up front when it exceeds runtime.max_memory
 // or the memory available, naming the largest size that fits.
 func (e *experiment) checkMemory() error {
-	long := e.sched[len(e.sched)-1].Size
-	cb := e.contentImg.Bounds()
-	w, h := imageio.LongSideSize(cb.Dx(), cb.Dy(), long)
-	styleSizes := make([][2]int, len(e.styleImgs))
-	for i, img := range e.styleImgs {
-		sb := img.Bounds()
-		sw, sh := imageio.LongSideSize(sb.Dx(), sb.Dy(), e.styleLongSide(i, max(w, h)))
-		styleSizes[i] = [2]int{sw, sh}
+	w, h, styleSizes := e.audioSizes()
+	if e.audio == nil {
+		long := e.sched[len(e.sched)-1].Size
+		cb := e.contentImg.Bounds()
+		w, h = imageio.LongSideSize(cb.Dx(), cb.Dy(), long)
+		styleSizes = make([][2]int, len(e.styleImgs))
+		for i, img := range e.styleImgs {
+			sb := img.Bounds()
+			sw, sh := imageio.LongSideSize(sb.Dx(), sb.Dy(), e.styleLongSide(i, max(w, h)))
+			styleSizes[i] = [2]int{sw, sh}
+		}
 	}
 	f, err := FootprintOf(e.backbone, e.layers, e.cfg, w, h, styleSizes)
 	if err != nil {

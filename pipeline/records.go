@@ -236,7 +236,7 @@ func (c *checkpointer) Observe(ev *Event) error {
 	}
 	e := c.e
 	if ev.Err == nil {
-		if err := os.Remove(e.imagePath(ev.Dir, "last")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(e.resultPath(ev.Dir, "last")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove the interrupted run's last image: %w", err)
 		}
 		return removeCheckpoint(ev.Dir)

@@ -212,8 +212,20 @@ func isWriteError(err error) bool {
 // fail as they do on a full disk.
 var saveImageFile = imageio.Save
 
+// resultPath is where saveResult puts the result called name: an audio
+// run's WAV, else the image.
+func (e *experiment) resultPath(dir, name string) string {
+	if e.audio != nil {
+		return filepath.Join(dir, name+".wav")
+	}
+	return e.imagePath(dir, name)
+}
+
 // imagePath is where saveImage puts the image called name.
 func (e *experiment) imagePath(dir, name string) string {
+	if e.audio != nil {
+		return filepath.Join(dir, name+".png")
+	}
 	ext := e.cfg.Output.Format
 	if ext == "jpeg" {
 		ext = "jpg"

@@ -86,6 +86,9 @@ func run(ctx context.Context, cfg *Config, o RunOptions, ck *loadedCheckpoint) (
 	if err := e.useTerms(o.Terms); err != nil {
 		return nil, err
 	}
+	if o.Start != nil && e.audio != nil {
+		return nil, errors.New("a starting image does not apply to an audio run")
+	}
 	e.start = o.Start
 	rec, s, err := e.begin(ctx, ck, t0)
 	if err != nil {
@@ -313,14 +316,21 @@ func (e *experiment) finalCosts(row []float64) []record.Cost {
 
 // saveImage writes the optimiser's variable x as an image (see
 // experiment.rgb), clamped to [0,1] and rounded to 8 bits, as
-// dir/name.<format>.
+// dir/name.<format>; an audio run's as a spectrogram, dir/name.png.
 func (e *experiment) saveImage(dir, name string, x []float32) (string, error) {
+	if e.audio != nil {
+		return e.saveSpectrogram(dir, name, x)
+	}
 	return e.saveRGB(dir, name, e.color.rgb(x))
 }
 
 // saveResult writes the run's result for the variable x (see
-// experiment.result) as saveImage does.
+// experiment.result) as saveImage does; an audio run's as a WAV file (see
+// saveAudioResult).
 func (e *experiment) saveResult(dir, name string, x []float32) (string, error) {
+	if e.audio != nil {
+		return e.saveAudioResult(dir, name, x)
+	}
 	return e.saveRGB(dir, name, e.color.result(x))
 }
 

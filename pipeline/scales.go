@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"image"
 	"io"
 	"math"
 	"path/filepath"
@@ -103,9 +104,11 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		return err
 	}
 	size := e.sched[k].Size
-	content, err := imageio.FitLongSide(e.contentImg, size)
-	if err != nil {
-		return fmt.Errorf("resize content: %w", err)
+	var content *image.NRGBA
+	if e.audio == nil {
+		if content, err = imageio.FitLongSide(e.contentImg, size); err != nil {
+			return fmt.Errorf("resize content: %w", err)
+		}
 	}
 	e.closeScale()
 	w, h, prevContent, prevColor := e.width, e.height, e.content, e.color
@@ -114,8 +117,15 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 			e.width, e.height, e.content, e.color = w, h, prevContent, prevColor
 		}
 	}()
-	e.width, e.height = content.Bounds().Dx(), content.Bounds().Dy()
-	e.content = imageio.ToTensor(content)
+	if e.audio != nil {
+		// An audio run's one scale is the content spectrogram as it is:
+		// Bins channels, height 1, Frames columns.
+		e.width, e.height = e.audio.content.Frames, 1
+		e.content = slices.Clone(e.audio.content.Data)
+	} else {
+		e.width, e.height = content.Bounds().Dx(), content.Bounds().Dy()
+		e.content = imageio.ToTensor(content)
+	}
 	e.color.prepare(e.content)
 	f, err := FootprintOf(e.backbone, e.layers, e.cfg, e.width, e.height, nil)
 	if err != nil {
@@ -156,9 +166,19 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	// The generated image's layer sizes, for the masks; the data is
 	// overwritten by the style images' forward passes.
 	shapes := slices.Clone(acts)
-	e.styles = make([][]float32, len(e.styleImgs))
-	e.styleSizes = make([][2]int, len(e.styleImgs))
-	for i, img := range e.styleImgs {
+	nStyles := len(e.cfg.Style)
+	e.styles = make([][]float32, nStyles)
+	e.styleSizes = make([][2]int, nStyles)
+	for i := range nStyles {
+		if e.audio != nil {
+			// Each style spectrogram at its own length: the Gram
+			// matrices average over time.
+			spec := e.audio.styles[i]
+			e.styleSizes[i] = [2]int{spec.Frames, 1}
+			e.styles[i] = slices.Clone(spec.Data)
+			continue
+		}
+		img := e.styleImgs[i]
 		// The style image's longer side is style[i].scale times the
 		// output's, so brush strokes keep their size relative to the
 		// picture at every scale.
@@ -171,8 +191,8 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 			return fmt.Errorf("style %q: %w", e.cfg.Style[i].Path, err)
 		}
 	}
-	styleActs := make([][]losses.Activation, len(e.styleImgs))
-	blend := make([]float64, len(e.styleImgs))
+	styleActs := make([][]losses.Activation, nStyles)
+	blend := make([]float64, nStyles)
 	// Every style's activations must live until the targets are set. Those
 	// of a style of another size stay in its own Net, closed after that;
 	// those in the run's Net are copied only when a later style overwrites
@@ -321,8 +341,8 @@ func (e *experiment) checkMinSize() error {
 			stride, deepest = l.Stride, l.Name
 		}
 	}
-	if stride <= 1 {
-		return nil
+	if stride <= 1 || e.contentImg == nil {
+		return nil // audio: its spectrogram's frames are checked by audio's loader
 	}
 	// smallest is the least longer side that gives an image of w×h a
 	// shorter side of stride pixels.

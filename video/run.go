@@ -70,8 +70,8 @@ type Result struct {
 }
 
 // IsInput reports whether content names a video input, a folder or a file
-// that is not a still image, rather than one image: the check nst run makes
-// to choose between pipeline.Run and Run.
+// that is neither a still image nor a .wav clip, rather than one image or
+// one clip: the check nst run makes to choose between pipeline.Run and Run.
 func IsInput(content string) bool {
 	st, err := os.Stat(content)
 	if err != nil {
@@ -79,6 +79,11 @@ func IsInput(content string) bool {
 	}
 	if st.IsDir() {
 		return true
+	}
+	switch strings.ToLower(filepath.Ext(content)) {
+	case ".wav":
+		// Audio: pipeline.Run styles it as a spectrogram.
+		return false
 	}
 	// A still image is a still image whatever its name: only a file no
 	// image decoder recognises, named as a video, is one.
