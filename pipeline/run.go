@@ -121,7 +121,7 @@ func (e *experiment) optimize(ctx context.Context, s *runState, rec *records, ob
 		if err := obs.Observe(e.event(EventIteration, s)); err != nil {
 			return err
 		}
-		if s.totals = append(s.totals, s.cost); e.converged(s, rec) && e.endScale(s, "the cost stopped falling") {
+		if e.stopsAfterStep(s, rec) {
 			return nil
 		}
 	}
@@ -156,10 +156,18 @@ func (e *experiment) optimize(ctx context.Context, s *runState, rec *records, ob
 		if err := obs.Observe(e.event(EventIteration, s)); err != nil {
 			return err
 		}
-		if s.totals = append(s.totals, s.cost); e.converged(s, rec) && e.endScale(s, "the cost stopped falling") {
+		if e.stopsAfterStep(s, rec) {
 			return nil
 		}
 	}
+}
+
+// stopsAfterStep adds the step just taken to the convergence test and
+// reports whether the run ends there; a converged earlier scale moves on
+// to the next.
+func (e *experiment) stopsAfterStep(s *runState, rec *records) bool {
+	s.totals = append(s.totals, s.cost)
+	return e.converged(s, rec) && e.endScale(s, "the cost stopped falling")
 }
 
 // endScale ends the current scale before its planned iterations (why says
