@@ -26,29 +26,8 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-audio-tools: no apt-get here; install ${missing[*]} with this system's package manager" >&2
-  exit 1
-fi
-sudo=()
-if [ "$(id -u)" != 0 ]; then
-  if ! command -v sudo >/dev/null 2>&1; then
-    echo "install-audio-tools: installing ${missing[*]} needs root or sudo" >&2
-    exit 1
-  fi
-  sudo=(sudo)
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-# Containers often ship without package lists; fetch them only when a
-# package has no install candidate, so that a warm machine stays offline.
-for pkg in "${missing[@]}"; do
-  if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    "${sudo[@]}" apt-get update -qq
-    break
-  fi
-done
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+. "$(dirname "$0")/lib/apt.sh"
+apt_install install-audio-tools 0 "${missing[@]}"
 
 for prog in espeak-ng sox; do
   if ! command -v "$prog" >/dev/null 2>&1; then

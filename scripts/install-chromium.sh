@@ -26,22 +26,8 @@ if [ $force = 0 ] && command -v chromium >/dev/null 2>&1; then
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-chromium: apt-get not found; install Chromium with this system's package manager" >&2
-  exit 1
-fi
-
-sudo=""
-if [ "$(id -u)" != 0 ]; then
-  command -v sudo >/dev/null 2>&1 || { echo "install-chromium: needs root or sudo to run apt-get" >&2; exit 1; }
-  sudo=sudo
-fi
-
-# env, not export: sudo drops the caller's environment.
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-reinstall=""
-if [ $force = 1 ]; then reinstall=--reinstall; fi
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $reinstall chromium >/dev/null
+. "$(dirname "$0")/lib/apt.sh"
+apt_install install-chromium "$force" chromium
 
 command -v chromium >/dev/null 2>&1 || { echo "install-chromium: apt-get finished but chromium is not on PATH" >&2; exit 1; }
 echo "installed chromium: $(command -v chromium) ($(chromium --version 2>/dev/null | head -n1))"

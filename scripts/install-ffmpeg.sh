@@ -25,22 +25,8 @@ if [ $force = 0 ] && command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/d
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-ffmpeg: apt-get not found; install ffmpeg (with ffprobe) with this system's package manager" >&2
-  exit 1
-fi
-
-sudo=""
-if [ "$(id -u)" != 0 ]; then
-  command -v sudo >/dev/null 2>&1 || { echo "install-ffmpeg: needs root or sudo to run apt-get" >&2; exit 1; }
-  sudo=sudo
-fi
-
-# env, not export: sudo drops the caller's environment.
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-reinstall=""
-if [ $force = 1 ]; then reinstall=--reinstall; fi
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $reinstall ffmpeg >/dev/null
+. "$(dirname "$0")/lib/apt.sh"
+apt_install install-ffmpeg "$force" ffmpeg
 
 for tool in ffmpeg ffprobe; do
   command -v "$tool" >/dev/null 2>&1 || { echo "install-ffmpeg: apt-get finished but $tool is not on PATH" >&2; exit 1; }
