@@ -16,8 +16,9 @@ import (
 // config in configs/ runs (shrunk to a few pixels and steps), except those
 // naming a zoo: backbone, which fail within seconds with a one-line
 // message naming the fetch command and the offline alternative. Audio
-// configs read sounds docs/audio/make.sh writes; here they read stand-ins
-// the test writes (1 s of the same texture, a chirp for the speech).
+// configs read the sounds in examples/sounds; here they read shorter
+// stand-ins the test writes (1 s of the same texture, a chirp for the
+// speech), to keep the test fast.
 func TestEveryShippedConfigRuns(t *testing.T) {
 	sounds := t.TempDir()
 	standIns := map[string]audio.Clip{

@@ -4,7 +4,7 @@
 // when espeak-ng is installed (scripts/install-audio-tools.sh), speech.wav,
 // a spoken sentence.
 //
-// usage: go run ./docs/audio/gen [-out docs/audio/sounds]
+// usage: go run ./docs/audio/gen [-out examples/sounds]
 package main
 
 import (
