@@ -112,9 +112,16 @@ func synth(spec SynthSpec, seed int64, describe string) (*Backbone, error) {
 	if err != nil {
 		return nil, err
 	}
+	return builtinBackbone(m, describe)
+}
+
+// builtinBackbone makes the Backbone of a model nst built in memory,
+// described as describe; its digest is the SHA-256 of the model's bytes,
+// computed when asked.
+func builtinBackbone(m *onnx.ModelProto, describe string) (*Backbone, error) {
 	b, err := newBackbone(m.GetGraph(), onnxgraph.Opset)
 	if err != nil {
-		return nil, fmt.Errorf("synthetic backbone: %w", err)
+		return nil, fmt.Errorf("%s: %w", describe, err)
 	}
 	b.builtin = describe
 	b.digestOf = func() string {

@@ -1,8 +1,6 @@
 package models
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -62,24 +60,11 @@ func SynthAudio(spec AudioSpec, seed int64) (*Backbone, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := newBackbone(m.GetGraph(), onnxgraph.Opset)
-	if err != nil {
-		return nil, fmt.Errorf("audio backbone: %w", err)
-	}
 	widths := make([]string, len(spec.Widths))
 	for i, w := range spec.Widths {
 		widths[i] = strconv.Itoa(w)
 	}
-	b.builtin = fmt.Sprintf("built-in random-weight 1-D audio backbone, %d bins, %d filters of width %s (seed %d)", spec.Bins, spec.Filters, strings.Join(widths, "/"), seed)
-	b.digestOf = func() string {
-		data, err := onnxgraph.Marshal(m)
-		if err != nil {
-			return "unavailable: " + err.Error()
-		}
-		sum := sha256.Sum256(data)
-		return hex.EncodeToString(sum[:])
-	}
-	return b, nil
+	return builtinBackbone(m, fmt.Sprintf("built-in random-weight 1-D audio backbone, %d bins, %d filters of width %s (seed %d)", spec.Bins, spec.Filters, strings.Join(widths, "/"), seed))
 }
 
 // audioSpecFor returns the spec of builtin:audio or builtin:audio-multi
