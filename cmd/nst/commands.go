@@ -75,10 +75,15 @@ func (f *configFlags) load() (*pipeline.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.override(cfg)
+	return cfg, nil
+}
+
+// override applies the flags that replace config keys after loading: --out.
+func (f *configFlags) override(cfg *pipeline.Config) {
 	if f.out != "" {
 		cfg.Output.Dir = f.out
 	}
-	return cfg, nil
 }
 
 // oneOff are the run flags that make a config of their own, or override a
@@ -220,22 +225,20 @@ func printVideo(cmd *cobra.Command, res *video.Result, err error) error {
 // load makes the run's config: the -c file with --set and these flags, or
 // without -c a one-off config of these flags and the defaults.
 func (o *oneOff) load(f *configFlags) (*pipeline.Config, error) {
-	if f.config == "" {
-		if o.content == "" || len(o.styles) == 0 {
-			return nil, usageError{fmt.Errorf("missing -c CONFIG, or --content PHOTO and --style PAINTING for a one-off run; try -c configs/demo.yaml")}
-		}
-		cfg, err := pipeline.LoadConfigBytes(nil, append(f.sets, o.sets()...))
-		if err != nil {
-			return nil, err
-		}
-		if f.out != "" {
-			cfg.Output.Dir = f.out
-		}
-		return cfg, nil
+	if f.config != "" {
+		g := *f
+		g.sets = append(slices.Clone(f.sets), o.sets()...)
+		return g.load()
 	}
-	g := *f
-	g.sets = append(slices.Clone(f.sets), o.sets()...)
-	return g.load()
+	if o.content == "" || len(o.styles) == 0 {
+		return nil, usageError{fmt.Errorf("missing -c CONFIG, or --content PHOTO and --style PAINTING for a one-off run; try -c configs/demo.yaml")}
+	}
+	cfg, err := pipeline.LoadConfigBytes(nil, append(slices.Clone(f.sets), o.sets()...))
+	if err != nil {
+		return nil, err
+	}
+	f.override(cfg)
+	return cfg, nil
 }
 
 // checkOutputFile refuses an -o FILE that exists or whose folder does not,
