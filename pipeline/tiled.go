@@ -15,10 +15,10 @@ import (
 // crops' size.
 type tiledEval struct {
 	cut     tileCut
-	strides []int              // each requested layer's stride
-	wins    [][]losses.Window  // per tile, per requested layer
-	crop    []float32          // one crop of the network's input
-	dx      []float32          // dJ/d(network input), the whole image's
+	strides []int               // each requested layer's stride
+	wins    [][]losses.Window   // per tile, per requested layer
+	crop    []float32           // one crop of the network's input
+	dx      []float32           // dJ/d(network input), the whole image's
 	shapes  []losses.Activation // the whole layers' sizes (no data)
 }
 
