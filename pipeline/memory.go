@@ -223,9 +223,6 @@ func EstimateTiledPeak(f Footprint, width, height, side int) int64 {
 	// One tile's scratch: its owned positions gathered, the gradient's
 	// sum, a product and a masked copy, each of the largest layer's size.
 	scratch := 4 * crop.largestRequested
-	// The loop's image, last good copy and gradient; the content image,
-	// the network's input (grey in luminance mode) and its gradient.
-	images := 6 * image
 	// Each masked style's mask at every requested layer, whole: once as
 	// the pipeline resizes it, once kept by the costs.
 	var masks int64
@@ -238,18 +235,27 @@ func EstimateTiledPeak(f Footprint, width, height, side int) int64 {
 		}
 		masks = 2 * planes * int64(len(f.Styles))
 	}
-	costs := whole.content + whole.grams*3/2 + guided + scratch + masks
-	// Every style image is held whole, as the network sees it, while its
-	// Grams are summed through a forward-only Net of its crops' size.
-	var style, styleNet int64
+	// Throughout: the Net, the content targets, Grams and masks, the
+	// content image.
+	common := baseBytes + f.BackboneBytes + net + whole.content + whole.grams*3/2 + guided + masks + image
+	// While the targets are set: every style image whole, as the network
+	// sees it, its Grams summed through a forward-only Net of its crops'
+	// size where that differs from the run's (its own tensors; the
+	// session and its working memory are shared).
+	var styles, styleNet int64
 	for _, sz := range f.Styles {
-		style += 4 * 3 * int64(sz[0]) * int64(sz[1])
+		styles += 4 * 3 * int64(sz[0]) * int64(sz[1])
 		sc := cutTiles(sz[0], sz[1], cut.side, g)
-		s := f.sums(sc.cropW, sc.cropH)
-		styleNet = max(styleNet, 4*3*int64(sc.cropW)*int64(sc.cropH)+s.requested+arenaActivations*s.largest)
+		if sc.cropW != cut.cropW || sc.cropH != cut.cropH {
+			styleNet = max(styleNet, 4*3*int64(sc.cropW)*int64(sc.cropH)+f.sums(sc.cropW, sc.cropH).requested)
+		}
 	}
-	run := baseBytes + f.BackboneBytes + net + costs + images + f.optimizer(image) + style + styleNet
-	return max(run, f.build())
+	targets := common + styles + styleNet
+	// While the optimiser runs: the image, its last good copy and its
+	// gradient, the network's input (grey in luminance mode) and its
+	// gradient, one tile's scratch, and the optimiser's state.
+	run := common + 5*image + scratch + f.optimizer(image)
+	return max(run, targets, f.build())
 }
 
 // MemoryError reports a run that would not fit in memory.

@@ -180,11 +180,18 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	if err != nil {
 		return err
 	}
+	// The style images served the targets only.
+	e.styles = nil
 	if k == 0 {
 		e.info.Startup.Sessions, e.info.Startup.Targets = t1.Sub(t0), time.Since(t1)
 	}
 	e.info.GraphCached = e.net.Cached()
 	e.info.EvalFLOPs = e.evalFLOPs(shapes)
+	e.info.Tiling = nil
+	if t := e.tiled; t != nil {
+		e.info.Tiling = &record.Tiling{Scale: k, Size: fmt.Sprintf("%dx%d", e.width, e.height), Side: t.cut.side, Tiles: len(t.cut.tiles),
+			Crop: fmt.Sprintf("%dx%d", t.cut.cropW, t.cut.cropH), Margin: e.tileGeom.margin}
+	}
 	e.scale = k
 	return nil
 }

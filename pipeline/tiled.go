@@ -20,6 +20,27 @@ type tiledEval struct {
 	crop    []float32           // one crop of the network's input
 	dx      []float32           // dJ/d(network input), the whole image's
 	shapes  []losses.Activation // the whole layers' sizes (no data)
+	// reported is when the evaluation last logged its progress: at print
+	// sizes one evaluation takes minutes.
+	reported time.Time
+}
+
+// tileProgressEvery is how often a tiled evaluation logs how far it is.
+const tileProgressEvery = 30 * time.Second
+
+// progress logs, at most every tileProgressEvery, how many of the total
+// tiles of stage are done.
+func (t *tiledEval) progress(stage string, done, total int) {
+	now := time.Now()
+	if t.reported.IsZero() {
+		t.reported = now
+		return
+	}
+	if now.Sub(t.reported) < tileProgressEvery {
+		return
+	}
+	t.reported = now
+	slog.Info("tiled evaluation", "stage", stage, "tiles", fmt.Sprintf("%d/%d", done, total))
 }
 
 // tileSide decides how a scale of width×height is evaluated: it returns 0
@@ -147,6 +168,7 @@ func (e *experiment) setTiledTargets(ctx context.Context) ([]losses.Activation, 
 		if err := e.objective.SetContentTargetTile(acts, t.wins[i]); err != nil {
 			return nil, fmt.Errorf("content targets: %w", err)
 		}
+		t.progress("content targets", i+1, len(t.cut.tiles))
 	}
 	t.shapes = make([]losses.Activation, len(e.layers))
 	for i, w := range t.wins[0] {
@@ -203,6 +225,7 @@ func (e *experiment) styleGramsTiled(ctx context.Context, img []float32, size [2
 		if err := e.objective.AddStyleTile(g, acts, wins[i]); err != nil {
 			return nil, err
 		}
+		e.tiled.progress("style Grams", i+1, len(cut.tiles))
 	}
 	return g, nil
 }
@@ -236,6 +259,7 @@ func (e *experiment) networkCostsTiled(ctx context.Context, x, grad []float32) e
 			return err
 		}
 		fwd, costs = fwd+t1.Sub(t0), costs+time.Since(t1)
+		t.progress("pass 1 of 2 (Grams)", i+1, len(t.cut.tiles))
 	}
 	if err := e.objective.FinishTiles(e.costs); err != nil {
 		return err
@@ -266,6 +290,7 @@ func (e *experiment) networkCostsTiled(ctx context.Context, x, grad []float32) e
 		}
 		addTile(t.dx, dx, 3, t.cut, p)
 		fwd, costs, bwd = fwd+t1.Sub(t0), costs+t2.Sub(t1), bwd+time.Since(t2)
+		t.progress("pass 2 of 2 (gradients)", last-i+1, len(t.cut.tiles))
 	}
 	e.color.gradToVariable(grad, t.dx)
 	return nil
