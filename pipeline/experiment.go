@@ -250,6 +250,11 @@ func (e *experiment) checkMemory() error {
 	if limit <= 0 || peak <= limit {
 		return nil
 	}
+	if side == 0 && e.tile.auto && e.tileGeomErr == nil && e.audio == nil {
+		// Even the smallest tiles do not fit: say what they would need.
+		side = e.smallestTile()
+		peak = min(peak, EstimateTiledPeak(f, w, h, side))
+	}
 	return e.memoryError(f, w, h, side, peak, limit, from)
 }
 

@@ -267,6 +267,9 @@ type MemoryError struct {
 	// Width and Height are the requested size; FitWidth and FitHeight the
 	// largest size of the same aspect ratio that fits, 0 when none does.
 	Width, Height, FitWidth, FitHeight int
+	// Tile is the tile side the estimate is for; 0 for a whole
+	// evaluation.
+	Tile int
 	// Hint names another setting that would make the requested size fit,
 	// or is empty.
 	Hint string
@@ -274,8 +277,12 @@ type MemoryError struct {
 
 // Error says what does not fit and what would.
 func (e *MemoryError) Error() string {
-	msg := fmt.Sprintf("a %dx%d run needs about %s of memory, more than the %s %s",
-		e.Width, e.Height, sysmem.Format(e.Estimate), sysmem.Format(e.Limit), e.LimitFrom)
+	tiles := ""
+	if e.Tile > 0 {
+		tiles = fmt.Sprintf(" in tiles of %d px", e.Tile)
+	}
+	msg := fmt.Sprintf("a %dx%d run%s needs about %s of memory, more than the %s %s",
+		e.Width, e.Height, tiles, sysmem.Format(e.Estimate), sysmem.Format(e.Limit), e.LimitFrom)
 	if e.FitWidth == 0 {
 		msg += "; no size fits: lower the style images' size or raise the limit"
 	} else {

@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -15,6 +17,8 @@ import (
 	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/losses"
+	"github.com/nst-project/nst/models"
+	"github.com/nst-project/nst/record"
 )
 
 // TestCutTiles checks the cut's promises on sizes that do and do not
@@ -254,4 +258,164 @@ func writeHalfMask(t *testing.T, path string, w, h int, right bool) {
 	if err := imageio.Save(path, img, "png", 0); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// vgg19Footprint is the footprint of the default layers of the built-in
+// VGG19 at width×height with one style image of the output's size.
+func vgg19Footprint(t *testing.T, optimizer string, history, width, height int) (Footprint, *experiment) {
+	t.Helper()
+	cfg := Default()
+	cfg.Content, cfg.Style = "c.png", []StyleConfig{{Path: "s.png", Weight: 1, Scale: 1}}
+	cfg.Model.Path, cfg.Model.Arch = "builtin:vgg19", "vgg19"
+	cfg.Optimizer.Name, cfg.Optimizer.History = optimizer, history
+	if err := cfg.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := models.Open(models.OpenOptions{Path: cfg.Model.Path, Arch: cfg.Model.Arch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &experiment{cfg: &cfg, backbone: b, tile: tileSetting{auto: true}}
+	if _, e.layers, err = e.costSpec(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := FootprintOf(b, e.layers, &cfg, width, height, [][2]int{{width, height}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.tileGeom, e.tileGeomErr = tileGeometryOf(b, e.layers); e.tileGeomErr != nil {
+		t.Fatal(e.tileGeomErr)
+	}
+	return f, e
+}
+
+// TestTileSide checks how runtime.tile chooses: auto evaluates whole what
+// fits and otherwise the largest tiles that fit, evened out; a side is
+// rounded down to the stride; off never tiles.
+func TestTileSide(t *testing.T) {
+	const gb = 1 << 30
+	f, e := vgg19Footprint(t, "adam", 10, 4096, 4096)
+	whole := EstimatePeak(f, 4096, 4096)
+	cases := []struct {
+		name  string
+		tile  tileSetting
+		limit int64
+		want  int // -1: any side that fits, the largest such count of tiles
+	}{
+		{"auto, the whole fits", tileSetting{auto: true}, whole, 0},
+		{"auto, tiles", tileSetting{auto: true}, 20 * gb, -1},
+		{"auto, less memory, smaller tiles", tileSetting{auto: true}, 8 * gb, -1},
+		{"auto, nothing fits", tileSetting{auto: true}, gb / 2, 0},
+		{"a side, rounded to the stride", tileSetting{side: 1000}, 20 * gb, 992},
+		{"a side over the image", tileSetting{side: 8192}, 20 * gb, 0},
+		{"off", tileSetting{off: true}, gb, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.tile, e.memLimit = tc.tile, tc.limit
+			side, err := e.tileSide(f, 4096, 4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want >= 0 {
+				if side != tc.want {
+					t.Fatalf("side %d, want %d", side, tc.want)
+				}
+				return
+			}
+			if side == 0 || side%16 != 0 {
+				t.Fatalf("side %d, want a multiple of the stride 16", side)
+			}
+			if est := EstimateTiledPeak(f, 4096, 4096, side); est > tc.limit {
+				t.Errorf("side %d: estimate %d MB over the limit %d MB", side, est>>20, tc.limit>>20)
+			}
+			// Fewer tiles along an axis would not fit: the next larger
+			// count's side is over the limit.
+			n := (4096 + side - 1) / side
+			if n > 1 {
+				larger := roundUp((4096+n-2)/(n-1), 16)
+				if est := EstimateTiledPeak(f, 4096, 4096, larger); est <= tc.limit {
+					t.Errorf("side %d (%d tiles a side), but %d (%d a side) fits too: %d MB", side, n, larger, n-1, est>>20)
+				}
+			}
+		})
+	}
+}
+
+// TestMemoryErrorNamesWhatFits checks the refusal of a print size: it
+// gives the tiled estimate, the largest size that fits, and the L-BFGS
+// history with which the requested size fits (the largest one).
+func TestMemoryErrorNamesWhatFits(t *testing.T) {
+	const gb = 1 << 30
+	f, e := vgg19Footprint(t, "lbfgs", 10, 8192, 8192)
+	e.memLimit = 20 * gb
+	side, err := e.tileSide(f, 8192, 8192)
+	if err != nil || side != 0 {
+		t.Fatalf("side %d, %v; want none to fit", side, err)
+	}
+	small := e.smallestTile()
+	peak := EstimateTiledPeak(f, 8192, 8192, small)
+	err = e.memoryError(f, 8192, 8192, small, peak, e.memLimit, "set by runtime.max_memory")
+	var me *MemoryError
+	if !errors.As(err, &me) {
+		t.Fatalf("error %v, want a *MemoryError", err)
+	}
+	want := fmt.Sprintf("a 8192x8192 run in tiles of %d px needs about", small)
+	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "the largest size that fits is") || !strings.Contains(err.Error(), "or keep the size with optimizer.history: ") {
+		t.Fatalf("message %q, want %q, the largest size and a history", err, want)
+	}
+	var h int
+	if _, err := fmt.Sscanf(me.Hint, "optimizer.history: %d", &h); err != nil {
+		t.Fatal(err)
+	}
+	fits := func(history int) bool {
+		g := f
+		g.History = history
+		return EstimateTiledPeak(g, 8192, 8192, small) <= e.memLimit
+	}
+	if !fits(h) || fits(h+1) {
+		t.Errorf("hint history %d: fits %v, %d fits %v; want the largest that fits", h, fits(h), h+1, fits(h+1))
+	}
+	if fw := me.FitWidth; fw >= 8192 || !(EstimateTiledPeak(f.scaled(fw, 8192), fw, fw, small) <= e.memLimit) {
+		t.Errorf("largest fitting size %d does not fit in tiles", fw)
+	}
+}
+
+// TestTiledRun runs the tiny backbone in tiles through Run: the same
+// config gives the same image twice, byte for byte, the manifest records
+// the tiles, and the image is the untiled run's to within rounding.
+func TestTiledRun(t *testing.T) {
+	run := func(tile string) (string, *record.Manifest) {
+		cfg := tinyConfig(t, "", "size=160", "runtime.tile="+tile, "optimizer.iterations=4")
+		res := runOK(t, cfg)
+		m, err := record.ReadManifest(filepath.Join(res.Dir, record.ManifestName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(res.Dir, "final.png"), m
+	}
+	a, ma := run("64")
+	b, _ := run("64")
+	c, mc := run("off")
+	if !bytes.Equal(readFile(t, a), readFile(t, b)) {
+		t.Error("two tiled runs of one config gave different images")
+	}
+	if len(ma.Tiled) != 1 || ma.Tiled[0].Side != 64 || ma.Tiled[0].Tiles != 6 || len(mc.Tiled) != 0 {
+		t.Errorf("manifest tiling %+v (untiled %+v), want 6 tiles of 64 px", ma.Tiled, mc.Tiled)
+	}
+	ia, ic := decodePNG(t, a).(*image.RGBA), decodePNG(t, c).(*image.RGBA)
+	var worst int
+	for i := range ia.Pix {
+		worst = max(worst, abs(int(ia.Pix[i])-int(ic.Pix[i])))
+	}
+	if worst > 2 {
+		t.Errorf("tiled and untiled images differ by up to %d/255, want rounding (at most 2)", worst)
+	}
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

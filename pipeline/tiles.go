@@ -195,6 +195,12 @@ func layerStrides(b *models.Backbone, layers []string) ([]int, error) {
 	return out, nil
 }
 
+// smallestTile is the tile side runtime.tile: auto goes down to, where a
+// run needs the least memory: a few strides, and no less than minTileSide.
+func (e *experiment) smallestTile() int {
+	return roundUp(max(minTileSide, 4*e.tileGeom.stride), e.tileGeom.stride)
+}
+
 // memoryError is the refusal of a run of f at width×height (evaluated in
 // tiles of side pixels, or whole for 0) whose estimate, peak, exceeds
 // limit. It names the largest size that fits, evaluated whole or, where
@@ -202,21 +208,18 @@ func layerStrides(b *models.Backbone, layers []string) ([]int, error) {
 // the optimiser with which the requested size would fit.
 func (e *experiment) memoryError(f Footprint, width, height, side int, peak, limit int64, from string) error {
 	tiling := !e.tile.off && e.tileGeomErr == nil && e.audio == nil
-	tileAt := func(w, h int) int {
-		if e.tile.side > 0 {
-			return e.tile.side
-		}
-		// The smallest tiles auto would consider: the least memory.
-		return roundUp(max(minTileSide, 4*e.tileGeom.stride), e.tileGeom.stride)
+	tileSide := e.tile.side
+	if tileSide == 0 {
+		tileSide = e.smallestTile()
 	}
 	fits := func(f Footprint, w, h int) bool {
 		if (e.tile.side == 0 || !tiling) && EstimatePeak(f, w, h) <= limit {
 			return true
 		}
-		return tiling && EstimateTiledPeak(f, w, h, tileAt(w, h)) <= limit
+		return tiling && EstimateTiledPeak(f, w, h, tileSide) <= limit
 	}
 	fw, fh := largestFitting(f, width, height, fits)
-	err := &MemoryError{Estimate: peak, Limit: limit, LimitFrom: from, Width: width, Height: height, FitWidth: fw, FitHeight: fh}
+	err := &MemoryError{Estimate: peak, Limit: limit, LimitFrom: from, Width: width, Height: height, FitWidth: fw, FitHeight: fh, Tile: side}
 	if f.Optimizer == "adam" {
 		return err
 	}
