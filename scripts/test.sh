@@ -11,9 +11,13 @@
 #   5. fuzzes each fuzz target for a bounded time.
 #
 # NST_FUZZTIME sets the time per fuzz target (Go duration, default 20s; 0
-# skips fuzzing). Crashers the fuzzer finds are written to the package's
-# testdata/fuzz/<target>/ folder: commit them with the fix, as regression
-# seeds that plain go test runs from then on. NST_SKIP_SLURM=1 skips the
+# skips fuzzing); NST_FUZZTARGETS=pkg:FuzzName... fuzzes those targets
+# only. Every input runs under a time and memory bound
+# (internal/fuzzguard), so a hang or a runaway allocation is a crasher like
+# a panic. Crashers the fuzzer finds are written to the package's
+# testdata/fuzz/<target>/ folder and replayed alone: one that fails again
+# fails the script; commit it with the fix, as a regression seed that plain
+# go test runs from then on. NST_SKIP_SLURM=1 skips the
 # cluster (and its test) on a machine where it cannot run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,19 +60,33 @@ if [[ "$fuzztime" != "0" ]]; then
   # -fuzz takes one target in one package per run. One worker keeps the
   # memory and CPU use of a shared CI machine predictable; a short
   # minimisation keeps a found crasher from using up the time budget.
-  for target in models:FuzzLoadModel imageio:FuzzLoadImage pipeline:FuzzLoadConfig audio:FuzzDecodeWAV volume:FuzzReadNPY; do
+  for target in ${NST_FUZZTARGETS:-models:FuzzLoadModel imageio:FuzzLoadImage pipeline:FuzzLoadConfig audio:FuzzDecodeWAV volume:FuzzReadNPY}; do
     pkg="${target%%:*}" name="${target#*:}"
     echo "fuzz $name ($fuzztime)"
-    if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s -parallel 1 -timeout 20m "./$pkg/" >"$test_home/fuzz.log" 2>&1; then
-      # A real crasher reproduces: the input the fuzzer wrote now runs as a
-      # seed. Go's fuzz engine also reports its own worker failures ("hung
-      # or terminated unexpectedly") under load, with an input that passes
-      # when run again; those are reported as warnings, not failures.
-      if ! go test -count=1 -run "^${name}\$" "./$pkg/"; then
-        cat "$test_home/fuzz.log"
+    log="$test_home/fuzz-$name.log"
+    if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s -parallel 1 -timeout 20m "./$pkg/" >"$log" 2>&1; then
+      # A failure, a panic, a hang or a runaway allocation (the fuzz
+      # bodies run under internal/fuzzguard's per-input bounds, which end
+      # the worker) makes the engine write the input to
+      # testdata/fuzz/<target>/. Replayed alone by plain go test, under
+      # the same bounds, a real finding fails again: CI fails. Go's fuzz
+      # engine also reports its own worker failures ("hung or terminated
+      # unexpectedly") under load, with an input that passes when run
+      # again, or with none written: those are warnings.
+      # Without a written input (a failing seed, or the engine's own
+      # failure) the target's seeds and saved inputs are replayed instead.
+      input="$(sed -n 's|.*Failing input written to \(testdata/fuzz/[^ ]*\).*|\1|p' "$log" | tail -n 1)"
+      replay="^${name}\$" what="the seeds and saved inputs of $name"
+      if [[ -n "$input" ]]; then
+        replay="^${name}/${input##*/}\$" what="$pkg/$input"
+      fi
+      if ! go test -count=1 -run "$replay" "./$pkg/"; then
+        cat "$log"
+        echo "fuzz $name: $what fails when replayed: fix the cause and commit the input as a regression seed" >&2
         exit 1
       fi
-      echo "warning: fuzz $name: the fuzz engine reported a failure that no saved input reproduces (a worker failure); inputs are in $pkg/testdata/fuzz/$name"
+      echo "warning: fuzz $name: the fuzz engine reported a failure that $what does not reproduce when replayed (a worker failure); the log:"
+      tail -n 20 "$log"
     fi
   done
 fi
