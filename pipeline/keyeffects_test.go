@@ -262,3 +262,71 @@ func TestGraphCacheOffWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysReachTheRun changes one key at a time from the tiny config and
+// checks that the run changes: the key's value reaches the network, the
+// costs or the optimiser. Keys whose effect has its own test elsewhere
+// (see docs/coverage.md) are not repeated here.
+func TestKeysReachTheRun(t *testing.T) {
+	const iters = "optimizer.iterations=3"
+	_, base := finalAndCosts(t, runTiny(t, "", iters))
+	for _, tc := range []struct {
+		key string
+		set string
+	}{
+		{"model.pooling", "model.pooling=max"},
+		{"model.preprocess.mean", "model.preprocess.mean=[0, 0, 0]"},
+		{"model.preprocess.std", "model.preprocess.std=[1, 1, 1]"},
+		{"model.preprocess.scale", "model.preprocess.scale=255"},
+		{"model.preprocess.channels", "model.preprocess.channels=bgr"},
+		{"optimizer.lr", "optimizer.lr=0.5"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			_, costs := finalAndCosts(t, runTiny(t, "", iters, tc.set))
+			if slices.Equal(costs[0], base[0]) {
+				t.Errorf("%s: the first iteration's costs %v are the default's", tc.set, costs[0])
+			}
+		})
+	}
+}
+
+// TestStyleWeightsAreShares: style[].weight values are shares of the style
+// cost, normalised to sum 1: weights 3 and 1 run exactly as 0.75 and 0.25,
+// and differently from 1 and 3.
+func TestStyleWeightsAreShares(t *testing.T) {
+	styles := func(a, b string) string {
+		return "style=[{path: builtin:swirls, weight: " + a + "}, {path: builtin:mosaic, weight: " + b + "}]"
+	}
+	run := func(a, b string) ([]byte, [][]float64) {
+		return finalAndCosts(t, runTiny(t, "", "optimizer.iterations=3", styles(a, b)))
+	}
+	img31, costs31 := run("3", "1")
+	imgQuarter, costsQuarter := run("0.75", "0.25")
+	img13, _ := run("1", "3")
+	if !bytes.Equal(img31, imgQuarter) {
+		t.Error("style weights 3 and 1 give another image than 0.75 and 0.25")
+	}
+	for i := range costs31 {
+		if !slices.Equal(costs31[i], costsQuarter[i]) {
+			t.Errorf("costs.csv row %d: %v with weights 3 and 1, %v with 0.75 and 0.25", i+1, costs31[i], costsQuarter[i])
+		}
+	}
+	if bytes.Equal(img31, img13) {
+		t.Error("style weights 3 and 1 give the same image as 1 and 3")
+	}
+}
+
+// TestJPEGQualityReachesTheFile: output.jpeg_quality is the encoder's
+// quality: the same image at 20 is a smaller file than at 95.
+func TestJPEGQualityReachesTheFile(t *testing.T) {
+	size := func(quality string) int {
+		res := runTiny(t, "", "optimizer.iterations=2", "output.format=jpeg", "output.jpeg_quality="+quality)
+		if filepath.Ext(res.Image) != ".jpg" {
+			t.Fatalf("final image %s, want a .jpg", res.Image)
+		}
+		return len(readFile(t, res.Image))
+	}
+	if low, high := size("20"), size("95"); !(low < high) {
+		t.Errorf("final image is %d bytes at quality 20 and %d at 95, want fewer at 20", low, high)
+	}
+}
