@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -328,5 +329,52 @@ func TestJPEGQualityReachesTheFile(t *testing.T) {
 	}
 	if low, high := size("20"), size("95"); !(low < high) {
 		t.Errorf("final image is %d bytes at quality 20 and %d at 95, want fewer at 20", low, high)
+	}
+}
+
+// TestInitNoiseAndNoiseRatio: init: noise starts from uniform noise in
+// [0, 1) drawn from seed (the same seed, the same noise; another seed,
+// other noise), and noise_ratio r mixes that noise into the starting
+// image as x = (1-r)·content + r·noise.
+func TestInitNoiseAndNoiseRatio(t *testing.T) {
+	start := func(sets ...string) []float32 {
+		e := tinyExperiment(t, tinyConfig(t, "", append([]string{"runtime.graph_cache=false"}, sets...)...))
+		x, err := e.initImage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	noise := start("init=noise", "seed=3")
+	var sum, sumSq float64
+	for i, v := range noise {
+		if !(v >= 0 && v < 1) {
+			t.Fatalf("noise value %d = %v, outside [0, 1)", i, v)
+		}
+		sum += float64(v)
+		sumSq += float64(v) * float64(v)
+	}
+	n := float64(len(noise))
+	mean, variance := sum/n, sumSq/n-(sum/n)*(sum/n)
+	// Uniform on [0, 1): mean 1/2, variance 1/12; with 2016 values the
+	// sample mean's standard deviation is 0.0064.
+	if math.Abs(mean-0.5) > 0.03 || math.Abs(variance-1.0/12) > 0.01 {
+		t.Errorf("noise has mean %.4f and variance %.4f, want about 0.5 and %.4f (uniform)", mean, variance, 1.0/12)
+	}
+	if !slices.Equal(start("init=noise", "seed=3"), noise) {
+		t.Error("init: noise with seed 3 twice gave different starting images")
+	}
+	if slices.Equal(start("init=noise", "seed=4"), noise) {
+		t.Error("init: noise with seeds 3 and 4 gave the same starting image")
+	}
+
+	content := start("init=content")
+	const r = 0.25
+	mixed := start("init=content", "noise_ratio=0.25", "seed=3")
+	for i := range mixed {
+		want := (1-float32(r))*content[i] + float32(r)*noise[i]
+		if math.Abs(float64(mixed[i]-want)) > 1e-6 {
+			t.Fatalf("value %d = %v with noise_ratio %g, want (1-r)·%v + r·%v = %v", i, mixed[i], r, content[i], noise[i], want)
+		}
 	}
 }
