@@ -53,6 +53,9 @@ type Options struct {
 	// Tile is runtime.tile: "" or auto (tiles only where the whole image
 	// does not fit), off, or a tile side in pixels.
 	Tile string
+	// MaxMemory is runtime.max_memory ("" for the memory available): with
+	// Tile auto, a lower limit makes a size that fits whole run in tiles.
+	MaxMemory string
 	// Optimizer is optimizer.name ("" for L-BFGS) and History L-BFGS's
 	// pair count (0 for the default): print sizes need a shorter history
 	// or Adam to fit.
@@ -251,6 +254,7 @@ func benchConfig(dir string, o Options, size, iters int) (*pipeline.Config, erro
 	if o.Tile != "" {
 		cfg.Runtime.Tile = pipeline.TileSide(o.Tile)
 	}
+	cfg.Runtime.MaxMemory = o.MaxMemory
 	if o.Optimizer != "" {
 		cfg.Optimizer.Name = o.Optimizer
 	}

@@ -102,6 +102,7 @@ with threads x s/iter to see how much of the machine the run got.`,
 	f.IntVar(&o.MatMulSize, "matmul", 2048, "n of the n^3 MatMul measuring the machine's rate; -1 to skip")
 	f.StringVar(&o.GraphCache, "graph-cache", models.DefaultCacheDir(), "folder of the optimised-graph cache; empty to run without it")
 	f.StringVar(&o.Tile, "tile", "", "runtime.tile: auto (tiles only where the whole image does not fit), off, or a tile side in pixels")
+	f.StringVar(&o.MaxMemory, "max-memory", "", "runtime.max_memory, such as 8GB (empty: the memory available); with --tile auto a lower limit tiles a size that fits whole")
 	f.StringVar(&o.Optimizer, "optimizer", "", "optimizer.name: lbfgs or adam (empty: the default)")
 	f.IntVar(&o.History, "history", 0, "optimizer.history, L-BFGS's pairs (0: the default); print sizes need fewer")
 	f.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file (- for stdout instead of the table)")
@@ -123,7 +124,7 @@ func benchIsolated(cmd *cobra.Command, o bench.Options) (*bench.Report, error) {
 		args := []string{"bench", "--in-process", "--json", "-", "--matmul", strconv.Itoa(o.MatMulSize),
 			"--sizes", strconv.Itoa(size), "--iterations", strconv.Itoa(o.Iterations),
 			"--threads", strconv.Itoa(o.Threads), "--model", o.Model, "--library", o.Library, "--graph-cache", o.GraphCache,
-			"--tile", o.Tile, "--optimizer", o.Optimizer, "--history", strconv.Itoa(o.History)}
+			"--tile", o.Tile, "--max-memory", o.MaxMemory, "--optimizer", o.Optimizer, "--history", strconv.Itoa(o.History)}
 		child := exec.CommandContext(cmd.Context(), exe, args...)
 		var out bytes.Buffer
 		child.Stdout, child.Stderr = &out, cmd.ErrOrStderr()
