@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/nst-project/nst/internal/fuzzguard"
 )
 
 // fuzzMaxVoxels keeps every volume the fuzzer makes up small.
@@ -33,45 +35,52 @@ func FuzzReadNPY(f *testing.F) {
 	dir := f.TempDir()
 	in, out := filepath.Join(dir, "in.npy"), filepath.Join(dir, "out.npy")
 	f.Fuzz(func(t *testing.T, file []byte) {
-		if err := os.WriteFile(in, file, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		v, info, err := ReadNPY(in, ReadOptions{MaxVoxels: fuzzMaxVoxels})
-		if err != nil {
-			if v != nil {
-				t.Fatalf("volume returned with the error %v", err)
-			}
-			return
-		}
-		switch {
-		case v.D < 1 || v.H < 1 || v.W < 1 || (v.C != 1 && v.C != 3):
-			t.Fatalf("accepted shape %d×%d×%d×%d", v.D, v.H, v.W, v.C)
-		case v.Voxels() > fuzzMaxVoxels:
-			t.Fatalf("accepted %d voxels, over the limit", v.Voxels())
-		case len(v.Data) != v.Voxels()*v.C:
-			t.Fatalf("%d values for %d×%d×%d×%d", len(v.Data), v.D, v.H, v.W, v.C)
-		case len(info.Shape) != 3 && len(info.Shape) != 4:
-			t.Fatalf("info shape %v", info.Shape)
-		}
-		for i, x := range v.Data {
-			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-				t.Fatalf("value %d is %v", i, x)
-			}
-		}
-		if err := WriteNPY(out, v); err != nil {
-			t.Fatal(err)
-		}
-		back, _, err := ReadNPY(out, ReadOptions{MaxVoxels: fuzzMaxVoxels})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if back.D != v.D || back.H != v.H || back.W != v.W || back.C != v.C {
-			t.Fatalf("shape changed on rewrite")
-		}
-		for i := range v.Data {
-			if math.Float32bits(back.Data[i]) != math.Float32bits(v.Data[i]) {
-				t.Fatalf("value %d: %v became %v", i, v.Data[i], back.Data[i])
-			}
-		}
+		// A hang or a runaway allocation is a finding too: see fuzzguard.
+		fuzzguard.Run(t, fuzzguard.For(len(file)), func() { checkNPY(t, file, in, out) })
 	})
+}
+
+// checkNPY is FuzzReadNPY's body for one input, written to in (out is
+// scratch for the rewrite).
+func checkNPY(t *testing.T, file []byte, in, out string) {
+	if err := os.WriteFile(in, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, info, err := ReadNPY(in, ReadOptions{MaxVoxels: fuzzMaxVoxels})
+	if err != nil {
+		if v != nil {
+			t.Fatalf("volume returned with the error %v", err)
+		}
+		return
+	}
+	switch {
+	case v.D < 1 || v.H < 1 || v.W < 1 || (v.C != 1 && v.C != 3):
+		t.Fatalf("accepted shape %d×%d×%d×%d", v.D, v.H, v.W, v.C)
+	case v.Voxels() > fuzzMaxVoxels:
+		t.Fatalf("accepted %d voxels, over the limit", v.Voxels())
+	case len(v.Data) != v.Voxels()*v.C:
+		t.Fatalf("%d values for %d×%d×%d×%d", len(v.Data), v.D, v.H, v.W, v.C)
+	case len(info.Shape) != 3 && len(info.Shape) != 4:
+		t.Fatalf("info shape %v", info.Shape)
+	}
+	for i, x := range v.Data {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			t.Fatalf("value %d is %v", i, x)
+		}
+	}
+	if err := WriteNPY(out, v); err != nil {
+		t.Fatal(err)
+	}
+	back, _, err := ReadNPY(out, ReadOptions{MaxVoxels: fuzzMaxVoxels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.D != v.D || back.H != v.H || back.W != v.W || back.C != v.C {
+		t.Fatalf("shape changed on rewrite")
+	}
+	for i := range v.Data {
+		if math.Float32bits(back.Data[i]) != math.Float32bits(v.Data[i]) {
+			t.Fatalf("value %d: %v became %v", i, v.Data[i], back.Data[i])
+		}
+	}
 }
