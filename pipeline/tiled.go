@@ -137,8 +137,8 @@ func addTile(dst, src []float32, c int, cut tileCut, p tilePlace) {
 }
 
 // forwardTile runs net on tile p's crop of img (a whole 3-channel image
-// of the cut's size) and returns the activations, computing the windows
-// from the first crop's layer sizes.
+// of cut's size) into crop and returns the activations; the first call
+// computes the cut's windows into *wins from the crop's layer sizes.
 func (e *experiment) forwardTile(net *models.Net, img []float32, cut tileCut, p tilePlace, crop []float32, wins *[][]losses.Window) ([]losses.Activation, error) {
 	cropTile(crop, img, 3, cut, p)
 	acts, err := e.forward(net, crop)
@@ -214,13 +214,9 @@ func (e *experiment) styleGramsTiled(ctx context.Context, img []float32, size [2
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		cropTile(crop, img, 3, cut, p)
-		acts, err := e.forward(net, crop)
+		acts, err := e.forwardTile(net, img, cut, p, crop, &wins)
 		if err != nil {
 			return nil, err
-		}
-		if wins == nil {
-			wins = cut.windows(e.tiled.strides, acts)
 		}
 		if err := e.objective.AddStyleTile(g, acts, wins[i]); err != nil {
 			return nil, err
