@@ -18,6 +18,7 @@ import (
 
 	"github.com/nst-project/nst/internal/hugemem"
 	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // The graph cache keeps the graphs ONNX Runtime has optimised, in its own
@@ -154,16 +155,12 @@ func openGraph(data []byte, inputs, outputs []string, o ortrt.SessionOptions) (*
 // openCachedGraph opens a session on a cache entry, read into memory of
 // its own that the session keeps using.
 func openCachedGraph(path string, inputs, outputs []string, o ortrt.SessionOptions) (*cachedGraph, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, safefile.MaxModelBytes)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	buf, err := hugemem.NewPages(int(info.Size()))
+	buf, err := hugemem.NewPages(int(f.Size()))
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/internal/safefile"
 	"github.com/nst-project/nst/record"
 )
 
@@ -38,7 +39,7 @@ func Resume(ctx context.Context, dir string, o RunOptions) (*Result, error) {
 		return nil, fmt.Errorf("resume %s: %w", dir, err)
 	}
 	configPath := filepath.Join(dir, ResolvedConfigName)
-	raw, err := os.ReadFile(configPath)
+	raw, err := safefile.ReadFile(configPath, safefile.MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("resume %s: read the run's config: %w", dir, err)
 	}
@@ -191,7 +192,7 @@ func earlierOutputs(dir string) string {
 
 // configSHA256 records the hash of dir's resolved config in c.
 func configSHA256(dir string, c *checkpoint) error {
-	raw, err := os.ReadFile(filepath.Join(dir, ResolvedConfigName))
+	raw, err := safefile.ReadFile(filepath.Join(dir, ResolvedConfigName), safefile.MaxConfigBytes)
 	if err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}

@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"time"
 
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // Run states recorded in Manifest.Status. A failed run records "failed: "
@@ -261,7 +261,7 @@ func (m *Manifest) Write(path string) error {
 
 // ReadManifest reads a manifest written by Write.
 func ReadManifest(path string) (*Manifest, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, safefile.MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
@@ -272,9 +272,11 @@ func ReadManifest(path string) (*Manifest, error) {
 	return &m, nil
 }
 
-// FileSHA256 returns the hex-encoded SHA-256 of the file at path.
+// FileSHA256 returns the hex-encoded SHA-256 of the regular file at path
+// (a named pipe or a device is refused, not read; the bound is the largest
+// kind of input nst hashes, a model's external data).
 func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, safefile.MaxExternalDataBytes)
 	if err != nil {
 		return "", fmt.Errorf("hash file: %w", err)
 	}

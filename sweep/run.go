@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // State is where an item stands.
@@ -92,7 +93,7 @@ func (s *Sweep) Status(sh Shard) ([]Status, error) {
 // itemStatus reads one item folder.
 func itemStatus(dir string) (Status, error) {
 	st := Status{Dir: dir, State: StatePending}
-	raw, err := os.ReadFile(filepath.Join(dir, DoneName))
+	raw, err := safefile.ReadFile(filepath.Join(dir, DoneName), safefile.MaxConfigBytes)
 	if err == nil {
 		var d DoneMarker
 		if err := json.Unmarshal(raw, &d); err != nil {

@@ -140,7 +140,7 @@ func TestBadInputsGiveOneErrorLine(t *testing.T) {
 		{"layer absent from the backbone", set("layers.content.relu9_9=1"), []string{`layers.content: unknown layer "relu9_9"`}},
 
 		// Model files.
-		{"model missing", set("model.path=/no/such/dir/vgg19.onnx"), []string{"load model: open /no/such/dir/vgg19.onnx: no such file or directory"}},
+		{"model missing", set("model.path=/no/such/dir/vgg19.onnx"), []string{`load model: open "/no/such/dir/vgg19.onnx": no such file or directory`}},
 		{"model empty", withFile("model.path", "empty.onnx", constant(nil)), []string{`load model "`, "empty.onnx", "no graph nodes (truncated, or another format?)"}},
 		{"model truncated", withFile("model.path", "cut.onnx", truncatedModel), []string{"cut.onnx", "not a readable ONNX file (truncated, or another format?)"}},
 		{"model not ONNX", withFile("model.path", "photo.onnx", encodePNG), []string{"photo.onnx", "not a readable ONNX file"}},
