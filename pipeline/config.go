@@ -288,7 +288,10 @@ var (
 // then the key=value overrides in sets, fills defaults, and checks every key
 // and value that can be checked without loading images or the model.
 func LoadConfig(path string, sets []string) (*Config, error) {
-	raw, err := safefile.ReadFile(path, safefile.MaxConfigBytes)
+	raw, err := safefile.ReadFile(path, MaxConfigBytes)
+	if errors.Is(err, safefile.ErrTooLarge) {
+		return nil, fmt.Errorf("read config: %w for a config: a config is a few KiB; is this the file you meant?", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -305,8 +308,11 @@ func LoadConfigBytes(raw []byte, sets []string) (*Config, error) {
 // loadConfig does LoadConfig's work on raw, the config's YAML; label names
 // it in errors and dir is the folder its paths are relative to.
 func loadConfig(raw []byte, label, dir string, sets []string) (*Config, error) {
-	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	if len(raw) > MaxConfigBytes {
+		return nil, fmt.Errorf("config %s: %w", label, configTooLarge(int64(len(raw))))
+	}
+	doc, err := decodeYAMLDoc(raw)
+	if err != nil {
 		return nil, fmt.Errorf("config %s: %s", label, yamlSyntaxMessage(raw, err))
 	}
 	if doc == nil {
