@@ -126,7 +126,7 @@ func TestBadInputsGiveOneErrorLine(t *testing.T) {
 		{"wrong type in the environment", func(t *testing.T, _ string) (string, []string) {
 			t.Setenv("NST_SIZE", "big")
 			return "", nil
-		}, []string{"'size' cannot parse value as 'int'", "check the environment (NST_SIZE)"}},
+		}, []string{`environment NST_SIZE: key "size": big is not a whole number`}},
 		{"unknown key", yamlExtra("optimiser: {lr: 0.5}\n"), []string{`unknown key "optimiser" (did you mean "optimizer"?)`}},
 		{"unknown nested key", yamlExtra("limits: {max_pixel: 5}\n"), []string{`unknown key "limits.max_pixel" (did you mean "limits.max_pixels"?)`}},
 		{"NaN weight", yamlExtra("weights: {content: .nan}\n"), []string{"weights.content: NaN; want a finite number >= 0"}},
