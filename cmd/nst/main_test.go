@@ -242,6 +242,25 @@ func TestUsageErrors(t *testing.T) {
 		{"eval without out", []string{"eval", "-c", config}, "eval needs --out DIR"},
 		{"unknown flag", []string{"run", "-c", config, "--iterations", "5"}, "unknown flag: --iterations"},
 		{"synth without out", []string{"model", "synth"}, "synth needs --out"},
+		// Argument counts and subcommands, in every subcommand.
+		{"run with an argument", []string{"run", "extra"}, `unknown command "extra" for "nst run"`},
+		{"eval with an argument", []string{"eval", "extra"}, `unknown command "extra" for "nst eval"`},
+		{"model alone", []string{"model"}, "model needs a subcommand: fetch, inspect, synth"},
+		{"model with an unknown subcommand", []string{"model", "inspcet"}, `unknown command "inspcet" for "nst model" (did you mean "inspect"?)`},
+		{"inspect without a file", []string{"model", "inspect"}, "accepts 1 arg(s), received 0"},
+		{"inspect with two files", []string{"model", "inspect", "a", "b"}, "accepts 1 arg(s), received 2"},
+		{"synth with an argument", []string{"model", "synth", "extra"}, `unknown command "extra" for "nst model synth"`},
+		{"fetch without a name", []string{"model", "fetch"}, "fetch needs a model name"},
+		{"units alone", []string{"units"}, "units needs a subcommand: dream, top"},
+		{"units top with an argument", []string{"units", "top", "extra"}, `unknown command "extra" for "nst units top"`},
+		{"units dream with an argument", []string{"units", "dream", "extra"}, `unknown command "extra" for "nst units dream"`},
+		{"bench with an argument", []string{"bench", "extra"}, `unknown command "extra" for "nst bench"`},
+		{"bench with a bad size", []string{"bench", "--sizes", "x"}, `invalid argument "x" for "--sizes" flag`},
+		{"sweep with arguments", []string{"sweep", "a"}, `unknown command "a" for "nst sweep"`},
+		{"sweep sheet without a folder", []string{"sweep", "sheet"}, "accepts 1 arg(s), received 0"},
+		{"serve with an argument", []string{"serve", "extra"}, `unknown command "extra" for "nst serve"`},
+		{"version with an argument", []string{"version", "extra"}, `unknown command "extra" for "nst version"`},
+		{"unknown command", []string{"bogus"}, `unknown command "bogus"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -250,8 +269,17 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("exit %d, want 2 (usage)", r.code)
 			}
 			want := "nst: " + tt.want
-			if lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], want) || lines[1] != "Run 'nst --help' for usage." {
-				t.Errorf("stderr:\n%s\nwant %q... then the help hint", r.stderr, want)
+			// The hint names the misused command's help.
+			path := "nst"
+			for _, a := range tt.args {
+				if strings.HasPrefix(a, "-") || a == "extra" || a == "a" || a == "b" || a == "inspcet" || a == "bogus" {
+					break
+				}
+				path += " " + a
+			}
+			hint := "Run '" + path + " --help' for usage."
+			if lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], want) || lines[1] != hint {
+				t.Errorf("stderr:\n%s\nwant %q... then %q", r.stderr, want, hint)
 			}
 		})
 	}
