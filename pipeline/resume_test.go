@@ -554,7 +554,7 @@ func TestResumeRefusesASecondResumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Resume(context.Background(), dir, RunOptions{})
-	if err == nil || !strings.Contains(err.Error(), "another nst process is resuming this run") {
+	if err == nil || !strings.Contains(err.Error(), "another nst process is running or resuming this run") {
 		t.Errorf("error %v, want the run to be locked", err)
 	}
 	unlock()

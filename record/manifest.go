@@ -9,12 +9,15 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"time"
 
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/runlock"
 	"github.com/nst-project/nst/internal/safefile"
 )
 
@@ -49,6 +52,10 @@ type Manifest struct {
 	// Converged lists the scales the convergence test ended early.
 	Converged []Convergence `json:"converged,omitempty"`
 	Status    string        `json:"status"`
+	// Killed is set by ReadRunManifest when the manifest said "running"
+	// but the run's process was gone: it ended without a word (SIGKILL,
+	// the OOM killer, a power cut), and Status now says interrupted.
+	Killed bool `json:"-"`
 }
 
 // Memory compares a run's estimated and measured peak memory, in bytes.
@@ -270,6 +277,41 @@ func ReadManifest(path string) (*Manifest, error) {
 		return nil, fmt.Errorf("read manifest %s: %w", path, err)
 	}
 	return &m, nil
+}
+
+// claimGrace is how long a "running" manifest may go without its
+// folder's lock before its run is taken for dead: a fresh run writes the
+// manifest an instant before it takes the lock.
+const claimGrace = 5 * time.Second
+
+// ReadRunManifest reads the manifest of the run folder dir. A manifest
+// that says "running" while no process holds the folder's lock
+// (internal/runlock; every run holds it while it runs) belongs to a run
+// whose process died without a word: it is rewritten, under the lock, to
+// say "interrupted", and returned so with Killed set. Where the manifest
+// cannot be rewritten (a read-only folder) it is still returned as
+// interrupted.
+func ReadRunManifest(dir string) (*Manifest, error) {
+	path := filepath.Join(dir, ManifestName)
+	m, err := ReadManifest(path)
+	if err != nil || m.Status != StatusRunning || !runlock.Supported || runlock.Held(dir) {
+		return m, err
+	}
+	if st, err := os.Stat(path); err != nil || time.Since(st.ModTime()) < claimGrace {
+		return m, nil // just claimed, perhaps: as recorded
+	}
+	unlock, err := runlock.Lock(dir)
+	if err != nil {
+		return m, nil // a run or resumer took it meanwhile
+	}
+	defer unlock()
+	// Read again under the lock: a resumer may have finished meanwhile.
+	if m, err = ReadManifest(path); err != nil || m.Status != StatusRunning {
+		return m, err
+	}
+	m.Status, m.Killed = StatusInterrupted, true
+	_ = m.Write(path) // a read-only folder keeps its manifest; the reader still learns
+	return m, nil
 }
 
 // FileSHA256 returns the hex-encoded SHA-256 of the regular file at path
