@@ -51,6 +51,9 @@ type Options struct {
 	GraphCache string
 	// Progress, when set, receives a line as each size finishes.
 	Progress io.Writer
+	// MaxMemory is the memory, in bytes, the sizes and the MatMul must fit
+	// in (runtime.max_memory); 0 means what the system has available.
+	MaxMemory int64
 }
 
 // Report is what Bench measured.
@@ -160,6 +163,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if s < 16 {
 			return nil, fmt.Errorf("bench: size %d, want at least 16 pixels", s)
 		}
+	}
+	if err := Check(ctx, o); err != nil {
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "nst-bench-")
 	if err != nil {

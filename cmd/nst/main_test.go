@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"image/png"
 	"os"
 	"os/exec"
@@ -443,4 +444,61 @@ func TestInterruptSavesAndExits130(t *testing.T) {
 		t.Errorf("manifest status %q after %d iterations, want interrupted after at least 1", m.Status, m.Iterations)
 	}
 	checkNoTrace(t, strings.Join(lines, "\n"))
+}
+
+// TestSizesAreBoundedByMemory: units top, units dream and bench refuse a
+// size or MatMul that would not fit in memory before any work, through
+// the run's estimate, naming what fits; absurd values are refused
+// outright. None may reach the Go runtime's out-of-memory crash.
+func TestSizesAreBoundedByMemory(t *testing.T) {
+	config := writeConfig(t, "")
+	images := t.TempDir()
+	writePNGFile(t, filepath.Join(images, "a.png"))
+	out := filepath.Join(t.TempDir(), "out.png")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"dream size over the memory", []string{"units", "dream", "-c", config, "--set", "runtime.max_memory=1GB", "--layer", "relu1_1", "--unit", "0", "--size", "16000", "--out", out},
+			1, "nst: --size 16000: a 16000x16000 run needs about"},
+		{"dream size over the bound", []string{"units", "dream", "-c", config, "--layer", "relu1_1", "--unit", "0", "--size", "20000", "--out", out},
+			2, "nst: --size 20000: want 1 to 16384 pixels"},
+		{"dream blur wider than the image", []string{"units", "dream", "-c", config, "--layer", "relu1_1", "--unit", "0", "--size", "32", "--blur-sigma", "1e9", "--out", out},
+			1, "nst: units dream: blur sigma 1e+09; want 0 up to the image's side (32 pixels)"},
+		{"top size over the memory", []string{"units", "top", "-c", config, "--set", "runtime.max_memory=1GB", "--layer", "relu1_1", "--unit", "0", "--images", images, "--size", "16000", "--out", out},
+			1, "nst: --size 16000: a 16000x16000 run needs about"},
+		{"bench size over the memory", []string{"bench", "--max-memory", "1GiB", "--matmul", "-1", "--sizes", "4096"},
+			1, "nst: bench: --sizes 4096: a 4096x4096 run needs about"},
+		{"bench size over the bound", []string{"bench", "--sizes", "20000"}, 1, "nst: bench: --sizes 20000: want 16 to 16384 pixels"},
+		{"bench MatMul over the memory", []string{"bench", "--max-memory", "1GiB", "--sizes", "64", "--matmul", "16384"},
+			1, "nst: bench: --matmul 16384 needs about 4.3 GB of memory, more than the 1.1 GB set by --max-memory; the largest that fits is --matmul 8192"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := nst(t, tt.args...)
+			checkNoTrace(t, r.stderr)
+			if r.code != tt.code || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit %d and %q", r.code, r.stderr, tt.code, tt.want)
+			}
+			if strings.Contains(tt.want, "run needs about") && !strings.Contains(r.stderr, "the largest size that fits is") {
+				t.Errorf("stderr:\n%s\nnames no size that fits", r.stderr)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("a refused command wrote %s", out)
+			}
+		})
+	}
+}
+
+// TestCrashFilter: bench passes a measuring process's stderr through but
+// keeps a Go crash report to itself, remembering its first line.
+func TestCrashFilter(t *testing.T) {
+	var buf strings.Builder
+	f := &crashFilter{w: &buf}
+	io.WriteString(f, "1024x1024: 5.0 s/iteration\nfatal error: runtime: out of memory\n\ngoroutine 1 [running]:\nmain.main()\n")
+	if buf.String() != "1024x1024: 5.0 s/iteration\n" || f.crash != "fatal error: runtime: out of memory" {
+		t.Errorf("passed %q, crash %q", buf.String(), f.crash)
+	}
 }
