@@ -127,6 +127,19 @@ func TestBadInputsGiveOneErrorLine(t *testing.T) {
 			t.Setenv("NST_SIZE", "big")
 			return "", nil
 		}, []string{`environment NST_SIZE: key "size": big is not a whole number`}},
+		{"environment variable naming no key", func(t *testing.T, _ string) (string, []string) {
+			t.Setenv("NST_SIZ", "64")
+			return "", nil
+		}, []string{"environment NST_SIZ: no config key has this variable (did you mean NST_SIZE?); unset it"}},
+		{"config over the size limit", func(t *testing.T, dir string) (string, []string) {
+			path := filepath.Join(dir, "big.yaml")
+			if err := os.WriteFile(path, bytes.Repeat([]byte("#"), 1<<20+1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return "", []string{"-c", path}
+		}, []string{`big.yaml" is 1048577 bytes (1.0 MiB), over the limit of 1048576 bytes (1.0 MiB) for a config`}},
+		{"config with a second document", withConfig(minimalConfig + "---\nsize: 64\n"), []string{"a second YAML document (after ---); a config is one document"}},
+		{"empty layer map", set("layers.style={}"), []string{"--set layers.style: layers.style: an empty map; give at least one layer and its weight"}},
 		{"unknown key", yamlExtra("optimiser: {lr: 0.5}\n"), []string{`unknown key "optimiser" (did you mean "optimizer"?)`}},
 		{"unknown nested key", yamlExtra("limits: {max_pixel: 5}\n"), []string{`unknown key "limits.max_pixel" (did you mean "limits.max_pixels"?)`}},
 		{"NaN weight", yamlExtra("weights: {content: .nan}\n"), []string{"weights.content: NaN; want a finite number >= 0"}},
@@ -175,6 +188,7 @@ func TestBadInputsGiveOneErrorLine(t *testing.T) {
 			return "", []string{"--out", filepath.Join(file, "sub")}
 		}, []string{"create run folder: mkdir", "file.txt: not a directory", "set output.dir (or --out) to a folder nst can create and write"}},
 		{"unknown output format", set("output.format=gif"), []string{`output.format: "gif"; want png or jpeg`}},
+		{"CUDA on a CPU-only ONNX Runtime", set("runtime.device=cuda"), []string{"runtime.device cuda: this ONNX Runtime build has no CUDA provider", "use runtime.device: cpu"}},
 
 		// Resuming.
 		{"resume a missing folder", func(*testing.T, string) (string, []string) {
