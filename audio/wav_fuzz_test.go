@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"math"
 	"testing"
+
+	"github.com/nst-project/nst/internal/fuzzguard"
 )
 
 // fuzzMaxSeconds keeps what the fuzzer decodes small: at the highest rate
@@ -33,40 +35,43 @@ func FuzzDecodeWAV(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, file []byte) {
-		c, info, err := DecodeWAV(bytes.NewReader(file), DecodeOptions{MaxSeconds: fuzzMaxSeconds})
-		if err != nil {
-			if c.Samples != nil {
-				t.Fatalf("samples returned with the error %v", err)
+		// A hang or a runaway allocation is a finding too: see fuzzguard.
+		fuzzguard.Run(t, fuzzguard.For(len(file)), func() {
+			c, info, err := DecodeWAV(bytes.NewReader(file), DecodeOptions{MaxSeconds: fuzzMaxSeconds})
+			if err != nil {
+				if c.Samples != nil {
+					t.Fatalf("samples returned with the error %v", err)
+				}
+				return
 			}
-			return
-		}
-		switch {
-		case len(c.Samples) == 0:
-			t.Fatal("accepted a clip with no samples")
-		case c.Rate < MinSampleRate || c.Rate > MaxSampleRate || c.Rate != info.SampleRate:
-			t.Fatalf("rate %d, info %+v", c.Rate, info)
-		case info.Frames != len(c.Samples):
-			t.Fatalf("info says %d frames, have %d samples", info.Frames, len(c.Samples))
-		case c.Duration() > fuzzMaxSeconds+1/float64(c.Rate):
-			t.Fatalf("accepted %v s, over the limit", c.Duration())
-		}
-		for i, v := range c.Samples {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || (info.FormatCode == formatPCM && (v < -1 || v > 1)) {
-				t.Fatalf("sample %d = %v from %+v", i, v, info)
+			switch {
+			case len(c.Samples) == 0:
+				t.Fatal("accepted a clip with no samples")
+			case c.Rate < MinSampleRate || c.Rate > MaxSampleRate || c.Rate != info.SampleRate:
+				t.Fatalf("rate %d, info %+v", c.Rate, info)
+			case info.Frames != len(c.Samples):
+				t.Fatalf("info says %d frames, have %d samples", info.Frames, len(c.Samples))
+			case c.Duration() > fuzzMaxSeconds+1/float64(c.Rate):
+				t.Fatalf("accepted %v s, over the limit", c.Duration())
 			}
-		}
-		var buf bytes.Buffer
-		if err := EncodeWAV(&buf, c, Float32); err != nil {
-			t.Fatal(err)
-		}
-		back, _, err := DecodeWAV(&buf, DecodeOptions{MaxSeconds: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range c.Samples {
-			if back.Samples[i] != c.Samples[i] {
-				t.Fatalf("re-encoded sample %d: %v became %v", i, c.Samples[i], back.Samples[i])
+			for i, v := range c.Samples {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || (info.FormatCode == formatPCM && (v < -1 || v > 1)) {
+					t.Fatalf("sample %d = %v from %+v", i, v, info)
+				}
 			}
-		}
+			var buf bytes.Buffer
+			if err := EncodeWAV(&buf, c, Float32); err != nil {
+				t.Fatal(err)
+			}
+			back, _, err := DecodeWAV(&buf, DecodeOptions{MaxSeconds: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range c.Samples {
+				if back.Samples[i] != c.Samples[i] {
+					t.Fatalf("re-encoded sample %d: %v became %v", i, c.Samples[i], back.Samples[i])
+				}
+			}
+		})
 	})
 }

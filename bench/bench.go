@@ -23,6 +23,7 @@ import (
 	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/pipeline"
+	"github.com/nst-project/nst/record"
 )
 
 // Options configure Bench. The zero value benchmarks the built-in
@@ -49,6 +50,14 @@ type Options struct {
 	// GraphCache is the folder of the optimised-graph cache the runs use
 	// (models.UseGraphCache); "" runs without it.
 	GraphCache string
+	// Tile is runtime.tile: "" or auto (tiles only where the whole image
+	// does not fit), off, or a tile side in pixels.
+	Tile string
+	// Optimizer is optimizer.name ("" for L-BFGS) and History L-BFGS's
+	// pair count (0 for the default): print sizes need a shorter history
+	// or Adam to fit.
+	Optimizer string
+	History   int
 	// Progress, when set, receives a line as each size finishes.
 	Progress io.Writer
 	// MaxMemory is the memory, in bytes, the sizes and the MatMul must fit
@@ -120,6 +129,9 @@ type SizeReport struct {
 	// EstimatedPeak what EstimatePeak predicted for it.
 	PeakRSS       int64 `json:"peak_rss_bytes"`
 	EstimatedPeak int64 `json:"estimated_peak_bytes"`
+	// Tiling describes the tiled evaluation; nil when the image was
+	// evaluated whole.
+	Tiling *record.Tiling `json:"tiling,omitempty"`
 }
 
 // Split divides time among the parts of an iteration.
@@ -242,6 +254,15 @@ func benchConfig(dir string, o Options, size, iters int) (*pipeline.Config, erro
 	cfg.Output.SaveEvery = 0
 	cfg.Runtime.Threads, cfg.Runtime.Library = o.Threads, o.Library
 	cfg.Runtime.GraphCache, cfg.Runtime.GraphCacheDir = o.GraphCache != "", o.GraphCache
+	if o.Tile != "" {
+		cfg.Runtime.Tile = pipeline.TileSide(o.Tile)
+	}
+	if o.Optimizer != "" {
+		cfg.Optimizer.Name = o.Optimizer
+	}
+	if o.History != 0 {
+		cfg.Optimizer.History = o.History
+	}
 	if err := cfg.Complete(); err != nil {
 		return nil, fmt.Errorf("bench config: %w", err)
 	}
@@ -269,7 +290,7 @@ func (m *sizeMeter) Observe(ev *pipeline.Event) error {
 		m.first = time.Now()
 		m.rep = SizeReport{Width: ev.Width, Height: ev.Height, Startup: m.first.Sub(m.start), StartupCPU: sysmem.ProcessCPU() - m.startCPU,
 			StartupSplit: ev.Info.Startup, Cached: ev.Info.GraphCached, Iterations: m.iters, EstimatedPeak: ev.Info.EstimatedPeak,
-			GFLOP: float64(ev.Info.EvalFLOPs) / 1e9}
+			GFLOP: float64(ev.Info.EvalFLOPs) / 1e9, Tiling: ev.Info.Tiling}
 	case ev.Kind == pipeline.EventIteration && ev.Iteration == 1:
 		m.rep.FirstIteration = time.Since(m.first)
 		m.timed, m.timedCPU, m.timedFaults, m.timedEval = time.Now(), sysmem.ProcessCPU(), sysmem.MinorFaults(), ev.Timing
@@ -374,6 +395,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		other := s.Startup - sp.Inputs - sp.Backbone - sp.Sessions - sp.Targets
 		fmt.Fprintf(&b, "%-9s %8.3f %8.3f %8.3f %8.3f %8.3f %8s\n", fmt.Sprintf("%dx%d", s.Width, s.Height),
 			sp.Inputs.Seconds(), sp.Backbone.Seconds(), sp.Sessions.Seconds(), sp.Targets.Seconds(), other.Seconds(), startup(s))
+	}
+	for _, s := range r.Sizes {
+		if t := s.Tiling; t != nil {
+			fmt.Fprintf(&b, "\n%s: tiled, %d tiles of %d px, each evaluated on a %s crop (margin %d px)", t.Size, t.Tiles, t.Side, t.Crop, t.Margin)
+		}
 	}
 	b.WriteString("\nstart-s: seconds from start to the first iteration; * marks sessions opened from the graph cache.\n")
 	b.WriteString(matmul)

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/imageio"
@@ -25,18 +26,28 @@ const (
 	MaxMatMulSize = 32768
 )
 
+// contentImageBytes is what bench holds per pixel of a size's content
+// image before the run: the resized image and its PNG encoding (4 bytes a
+// pixel each at most), read back by the run (4 more) and made a float32
+// tensor (12), with room to spare.
+const contentImageBytes = 32
+
 // matMulCopies is how many n×n float32 matrices MeasureMatMul holds: its
 // three operands in Go, and ONNX Runtime's output before it is copied.
 const matMulCopies = 4
 
 // Check refuses, before anything is allocated, options whose sizes or
 // MatMul would not fit in memory (o.MaxMemory, or what the system has
-// available): each size through the run's own estimate
-// (pipeline.FootprintOf and pipeline.CheckMemory, for the same backbone,
-// layers, style image and optimiser), naming the largest size that fits;
-// the MatMul by its matrices, naming the largest n that fits. Sizes above
-// MaxSize and a MatMul above MaxMatMulSize are refused outright. Bench
-// must never reach the Go runtime's out-of-memory crash.
+// available). With --tile off, each size goes through the run's own
+// estimate (pipeline.FootprintOf and pipeline.CheckMemory, for the same
+// backbone, layers, style image and optimiser), and the refusal names the
+// largest size that fits; with a tile side, through the tiled estimate.
+// With tiling automatic (the default) the run itself chooses tiles or
+// refuses, before its network exists: Check bounds only what bench makes
+// before the run, the content image. The MatMul is checked by its
+// matrices, naming the largest n that fits. Sizes above MaxSize and a
+// MatMul above MaxMatMulSize are refused outright. Bench must never reach
+// the Go runtime's out-of-memory crash.
 func Check(ctx context.Context, o Options) error {
 	sizes := o.Sizes
 	if len(sizes) == 0 {
@@ -66,6 +77,16 @@ func Check(ctx context.Context, o Options) error {
 				n, sysmem.Format(need), sysmem.Format(limit), from, fit)
 		}
 	}
+	switch o.Tile {
+	case "", "auto":
+		for _, size := range sizes {
+			if need := contentImageBytes * int64(size) * int64(size); need > limit {
+				return fmt.Errorf("bench: --sizes %d: making its %dx%d content image needs about %s of memory, more than the %s %s",
+					size, size, size, sysmem.Format(need), sysmem.Format(limit), from)
+			}
+		}
+		return nil
+	}
 	cfg, err := checkConfig(o)
 	if err != nil {
 		return err
@@ -92,6 +113,19 @@ func Check(ctx context.Context, o Options) error {
 	footprint := func(size int) (pipeline.Footprint, error) {
 		sw, sh := imageio.LongSideSize(swirls.Bounds().Dx(), swirls.Bounds().Dy(), size)
 		return pipeline.FootprintOf(b, layers, cfg, size, size, [][2]int{{sw, sh}})
+	}
+	if side, err := strconv.Atoi(o.Tile); err == nil && side > 0 {
+		for _, size := range sizes {
+			f, err := footprint(size)
+			if err != nil {
+				return err
+			}
+			if need := pipeline.EstimateTiledPeak(f, size, size, min(side, size)); need > limit {
+				return fmt.Errorf("bench: --sizes %d --tile %d: the tiled run needs about %s of memory, more than the %s %s; try a smaller --tile or --sizes",
+					size, side, sysmem.Format(need), sysmem.Format(limit), from)
+			}
+		}
+		return nil
 	}
 	for _, size := range sizes {
 		f, err := footprint(size)
@@ -142,6 +176,15 @@ func checkConfig(o Options) (*pipeline.Config, error) {
 		cfg.Model.Arch = "auto"
 	}
 	cfg.Runtime.Threads, cfg.Runtime.Library = o.Threads, o.Library
+	if o.Tile != "" {
+		cfg.Runtime.Tile = pipeline.TileSide(o.Tile)
+	}
+	if o.Optimizer != "" {
+		cfg.Optimizer.Name = o.Optimizer
+	}
+	if o.History != 0 {
+		cfg.Optimizer.History = o.History
+	}
 	if err := cfg.Complete(); err != nil {
 		return nil, fmt.Errorf("bench config: %w", err)
 	}

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
+
+	"github.com/nst-project/nst/internal/fuzzguard"
 )
 
 // fuzzMaxPixels keeps every image the fuzzer makes up small, so that a
@@ -33,29 +35,32 @@ func FuzzLoadImage(f *testing.F) {
 	}
 	path := filepath.Join(f.TempDir(), "image")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		img, err := Load(path, LoadOptions{MaxPixels: fuzzMaxPixels})
-		if err != nil {
-			if img != nil {
-				t.Fatalf("Load returned an image and the error %v", err)
+		// A hang or a runaway allocation is a finding too: see fuzzguard.
+		fuzzguard.Run(t, fuzzguard.For(len(data)), func() {
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
 			}
-			return
-		}
-		b := img.Bounds()
-		switch {
-		case b.Min != image.Point{}:
-			t.Fatalf("bounds %v do not start at the origin", b)
-		case b.Empty():
-			t.Fatalf("accepted an empty image %v", b)
-		case int64(b.Dx())*int64(b.Dy()) > fuzzMaxPixels:
-			t.Fatalf("accepted %v, over the limit of %d pixels", b, fuzzMaxPixels)
-		case len(img.Pix) < 4*b.Dx()*b.Dy():
-			t.Fatalf("%d bytes of pixels for %v", len(img.Pix), b)
-		case !img.Opaque():
-			t.Fatal("accepted image is not opaque")
-		}
+			img, err := Load(path, LoadOptions{MaxPixels: fuzzMaxPixels})
+			if err != nil {
+				if img != nil {
+					t.Fatalf("Load returned an image and the error %v", err)
+				}
+				return
+			}
+			b := img.Bounds()
+			switch {
+			case b.Min != image.Point{}:
+				t.Fatalf("bounds %v do not start at the origin", b)
+			case b.Empty():
+				t.Fatalf("accepted an empty image %v", b)
+			case int64(b.Dx())*int64(b.Dy()) > fuzzMaxPixels:
+				t.Fatalf("accepted %v, over the limit of %d pixels", b, fuzzMaxPixels)
+			case len(img.Pix) < 4*b.Dx()*b.Dy():
+				t.Fatalf("%d bytes of pixels for %v", len(img.Pix), b)
+			case !img.Opaque():
+				t.Fatal("accepted image is not opaque")
+			}
+		})
 	})
 }
 

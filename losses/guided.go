@@ -69,6 +69,11 @@ type guide struct {
 	norm   float64   // N = Σ m², or h·w without a mask
 	gram   []float32 // c×c: the generated image's guided Gram
 	diff   []float32 // c×c: the gradient's left factor β·λ·w·(G̃ − target)/(c²·N)
+	// plane is a masked guide's whole mask (h×w), which a tiled evaluation
+	// reads at each tile's positions, and acc the guided Gram it sums
+	// over the tiles (tiled.go).
+	plane []float32
+	acc   []float64
 }
 
 // SetGuidedStyleTargets computes each style layer's target Gram from the
@@ -92,6 +97,32 @@ func (o *Objective) SetGuidedStyleTargets(styles [][]Activation, blend []float64
 	if len(o.style) == 0 {
 		return nil
 	}
+	defer func() {
+		for _, acts := range styles {
+			for _, t := range o.style {
+				if i := indexOf(acts, t.Name); i >= 0 {
+					o.forget(acts[i].Data)
+				}
+			}
+		}
+	}()
+	grams := make([]*StyleGrams, len(styles))
+	for i, acts := range styles {
+		grams[i] = o.NewStyleGrams()
+		if err := o.AddStyleTile(grams[i], acts, nil); err != nil {
+			return fmt.Errorf("style image %d: %w", i, err)
+		}
+	}
+	return o.SetStyleTargetGrams(grams, blend, masks)
+}
+
+// SetStyleTargetGrams is SetGuidedStyleTargets with each style image given
+// by its Grams (StyleGrams, summed over the image whole or over its
+// tiles) instead of its activations.
+func (o *Objective) SetStyleTargetGrams(styles []*StyleGrams, blend []float64, masks [][]Mask) error {
+	if len(o.style) == 0 {
+		return nil
+	}
 	if len(styles) == 0 {
 		return errors.New("style targets: no style image")
 	}
@@ -102,15 +133,16 @@ func (o *Objective) SetGuidedStyleTargets(styles [][]Activation, blend []float64
 	if err != nil {
 		return err
 	}
-	for i, acts := range styles {
-		if err := checkActivations(acts); err != nil {
-			return fmt.Errorf("style image %d: %w", i, err)
+	for i, g := range styles {
+		if len(g.layers) != len(o.style) {
+			return fmt.Errorf("style image %d: Grams of %d layers for %d style layers", i, len(g.layers), len(o.style))
 		}
-		for _, t := range o.style {
-			if _, err := layerIndex(acts, t.Name); err != nil {
-				return fmt.Errorf("style image %d: %w", i, err)
+		for ti, l := range g.layers {
+			if l.name != o.style[ti].Name || l.m == 0 {
+				return fmt.Errorf("style image %d: no activations of layer %q", i, o.style[ti].Name)
 			}
 		}
+		o.forget(g.scratch)
 	}
 	guided := slices.ContainsFunc(masks, func(m []Mask) bool { return m != nil })
 	// Each layer's masks, found and checked before any target changes.
@@ -125,11 +157,6 @@ func (o *Objective) SetGuidedStyleTargets(styles [][]Activation, blend []float64
 	built := make([]styleTerm, len(o.style))
 	committed := false
 	defer func() {
-		for _, acts := range styles {
-			for _, t := range o.style {
-				o.forget(acts[indexOf(acts, t.Name)].Data)
-			}
-		}
 		if !committed {
 			for _, b := range built {
 				o.forgetTerm(b)
@@ -138,19 +165,17 @@ func (o *Objective) SetGuidedStyleTargets(styles [][]Activation, blend []float64
 	}()
 	var scratch int
 	for ti, t := range o.style {
-		c := styles[0][indexOf(styles[0], t.Name)].C
-		for si, acts := range styles {
-			if a := acts[indexOf(acts, t.Name)]; a.C != c {
-				return fmt.Errorf("style layer %q: image %d has %d channels, image 0 has %d", t.Name, si, a.C, c)
+		c := styles[0].layers[ti].c
+		for si, g := range styles {
+			if g.layers[ti].c != c {
+				return fmt.Errorf("style layer %q: image %d has %d channels, image 0 has %d", t.Name, si, g.layers[ti].c, c)
 			}
 		}
 		b := &built[ti]
 		*b = styleTerm{Layer: t.Layer, c: c}
 		if !guided {
 			b.target, b.gram, b.diff = make([]float64, c*c), make([]float32, c*c), make([]float32, c*c)
-			if err := o.blendGrams(b.target, b.gram, styles, weights, nil, t.Name); err != nil {
-				return err
-			}
+			blendGrams(b.target, styles, ti, weights, nil)
 			continue
 		}
 		var h, w int
@@ -173,9 +198,7 @@ func (o *Objective) SetGuidedStyleTargets(styles [][]Activation, blend []float64
 			g := newGuide(c, unmaskedWeight, h, w)
 			g.norm = float64(h * w)
 			b.guides = append(b.guides, g)
-			if err := o.blendGrams(g.target, g.gram, styles, weights, unmasked, t.Name); err != nil {
-				return err
-			}
+			blendGrams(g.target, styles, ti, weights, unmasked)
 		}
 		for si := range styles {
 			m := layerMasks[ti][si]
@@ -185,15 +208,14 @@ func (o *Objective) SetGuidedStyleTargets(styles [][]Activation, blend []float64
 			g := newGuide(c, weights[si], h, w)
 			g.masked = true
 			g.spans, g.values = regionSpans(m.Data)
+			g.plane = slices.Clone(m.Data)
 			g.n = len(g.values)
 			for _, v := range g.values {
 				g.norm += float64(v) * float64(v)
 			}
 			scratch = max(scratch, c*g.n)
 			b.guides = append(b.guides, g)
-			if err := o.blendGrams(g.target, g.gram, styles, weights, []int{si}, t.Name); err != nil {
-				return err
-			}
+			blendGrams(g.target, styles, ti, weights, []int{si})
 		}
 	}
 	for _, t := range o.style {
@@ -213,11 +235,11 @@ func newGuide(c int, weight float64, h, w int) guide {
 	return guide{weight: weight, h: h, w: w, target: make([]float64, c*c), gram: make([]float32, c*c), diff: make([]float32, c*c)}
 }
 
-// blendGrams sets target to the blend of the size-normalised Grams at layer
-// of the style images listed in which, with weights renormalised to sum 1
-// over those images, or of all images with weights as given when which is
-// nil. gram is the scratch each Gram is computed into.
-func (o *Objective) blendGrams(target []float64, gram []float32, styles [][]Activation, weights []float64, which []int, layer string) error {
+// blendGrams sets target to the blend of the size-normalised Grams of style
+// term ti of the style images listed in which, with weights renormalised
+// to sum 1 over those images, or of all images with weights as given when
+// which is nil.
+func blendGrams(target []float64, styles []*StyleGrams, ti int, weights []float64, which []int) {
 	share := weights
 	if which == nil {
 		which = make([]int, len(styles))
@@ -242,17 +264,12 @@ func (o *Objective) blendGrams(target []float64, gram []float32, styles [][]Acti
 	}
 	clear(target)
 	for _, si := range which {
-		a := styles[si][indexOf(styles[si], layer)]
-		m := a.H * a.W
-		if err := o.kernel.Gram(gram, a.Data, a.C, m); err != nil {
-			return fmt.Errorf("style layer %q, image %d: %w", layer, si, err)
-		}
-		wm := share[si] / float64(m)
-		for j, g := range gram {
-			target[j] += wm * float64(g)
+		l := styles[si].layers[ti]
+		wm := share[si] / float64(l.m)
+		for j, g := range l.sum {
+			target[j] += wm * g
 		}
 	}
-	return nil
 }
 
 // findMasks returns, per style term and style image, the image's mask at the

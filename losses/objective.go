@@ -28,6 +28,11 @@ type Objective struct {
 	blockFloats       int
 	blockIn, blockOut []float32
 	layerGrad         []float32
+	// The tiled evaluation's scratch (tiled.go), for one tile's owned
+	// positions of one layer: the activations gathered (c×n), the
+	// gradient's sum and one product, a masked guide's source and its
+	// mask values (n).
+	tileIn, tileOut, tileProduct, tileMasked, tileMask []float32
 }
 
 // contentTerm is one content layer: its target activations and, during Eval,
@@ -54,6 +59,11 @@ type styleTerm struct {
 	diff   []float32
 	guides []guide
 	act    int
+	// tiled is the one unmasked guide a tiled evaluation of a term
+	// without masks sums over (tiledGuides), and accumulated says that
+	// AccumulateTile has seen the term since BeginTiles.
+	tiled       []guide
+	accumulated bool
 }
 
 // New checks spec and returns an Objective whose style products run on

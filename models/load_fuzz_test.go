@@ -10,6 +10,7 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 
+	"github.com/nst-project/nst/internal/fuzzguard"
 	"github.com/nst-project/nst/internal/onnxgraph"
 )
 
@@ -30,36 +31,39 @@ func FuzzLoadModel(f *testing.F) {
 	}
 	path := filepath.Join(f.TempDir(), "model.onnx")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		b, err := Load(path)
-		runtime.ReadMemStats(&after)
-		if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(32*len(data)+fuzzAllocSlack) {
-			t.Fatalf("Load of a %d-byte file allocated %d bytes", len(data), grew)
-		}
-		if err != nil {
-			if b != nil {
-				t.Fatalf("Load returned a backbone and the error %v", err)
+		// A hang or a runaway allocation is a finding too: see fuzzguard.
+		fuzzguard.Run(t, fuzzguard.For(len(data)), func() {
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
 			}
-			return
-		}
-		if len(b.Layers()) == 0 {
-			t.Fatal("Load accepted a model with no nameable layer")
-		}
-		for _, l := range b.Layers() {
-			if _, err := b.Lookup(l.Name); err != nil {
-				t.Fatalf("layer %q is listed but Lookup says %v", l.Name, err)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			b, err := Load(path)
+			runtime.ReadMemStats(&after)
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(32*len(data)+fuzzAllocSlack) {
+				t.Fatalf("Load of a %d-byte file allocated %d bytes", len(data), grew)
 			}
-		}
-		if err := b.Inspect(io.Discard); err != nil {
-			t.Fatalf("Inspect of an accepted model: %v", err)
-		}
-		if b.Digest() == "" || b.Describe() == "" {
-			t.Fatal("accepted model without digest or description")
-		}
+			if err != nil {
+				if b != nil {
+					t.Fatalf("Load returned a backbone and the error %v", err)
+				}
+				return
+			}
+			if len(b.Layers()) == 0 {
+				t.Fatal("Load accepted a model with no nameable layer")
+			}
+			for _, l := range b.Layers() {
+				if _, err := b.Lookup(l.Name); err != nil {
+					t.Fatalf("layer %q is listed but Lookup says %v", l.Name, err)
+				}
+			}
+			if err := b.Inspect(io.Discard); err != nil {
+				t.Fatalf("Inspect of an accepted model: %v", err)
+			}
+			if b.Digest() == "" || b.Describe() == "" {
+				t.Fatal("accepted model without digest or description")
+			}
+		})
 	})
 }
 

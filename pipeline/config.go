@@ -152,11 +152,19 @@ type Runtime struct {
 	// GraphCache keeps prepared forward and backward graphs in the user's
 	// cache folder, so later runs of the same backbone and size start fast.
 	GraphCache bool `mapstructure:"graph_cache" yaml:"graph_cache"`
+	// Tile is how an image is evaluated: auto (in tiles only when the
+	// whole does not fit in memory), off, or a tile side in pixels
+	// (tiles.go).
+	Tile TileSide `mapstructure:"tile" yaml:"tile"`
 	// GraphCacheDir is the graph cache's folder; empty means
 	// models.DefaultCacheDir(). It is no config key: nst bench sets it, so
 	// that its first pass starts from an empty cache.
 	GraphCacheDir string `mapstructure:"-" yaml:"-"`
 }
+
+// TileSide is runtime.tile: auto, off, or a tile side in pixels, which
+// YAML may write as a number.
+type TileSide string
 
 // Limits bound what a run accepts.
 type Limits struct {
@@ -269,7 +277,7 @@ func Default() Config {
 		// 20 steps: at 256 px the demo's still falls 0.3% at its 200th.
 		Optimizer: Optimizer{Name: "lbfgs", Iterations: 500, Tolerance: 1e-3, Window: 20},
 		Output:    Output{Dir: "runs/nst", SaveEvery: 50, Format: "png", JPEGQuality: 95},
-		Runtime:   Runtime{Device: "cpu", GraphCache: true},
+		Runtime:   Runtime{Device: "cpu", GraphCache: true, Tile: TileAuto},
 		Limits:    Limits{MaxPixels: 100_000_000},
 		Video:     defaultVideo(),
 		Audio:     defaultAudio(),
@@ -708,6 +716,9 @@ func checkKeys(doc map[string]any, t reflect.Type, prefix string) error {
 				return fmt.Errorf("key %q: %v is not a number", prefix+k, val)
 			}
 		case reflect.String:
+			if _, isInt := val.(int); isInt && ft == reflect.TypeFor[TileSide]() {
+				continue
+			}
 			if _, ok := val.(string); !ok && val != nil {
 				return fmt.Errorf("key %q: %v is not a string (quote it)", prefix+k, val)
 			}
@@ -928,6 +939,9 @@ func (c *Config) Validate() error {
 		if _, err := sysmem.ParseMemory(c.Runtime.MaxMemory); err != nil {
 			bad("runtime.max_memory: %v", err)
 		}
+	}
+	if _, err := parseTile(string(c.Runtime.Tile)); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Limits.MaxPixels <= 0 {
 		bad("limits.max_pixels: %d; want a positive pixel count", c.Limits.MaxPixels)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/nst-project/nst/internal/fuzzguard"
 )
 
 // FuzzLoadConfig feeds arbitrary bytes to LoadConfig as a config file. It
@@ -34,33 +36,36 @@ func FuzzLoadConfig(f *testing.F) {
 	path := filepath.Join(dir, "exp.yaml")
 	again := filepath.Join(dir, "resolved.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := LoadConfig(path, nil)
-		if err != nil {
-			return
-		}
-		if err := cfg.Validate(); err != nil {
-			t.Fatalf("LoadConfig accepted a config that does not validate: %v", err)
-		}
-		first, err := cfg.Resolved()
-		if err != nil {
-			t.Fatalf("resolve an accepted config: %v", err)
-		}
-		if err := os.WriteFile(again, first, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		reloaded, err := LoadConfig(again, nil)
-		if err != nil {
-			t.Fatalf("the resolved config does not load: %v\n%s", err, first)
-		}
-		second, err := reloaded.Resolved()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(first, second) {
-			t.Fatalf("the resolved config changed on reload:\n%s\n---\n%s", first, second)
-		}
+		// A hang or a runaway allocation is a finding too: see fuzzguard.
+		fuzzguard.Run(t, fuzzguard.For(len(data)), func() {
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := LoadConfig(path, nil)
+			if err != nil {
+				return
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("LoadConfig accepted a config that does not validate: %v", err)
+			}
+			first, err := cfg.Resolved()
+			if err != nil {
+				t.Fatalf("resolve an accepted config: %v", err)
+			}
+			if err := os.WriteFile(again, first, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			reloaded, err := LoadConfig(again, nil)
+			if err != nil {
+				t.Fatalf("the resolved config does not load: %v\n%s", err, first)
+			}
+			second, err := reloaded.Resolved()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(first, second) {
+				t.Fatalf("the resolved config changed on reload:\n%s\n---\n%s", first, second)
+			}
+		})
 	})
 }

@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -624,16 +623,11 @@ func TestEvaluateWithControlsDoesNotAllocate(t *testing.T) {
 		var evalErr error
 		evaluate := func() { _, evalErr = e.evaluate(ctx, x, grad) }
 		evaluate()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		for range 10 {
-			evaluate()
-		}
-		runtime.ReadMemStats(&after)
+		_, bytes := pathAllocs(t, 10, evaluateFunc, evaluate)
 		if evalErr != nil {
 			t.Fatal(evalErr)
 		}
-		return float64(after.TotalAlloc-before.TotalAlloc) / 10
+		return bytes
 	}
 	for _, sets := range [][]string{{"color=luminance", "size=64"}, {masked, "size=64"}} {
 		if bytes := measure(sets...); bytes > 8<<10 {

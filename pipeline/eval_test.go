@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"testing"
@@ -160,6 +159,11 @@ func maxAbs(v []float32) float64 {
 	return m
 }
 
+// evaluateFunc is the evaluation's function as the heap profile names it:
+// the allocation tests count what is allocated under it (see pathAllocs),
+// not what other goroutines allocate meanwhile.
+const evaluateFunc = "github.com/nst-project/nst/pipeline.(*experiment).evaluate"
+
 // TestEvaluateAllocationsDoNotGrowWithTheImage checks that an evaluation
 // reuses its buffers: ONNX Runtime's Go binding allocates a few argument
 // slices per session run, but nothing the size of an image or activation.
@@ -176,18 +180,11 @@ func TestEvaluateAllocationsDoNotGrowWithTheImage(t *testing.T) {
 		var evalErr error
 		evaluate := func() { _, evalErr = e.evaluate(ctx, x, grad) }
 		evaluate() // warm up
-		const runs = 10
-		allocs := testing.AllocsPerRun(runs, evaluate)
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		for range runs {
-			evaluate()
-		}
-		runtime.ReadMemStats(&after)
+		allocs, bytes := pathAllocs(t, 10, evaluateFunc, evaluate)
 		if evalErr != nil {
 			t.Fatal(evalErr)
 		}
-		return measure{allocs, float64(after.TotalAlloc-before.TotalAlloc) / runs}
+		return measure{allocs, bytes}
 	}
 	small, large := measureAt("size=24"), measureAt("size=64")
 	t.Logf("per evaluation: %v allocations, %.0f bytes at 24 px; %v allocations, %.0f bytes at 64 px", small.allocs, small.bytes, large.allocs, large.bytes)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/record"
 )
 
 // EventKind says what happened in a run.
@@ -100,6 +101,9 @@ type RunInfo struct {
 	// current scale: the convolutions forward and backward and the Gram
 	// products of the style costs and their gradients.
 	EvalFLOPs int64
+	// Tiling describes the current scale's tiled evaluation; nil when the
+	// scale is evaluated whole.
+	Tiling *record.Tiling
 }
 
 // Image returns the image the run holds now, as it would be saved (colour

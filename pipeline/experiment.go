@@ -17,7 +17,6 @@ import (
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/gemm"
 	"github.com/nst-project/nst/internal/ortrt"
-	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/losses"
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/record"
@@ -65,6 +64,15 @@ type experiment struct {
 	scale int // index of the scale the Net and targets are at
 
 	net *models.Net
+	// tiled is the current scale's tiled evaluation, nil when it is
+	// evaluated whole (tiles.go, tiled.go); tile is runtime.tile, and
+	// tileGeom the layers' tiling geometry (tileGeomErr why they cannot be
+	// tiled). memLimit is the memory a run may use, fixed at the start.
+	tiled       *tiledEval
+	tile        tileSetting
+	tileGeom    tileGeometry
+	tileGeomErr error
+	memLimit    int64
 	// inPlace says the gradients overwrite the activations at the current
 	// scale (see gradInPlaceAbove).
 	inPlace   bool
@@ -109,6 +117,9 @@ type StartupSplit struct {
 // first, so that a bad image or layer name fails before the model is built.
 func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *experiment, err error) {
 	e = &experiment{cfg: cfg, plan: plan{color: colour{mode: cfg.Color}}}
+	if e.tile, err = parseTile(string(cfg.Runtime.Tile)); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -199,9 +210,11 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 	return e, nil
 }
 
-// checkMemory estimates the peak of the largest scale from the layer shapes
-// into e.info.EstimatedPeak (the run logs it once it starts), and refuses the run up front when it exceeds runtime.max_memory
-// or the memory available, naming the largest size that fits.
+// checkMemory estimates the peak of the largest scale from the layer
+// shapes into e.info.EstimatedPeak (the run logs it once it starts),
+// evaluated whole or in tiles as runtime.tile decides, and refuses the run
+// up front when it exceeds runtime.max_memory or the memory available,
+// naming what fits.
 func (e *experiment) checkMemory() error {
 	w, h, styleSizes := e.audioSizes()
 	if e.audio == nil {
@@ -219,18 +232,30 @@ func (e *experiment) checkMemory() error {
 	if err != nil {
 		return err
 	}
-	var limit int64
-	if e.cfg.Runtime.MaxMemory != "" {
-		if limit, err = sysmem.ParseMemory(e.cfg.Runtime.MaxMemory); err != nil {
-			return fmt.Errorf("runtime.max_memory: %w", err)
-		}
-	}
-	peak, err := CheckMemory(f, w, h, limit)
+	limit, from, err := memoryLimit(e.cfg)
 	if err != nil {
 		return err
 	}
+	e.memLimit = limit
+	e.tileGeom, e.tileGeomErr = tileGeometryOf(e.backbone, e.layers)
+	side, err := e.tileSide(f, w, h)
+	if err != nil {
+		return err
+	}
+	peak := EstimatePeak(f, w, h)
+	if side > 0 {
+		peak = EstimateTiledPeak(f, w, h, side)
+	}
 	e.info.EstimatedPeak = peak
-	return nil
+	if limit <= 0 || peak <= limit {
+		return nil
+	}
+	if side == 0 && e.tile.auto && e.tileGeomErr == nil && e.audio == nil {
+		// Even the smallest tiles do not fit: say what they would need.
+		side = e.smallestTile()
+		peak = min(peak, EstimateTiledPeak(f, w, h, side))
+	}
+	return e.memoryError(f, w, h, side, peak, limit, from)
 }
 
 // styleActivations runs a style image through the backbone and returns its
@@ -284,27 +309,16 @@ func (e *experiment) evaluate(ctx context.Context, x, grad []float32) (float64, 
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	t0 := time.Now()
-	acts, err := e.forward(e.net, e.color.netInput(x))
-	if err != nil {
-		return 0, err
-	}
-	t1 := time.Now()
-	if e.inPlace {
-		err = e.objective.EvalInPlace(e.costs, acts)
+	var err error
+	if e.tiled != nil {
+		err = e.networkCostsTiled(ctx, x, grad)
 	} else {
-		err = e.objective.Eval(e.costs, acts, e.net.GradBuffers())
+		err = e.networkCosts(x, grad)
 	}
 	if err != nil {
 		return 0, err
 	}
-	t2 := time.Now()
-	dx, err := e.net.Backward()
-	if err != nil {
-		return 0, err
-	}
-	e.color.gradToVariable(grad, dx)
-	t3 := time.Now()
+	t0 := time.Now()
 	if err := e.objective.AddTV(e.costs, x, e.color.channels(), e.height, e.width, grad); err != nil {
 		return 0, err
 	}
@@ -316,15 +330,42 @@ func (e *experiment) evaluate(ctx context.Context, x, grad []float32) (float64, 
 		e.extraCosts[i] = v
 		e.costs.Total += v
 	}
-	t4 := time.Now()
-	e.timing.Forward += t1.Sub(t0)
-	e.timing.Costs += t2.Sub(t1) + t4.Sub(t3)
-	e.timing.Backward += t3.Sub(t2)
+	e.timing.Costs += time.Since(t0)
 	e.timing.Evaluations++
 	if math.IsNaN(e.costs.Total) || math.IsInf(e.costs.Total, 0) {
 		return 0, fmt.Errorf("%w: J = %v (content %v, style %v, tv %v); lower optimizer.lr or the weights", ErrDiverged, e.costs.Total, e.costs.ContentTotal, e.costs.StyleTotal, e.costs.TV)
 	}
 	return e.costs.Total, nil
+}
+
+// networkCosts runs the network forward on x, computes the content and
+// style costs and their gradients, and back-propagates them into grad.
+func (e *experiment) networkCosts(x, grad []float32) error {
+	t0 := time.Now()
+	acts, err := e.forward(e.net, e.color.netInput(x))
+	if err != nil {
+		return err
+	}
+	t1 := time.Now()
+	if e.inPlace {
+		err = e.objective.EvalInPlace(e.costs, acts)
+	} else {
+		err = e.objective.Eval(e.costs, acts, e.net.GradBuffers())
+	}
+	if err != nil {
+		return err
+	}
+	t2 := time.Now()
+	dx, err := e.net.Backward()
+	if err != nil {
+		return err
+	}
+	e.color.gradToVariable(grad, dx)
+	t3 := time.Now()
+	e.timing.Forward += t1.Sub(t0)
+	e.timing.Costs += t2.Sub(t1)
+	e.timing.Backward += t3.Sub(t2)
+	return nil
 }
 
 // ErrDiverged is returned when the cost stops being a finite number.

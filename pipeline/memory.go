@@ -34,6 +34,12 @@ type Footprint struct {
 	// copy the run's network makes when several style images have the
 	// output's size.
 	StyleSizes [][2]int
+	// Styles are the sizes of every style image, width then height: a
+	// tiled run holds them all whole while their Grams are summed.
+	Styles [][2]int
+	// TileStride and TileMargin are the geometry of a tiled evaluation of
+	// the layers (tiles.go); 0 where they cannot be tiled.
+	TileStride, TileMargin int
 }
 
 // LayerFootprint is one layer's share of a run's memory.
@@ -105,75 +111,151 @@ var gradInPlaceAbove int64 = 256 << 20
 // activations.
 func gradInPlace(requested int64) bool { return requested > gradInPlaceAbove }
 
+// layerSums are f's layers' activation bytes on one image size.
+type layerSums struct {
+	// requested is the requested layers' bytes, content the content
+	// layers', largest the largest layer's and largestRequested the
+	// largest requested one's; reluMasks and seedMasks count the one-byte
+	// masks of the ReLUs not requested and requested.
+	requested, content, largest, largestRequested int64
+	reluMasks, seedMasks                          int64
+	// grams is 16 bytes per entry of each requested layer's C×C matrix.
+	grams int64
+}
+
+// sums adds up f's layers on a width×height image.
+func (f Footprint) sums(width, height int) layerSums {
+	var s layerSums
+	for _, l := range f.Layers {
+		n := l.values(width, height)
+		s.largest = max(s.largest, 4*n)
+		switch {
+		case l.Requested:
+			s.requested += 4 * n
+			s.grams += 16 * int64(l.Channels) * int64(l.Channels)
+			s.largestRequested = max(s.largestRequested, 4*n)
+			if l.Op == "Relu" {
+				s.seedMasks += n
+			}
+		case l.Op == "Relu":
+			s.reluMasks += n
+		}
+		if l.Content {
+			s.content += 4 * n
+		}
+	}
+	return s
+}
+
+// network is the memory of a Net of width×height: its tensors (input,
+// requested activations, their gradients or, in place, the requested
+// ReLUs' masks, the other ReLUs' one-byte masks, two image gradients), its
+// two sessions' weights and ONNX Runtime's working memory; and guided, the
+// layer-sized buffer masked style gradients need in place.
+func (f Footprint) network(width, height int) (net, guided int64) {
+	image := 4 * 3 * int64(width) * int64(height)
+	s := f.sums(width, height)
+	grads := s.requested
+	if gradInPlace(s.requested) {
+		// The gradients overwrite the activations, and the requested
+		// ReLUs' masks are kept instead; masked styles compute their
+		// gradients through a buffer of the layer's size.
+		grads = s.seedMasks
+		if f.Masked {
+			guided = s.largestRequested
+		}
+	}
+	largest := max(s.largest, image)
+	return 3*image + s.requested + grads + s.reluMasks + 2*sessionWeightCopies*f.NetBytes + arenaActivations*largest, guided
+}
+
+// optimizer is the optimiser's state for an image of imageBytes.
+func (f Footprint) optimizer(imageBytes int64) int64 {
+	if f.Optimizer == "adam" {
+		return 3 * imageBytes // Adam's moments and its gradient
+	}
+	return int64(2*f.History+6) * imageBytes // pairs, gradients, direction, trial point
+}
+
+// build is the peak of a first run building both sessions at once, before
+// any activation exists, which for a small image is the peak.
+func (f Footprint) build() int64 {
+	return baseBytes + f.BackboneBytes + buildWeightCopies*f.NetBytes
+}
+
 // EstimatePeak predicts the peak resident memory, in bytes, of a run of f
-// on a width×height image.
+// on a width×height image evaluated whole.
 func EstimatePeak(f Footprint, width, height int) int64 {
 	if width <= 0 || height <= 0 {
 		return 0
 	}
 	image := 4 * 3 * int64(width) * int64(height)
-
-	// The run's network: its tensors (input, requested activations, their
-	// gradients, the one-byte masks of the other ReLUs, two image
-	// gradients), its two sessions' weights and ONNX Runtime's working
-	// memory.
-	var requested, masks, seedMasks, content, grams, largest, guided int64
-	for _, l := range f.Layers {
-		n := l.values(width, height)
-		largest = max(largest, 4*n)
-		switch {
-		case l.Requested:
-			requested += 4 * n
-			grams += 16 * int64(l.Channels) * int64(l.Channels)
-			guided = max(guided, 4*n)
-			if l.Op == "Relu" {
-				seedMasks += n
-			}
-		case l.Op == "Relu":
-			masks += n
-		}
-		if l.Content {
-			content += 4 * n
-		}
-	}
-	largest = max(largest, image)
-	grads := requested
-	if gradInPlace(requested) {
-		// The gradients overwrite the activations, and the requested
-		// ReLUs' masks are kept instead; masked styles compute their
-		// gradients through a buffer of the layer's size.
-		grads = seedMasks
-		if !f.Masked {
-			guided = 0
-		}
-	} else {
-		guided = 0
-	}
-	net := 3*image + requested + grads + masks + 2*sessionWeightCopies*f.NetBytes + arenaActivations*largest
-
+	net, guided := f.network(width, height)
+	s := f.sums(width, height)
 	// The costs keep the content targets and C×C Gram matrices; the loop
 	// keeps the image, its last good copy and its gradient.
-	costs := content + grams + guided + 3*image
-	opt := 3 * image // Adam's moments and its gradient
-	if f.Optimizer != "adam" {
-		opt = int64(2*f.History+6) * image // pairs, gradients, direction, trial point
-	}
-
+	costs := s.content + s.grams + guided + 3*image
 	// Every style image's activations are held until the style targets
 	// are set.
 	var style int64
-	for _, s := range f.StyleSizes {
+	for _, sz := range f.StyleSizes {
+		style += f.sums(sz[0], sz[1]).requested
+	}
+	run := baseBytes + f.BackboneBytes + net + costs + f.optimizer(image) + style
+	return max(run, f.build())
+}
+
+// EstimateTiledPeak predicts the peak resident memory of a run of f on a
+// width×height image evaluated in tiles of side pixels (tiles.go): one
+// Net of the crops' size, and whole-image buffers for the image, its
+// gradients, the optimiser's state, the content targets, the masks and
+// the style images. It is 0 where f's layers cannot be tiled.
+func EstimateTiledPeak(f Footprint, width, height, side int) int64 {
+	if width <= 0 || height <= 0 || f.TileStride == 0 || side < f.TileStride {
+		return 0
+	}
+	g := tileGeometry{stride: f.TileStride, margin: f.TileMargin}
+	cut := cutTiles(width, height, side/g.stride*g.stride, g)
+	image := 4 * 3 * int64(width) * int64(height)
+	net, guided := f.network(cut.cropW, cut.cropH)
+	crop := f.sums(cut.cropW, cut.cropH)
+	whole := f.sums(width, height)
+	// One tile's scratch: its owned positions gathered, the gradient's
+	// sum, a product and a masked copy, each of the largest layer's size.
+	scratch := 4 * crop.largestRequested
+	// Each masked style's mask at every requested layer, whole: once as
+	// the pipeline resizes it, once kept by the costs.
+	var masks int64
+	if f.Masked {
+		var planes int64
 		for _, l := range f.Layers {
 			if l.Requested {
-				style += 4 * l.values(s[0], s[1])
+				planes += 4 * l.values(width, height) / int64(max(l.Channels, 1))
 			}
 		}
+		masks = 2 * planes * int64(len(f.Styles))
 	}
-	run := baseBytes + f.BackboneBytes + net + costs + opt + style
-	// A first run builds both sessions at once, before any activation
-	// exists, which for a small image is the peak.
-	build := baseBytes + f.BackboneBytes + buildWeightCopies*f.NetBytes
-	return max(run, build)
+	// Throughout: the Net, the content targets, Grams and masks, the
+	// content image.
+	common := baseBytes + f.BackboneBytes + net + whole.content + whole.grams*3/2 + guided + masks + image
+	// While the targets are set: every style image whole, as the network
+	// sees it, its Grams summed through a forward-only Net of its crops'
+	// size where that differs from the run's (its own tensors; the
+	// session and its working memory are shared).
+	var styles, styleNet int64
+	for _, sz := range f.Styles {
+		styles += 4 * 3 * int64(sz[0]) * int64(sz[1])
+		sc := cutTiles(sz[0], sz[1], cut.side, g)
+		if sc.cropW != cut.cropW || sc.cropH != cut.cropH {
+			styleNet = max(styleNet, 4*3*int64(sc.cropW)*int64(sc.cropH)+f.sums(sc.cropW, sc.cropH).requested)
+		}
+	}
+	targets := common + styles + styleNet
+	// While the optimiser runs: the image, its last good copy and its
+	// gradient, the network's input (grey in luminance mode) and its
+	// gradient, one tile's scratch, and the optimiser's state.
+	run := common + 5*image + scratch + f.optimizer(image)
+	return max(run, targets, f.build())
 }
 
 // MemoryError reports a run that would not fit in memory.
@@ -185,21 +267,36 @@ type MemoryError struct {
 	// Width and Height are the requested size; FitWidth and FitHeight the
 	// largest size of the same aspect ratio that fits, 0 when none does.
 	Width, Height, FitWidth, FitHeight int
+	// Tile is the tile side the estimate is for; 0 for a whole
+	// evaluation.
+	Tile int
+	// Hint names another setting that would make the requested size fit,
+	// or is empty.
+	Hint string
 }
 
 // Error says what does not fit and what would.
 func (e *MemoryError) Error() string {
-	msg := fmt.Sprintf("a %dx%d run needs about %s of memory, more than the %s %s",
-		e.Width, e.Height, sysmem.Format(e.Estimate), sysmem.Format(e.Limit), e.LimitFrom)
-	if e.FitWidth == 0 {
-		return msg + "; no size fits: lower the style images' size or raise the limit"
+	tiles := ""
+	if e.Tile > 0 {
+		tiles = fmt.Sprintf(" in tiles of %d px", e.Tile)
 	}
-	return msg + fmt.Sprintf("; the largest size that fits is %dx%d (size: %d)", e.FitWidth, e.FitHeight, max(e.FitWidth, e.FitHeight))
+	msg := fmt.Sprintf("a %dx%d run%s needs about %s of memory, more than the %s %s",
+		e.Width, e.Height, tiles, sysmem.Format(e.Estimate), sysmem.Format(e.Limit), e.LimitFrom)
+	if e.FitWidth == 0 {
+		msg += "; no size fits: lower the style images' size or raise the limit"
+	} else {
+		msg += fmt.Sprintf("; the largest size that fits is %dx%d (size: %d)", e.FitWidth, e.FitHeight, max(e.FitWidth, e.FitHeight))
+	}
+	if e.Hint != "" {
+		msg += "; or keep the size with " + e.Hint
+	}
+	return msg
 }
 
-// CheckMemory estimates a run's peak and returns it, with a *MemoryError
-// when it exceeds limit (runtime.max_memory, in bytes) or, with limit 0,
-// the memory the system has available.
+// CheckMemory estimates a run's peak, evaluated whole, and returns it,
+// with a *MemoryError when it exceeds limit (runtime.max_memory, in bytes)
+// or, with limit 0, the memory the system has available.
 func CheckMemory(f Footprint, width, height int, limit int64) (int64, error) {
 	estimate := EstimatePeak(f, width, height)
 	from := "set by runtime.max_memory"
@@ -219,32 +316,72 @@ func CheckMemory(f Footprint, width, height int, limit int64) (int64, error) {
 	return estimate, &MemoryError{Estimate: estimate, Limit: limit, LimitFrom: from, Width: width, Height: height, FitWidth: fw, FitHeight: fh}
 }
 
+// memoryLimit returns the memory a run of cfg may use and where that limit
+// comes from: runtime.max_memory, else the memory available; 0 when
+// neither is known.
+func memoryLimit(cfg *Config) (int64, string, error) {
+	if cfg.Runtime.MaxMemory != "" {
+		limit, err := sysmem.ParseMemory(cfg.Runtime.MaxMemory)
+		if err != nil {
+			return 0, "", fmt.Errorf("runtime.max_memory: %w", err)
+		}
+		return limit, "set by runtime.max_memory", nil
+	}
+	avail, err := sysmem.Available()
+	if err != nil {
+		return 0, "", nil
+	}
+	return avail.Bytes, "available (" + avail.Source + ")", nil
+}
+
 // LargestFitting returns the largest size with width:height's aspect
-// ratio whose estimated peak stays within limit, or 0, 0.
+// ratio whose estimated peak, evaluated whole, stays within limit, or 0, 0.
 func LargestFitting(f Footprint, width, height int, limit int64) (int, int) {
+	return largestFitting(f, width, height, func(f Footprint, w, h int) bool { return EstimatePeak(f, w, h) <= limit })
+}
+
+// largestFitting returns the largest size with width:height's aspect
+// ratio that fits says fits, or 0, 0; the style images' sizes follow the
+// output's.
+func largestFitting(f Footprint, width, height int, fits func(f Footprint, w, h int) bool) (int, int) {
 	long := max(width, height)
 	scaled := func(l int) (int, int) {
 		w := max(1, int(math.Round(float64(width)*float64(l)/float64(long))))
 		h := max(1, int(math.Round(float64(height)*float64(l)/float64(long))))
 		return w, h
 	}
-	fits := func(l int) bool {
+	fitsAt := func(l int) bool {
 		w, h := scaled(l)
-		return EstimatePeak(f, w, h) <= limit
+		return fits(f.scaled(l, long), w, h)
 	}
-	if !fits(1) {
+	if !fitsAt(1) {
 		return 0, 0
 	}
-	lo, hi := 1, long // fits(lo); the answer lies below hi or is hi
+	lo, hi := 1, long // fitsAt(lo); the answer lies below hi or is hi
 	for lo < hi {
 		mid := lo + (hi-lo+1)/2
-		if fits(mid) {
+		if fitsAt(mid) {
 			lo = mid
 		} else {
 			hi = mid - 1
 		}
 	}
 	return scaled(lo)
+}
+
+// scaled returns f with its style images' sizes scaled by num/den, as
+// they are for an output whose longer side is num where f's is den: the
+// style images follow the output's size (style[].scale).
+func (f Footprint) scaled(num, den int) Footprint {
+	scale := func(sizes [][2]int) [][2]int {
+		out := make([][2]int, len(sizes))
+		for i, s := range sizes {
+			out[i] = [2]int{max(1, s[0]*num/den), max(1, s[1]*num/den)}
+		}
+		return out
+	}
+	f.StyleSizes, f.Styles = scale(f.StyleSizes), scale(f.Styles)
+	return f
 }
 
 // FootprintOf describes a run of cfg on backbone b reading layers, with
@@ -273,6 +410,10 @@ func FootprintOf(b *models.Backbone, layers []string, cfg *Config, width, height
 	if deepest >= 0 {
 		f.NetBytes = b.WeightBytes(all[deepest].Name)
 	}
+	if g, err := tileGeometryOf(b, layers); err == nil {
+		f.TileStride, f.TileMargin = g.stride, g.margin
+	}
+	f.Styles = slices.Clone(styleSizes)
 	output := [2]int{width, height}
 	for i, s := range styleSizes {
 		if s != output || slices.Contains(styleSizes[i+1:], output) {

@@ -162,6 +162,9 @@ func (r *records) costsPath() string { return filepath.Join(r.dir, record.CostsC
 
 // Observe appends a row to costs.csv for each step not logged yet.
 func (r *records) Observe(ev *Event) error {
+	if t := ev.Info.Tiling; (ev.Kind == EventStart || ev.Kind == EventScale) && t != nil && !slices.ContainsFunc(r.manifest.Tiled, func(p record.Tiling) bool { return p.Scale == t.Scale }) {
+		r.manifest.Tiled = append(r.manifest.Tiled, *t)
+	}
 	if ev.Kind != EventIteration || ev.Iteration <= r.logged {
 		return nil
 	}

@@ -127,14 +127,27 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		e.content = imageio.ToTensor(content)
 	}
 	e.color.prepare(e.content)
-	f, err := FootprintOf(e.backbone, e.layers, e.cfg, e.width, e.height, nil)
+	f, err := FootprintOf(e.backbone, e.layers, e.cfg, e.width, e.height, e.scaleStyleSizes())
 	if err != nil {
 		return err
 	}
-	e.inPlace = gradInPlace(f.requestedBytes(e.width, e.height))
+	// The Net has the image's size, or the crops' in a tiled scale.
+	e.tiled = nil
+	netW, netH := e.width, e.height
+	side, err := e.tileSide(f, e.width, e.height)
+	if err != nil {
+		return err
+	}
+	if side > 0 {
+		if err := e.prepareTiles(side); err != nil {
+			return err
+		}
+		netW, netH = e.tiled.cut.cropW, e.tiled.cut.cropH
+	}
+	e.inPlace = gradInPlace(f.requestedBytes(netW, netH))
 	t0 := time.Now()
 	e.net, err = e.backbone.Prepare(models.Options{
-		Layers: e.layers, Pooling: e.cfg.Model.Pooling, Height: e.height, Width: e.width,
+		Layers: e.layers, Pooling: e.cfg.Model.Pooling, Height: netH, Width: netW,
 		Preprocess: e.pre, Session: e.session, GradInPlace: e.inPlace,
 	})
 	if err != nil {
@@ -155,17 +168,53 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	e.acts = make([]losses.Activation, len(e.layers))
 	e.scratch = nil
 	t1 := time.Now()
-
-	acts, err := e.forward(e.net, e.color.contentInput())
+	if err := e.prepareStyles(); err != nil {
+		return err
+	}
+	var shapes []losses.Activation
+	if e.tiled != nil {
+		shapes, err = e.setTiledTargets(ctx)
+	} else {
+		shapes, err = e.setTargets(ctx)
+	}
 	if err != nil {
-		return fmt.Errorf("content targets: %w", err)
+		return err
 	}
-	if err := e.objective.SetContentTargets(acts); err != nil {
-		return fmt.Errorf("content targets: %w", err)
+	// The style images served the targets only.
+	e.styles = nil
+	if k == 0 {
+		e.info.Startup.Sessions, e.info.Startup.Targets = t1.Sub(t0), time.Since(t1)
 	}
-	// The generated image's layer sizes, for the masks; the data is
-	// overwritten by the style images' forward passes.
-	shapes := slices.Clone(acts)
+	e.info.GraphCached = e.net.Cached()
+	e.info.EvalFLOPs = e.evalFLOPs(shapes)
+	e.info.Tiling = nil
+	if t := e.tiled; t != nil {
+		e.info.Tiling = &record.Tiling{Scale: k, Size: fmt.Sprintf("%dx%d", e.width, e.height), Side: t.cut.side, Tiles: len(t.cut.tiles),
+			Crop: fmt.Sprintf("%dx%d", t.cut.cropW, t.cut.cropH), Margin: e.tileGeom.margin}
+	}
+	e.scale = k
+	return nil
+}
+
+// scaleStyleSizes returns the style images' sizes at the current scale's
+// output size, before they are resized.
+func (e *experiment) scaleStyleSizes() [][2]int {
+	sizes := make([][2]int, len(e.cfg.Style))
+	for i := range sizes {
+		if e.audio != nil {
+			sizes[i] = [2]int{e.audio.styles[i].Frames, 1}
+			continue
+		}
+		b := e.styleImgs[i].Bounds()
+		sizes[i][0], sizes[i][1] = imageio.LongSideSize(b.Dx(), b.Dy(), e.styleLongSide(i, max(e.width, e.height)))
+	}
+	return sizes
+}
+
+// prepareStyles sets the style images as the network sees them at the
+// current scale: resized and colour-transformed, or an audio run's
+// spectrograms.
+func (e *experiment) prepareStyles() error {
 	nStyles := len(e.cfg.Style)
 	e.styles = make([][]float32, nStyles)
 	e.styleSizes = make([][2]int, nStyles)
@@ -191,6 +240,23 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 			return fmt.Errorf("style %q: %w", e.cfg.Style[i].Path, err)
 		}
 	}
+	return nil
+}
+
+// setTargets computes the content, style and mask targets of a scale
+// evaluated whole, and returns the generated image's layer shapes.
+func (e *experiment) setTargets(ctx context.Context) ([]losses.Activation, error) {
+	acts, err := e.forward(e.net, e.color.contentInput())
+	if err != nil {
+		return nil, fmt.Errorf("content targets: %w", err)
+	}
+	if err := e.objective.SetContentTargets(acts); err != nil {
+		return nil, fmt.Errorf("content targets: %w", err)
+	}
+	// The generated image's layer sizes, for the masks; the data is
+	// overwritten by the style images' forward passes.
+	shapes := slices.Clone(acts)
+	nStyles := len(e.styles)
 	styleActs := make([][]losses.Activation, nStyles)
 	blend := make([]float64, nStyles)
 	// Every style's activations must live until the targets are set. Those
@@ -206,7 +272,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	for i, size := range e.styleSizes {
 		acts, own, err := e.styleActivations(ctx, e.styles[i], size)
 		if err != nil {
-			return fmt.Errorf("style %q at %dx%d: %w", e.cfg.Style[i].Path, size[0], size[1], err)
+			return nil, fmt.Errorf("style %q at %dx%d: %w", e.cfg.Style[i].Path, size[0], size[1], err)
 		}
 		if own != nil {
 			styleNets = append(styleNets, own)
@@ -219,15 +285,9 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		blend[i] = e.cfg.Style[i].Weight
 	}
 	if err := e.objective.SetGuidedStyleTargets(styleActs, blend, e.masks.forLayers(shapes, e.width, e.height)); err != nil {
-		return fmt.Errorf("style targets: %w", err)
+		return nil, fmt.Errorf("style targets: %w", err)
 	}
-	if k == 0 {
-		e.info.Startup.Sessions, e.info.Startup.Targets = t1.Sub(t0), time.Since(t1)
-	}
-	e.info.GraphCached = e.net.Cached()
-	e.info.EvalFLOPs = e.evalFLOPs(shapes)
-	e.scale = k
-	return nil
+	return shapes, nil
 }
 
 // closeScale releases the current scale's Net and kernel.
@@ -319,6 +379,11 @@ func (e *experiment) progress(w io.Writer, dir string) record.Progress {
 // acts are the generated image's activations (their shapes are what count).
 func (e *experiment) evalFLOPs(acts []losses.Activation) int64 {
 	flops := 2 * e.net.ConvFLOPs()
+	if e.tiled != nil {
+		// Each tile's crop forward in pass 1, forward again (but the
+		// last) and backward in pass 2.
+		flops = int64(3*len(e.tiled.cut.tiles)-1) * e.net.ConvFLOPs()
+	}
 	for _, a := range acts {
 		for _, l := range e.spec.Style {
 			if l.Name == a.Name {

@@ -51,11 +51,24 @@ type Manifest struct {
 	Memory *Memory `json:"memory,omitempty"`
 	// Converged lists the scales the convergence test ended early.
 	Converged []Convergence `json:"converged,omitempty"`
-	Status    string        `json:"status"`
+	// Tiled lists the scales evaluated in tiles (runtime.tile).
+	Tiled  []Tiling `json:"tiled,omitempty"`
+	Status string   `json:"status"`
 	// Killed is set by ReadRunManifest when the manifest said "running"
 	// but the run's process was gone: it ended without a word (SIGKILL,
 	// the OOM killer, a power cut), and Status now says interrupted.
 	Killed bool `json:"-"`
+}
+
+// Tiling records a scale evaluated in tiles: the image's size, the tiles'
+// side and count, and the crop each tile was evaluated on.
+type Tiling struct {
+	Scale  int    `json:"scale"`
+	Size   string `json:"size"`
+	Side   int    `json:"tile"`
+	Tiles  int    `json:"tiles"`
+	Crop   string `json:"crop"`
+	Margin int    `json:"margin"`
 }
 
 // Memory compares a run's estimated and measured peak memory, in bytes.

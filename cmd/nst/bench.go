@@ -30,7 +30,7 @@ func newBenchCmd() *cobra.Command {
 		maxMemory string
 	)
 	cmd := &cobra.Command{
-		Use:   "bench [--sizes 256,512,1024] [--iterations N] [--model FILE]",
+		Use:   "bench [--sizes 256,512,1024] [--iterations N] [--model FILE] [--tile auto|off|N]",
 		Short: "Measure speed and memory of style transfer on this machine",
 		Long: `Bench runs the style-transfer loop as nst run does (builtin:village as
 content, builtin:swirls as style, both read from PNG files as a user's
@@ -119,6 +119,9 @@ with threads x s/iter to see how much of the machine the run got.`,
 	f.StringVar(&o.Library, "library", "", "ONNX Runtime library (runtime.library)")
 	f.IntVar(&o.MatMulSize, "matmul", 2048, "n of the n^3 MatMul measuring the machine's rate; -1 to skip")
 	f.StringVar(&o.GraphCache, "graph-cache", models.DefaultCacheDir(), "folder of the optimised-graph cache; empty to run without it")
+	f.StringVar(&o.Tile, "tile", "", "runtime.tile: auto (tiles only where the whole image does not fit), off, or a tile side in pixels")
+	f.StringVar(&o.Optimizer, "optimizer", "", "optimizer.name: lbfgs or adam (empty: the default)")
+	f.IntVar(&o.History, "history", 0, "optimizer.history, L-BFGS's pairs (0: the default); print sizes need fewer")
 	f.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file (- for stdout instead of the table)")
 	f.BoolVar(&force, "force", false, "replace the --json file if it exists")
 	f.StringVar(&maxMemory, "max-memory", "", "memory the sizes and the MatMul must fit in, such as 8GB (runtime.max_memory); default: what the system has available")
@@ -138,7 +141,8 @@ func benchIsolated(cmd *cobra.Command, o bench.Options) (*bench.Report, error) {
 	for _, size := range o.Sizes {
 		args := []string{"bench", "--in-process", "--json", "-", "--matmul", strconv.Itoa(o.MatMulSize),
 			"--sizes", strconv.Itoa(size), "--iterations", strconv.Itoa(o.Iterations),
-			"--threads", strconv.Itoa(o.Threads), "--model", o.Model, "--library", o.Library, "--graph-cache", o.GraphCache}
+			"--threads", strconv.Itoa(o.Threads), "--model", o.Model, "--library", o.Library, "--graph-cache", o.GraphCache,
+			"--tile", o.Tile, "--optimizer", o.Optimizer, "--history", strconv.Itoa(o.History)}
 		if o.MaxMemory > 0 {
 			args = append(args, "--max-memory", strconv.FormatInt(o.MaxMemory, 10))
 		}

@@ -8,8 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"image/png"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -469,7 +469,7 @@ func TestSizesAreBoundedByMemory(t *testing.T) {
 			1, "nst: units dream: blur sigma 1e+09; want 0 up to the image's side (32 pixels)"},
 		{"top size over the memory", []string{"units", "top", "-c", config, "--set", "runtime.max_memory=1GB", "--layer", "relu1_1", "--unit", "0", "--images", images, "--size", "16000", "--out", out},
 			1, "nst: --size 16000: a 16000x16000 run needs about"},
-		{"bench size over the memory", []string{"bench", "--max-memory", "1GiB", "--matmul", "-1", "--sizes", "4096"},
+		{"bench size over the memory", []string{"bench", "--max-memory", "1GiB", "--matmul", "-1", "--tile", "off", "--sizes", "4096"},
 			1, "nst: bench: --sizes 4096: a 4096x4096 run needs about"},
 		{"bench size over the bound", []string{"bench", "--sizes", "20000"}, 1, "nst: bench: --sizes 20000: want 16 to 16384 pixels"},
 		{"bench MatMul over the memory", []string{"bench", "--max-memory", "1GiB", "--sizes", "64", "--matmul", "16384"},
