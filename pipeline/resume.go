@@ -285,7 +285,7 @@ func withoutCheckpoint(dir string) string {
 		_ = m.Write(path) // a read-only folder keeps its manifest
 		what = "; the run's process was killed before it could save one (its manifest said running; now interrupted)"
 	default:
-		what = "; the run ended " + strings.TrimSpace(m.Status)
+		what = "; the run ended: " + strings.TrimSpace(m.Status)
 	}
 	latest := latestImage(dir)
 	config := filepath.Join(dir, ResolvedConfigName)
