@@ -499,6 +499,33 @@ func resumeAfter(t *testing.T, sig syscall.Signal, config string, sets []string,
 	checkNoTrace(t, r.stderr)
 }
 
+// TestResumeAfterSIGKILL kills a run without a word, as the OOM killer
+// or a power cut would: no checkpoint, the manifest still "running". A
+// --resume must say so in one line, offer the latest intermediate image
+// as the start of a new run (init: image), and rewrite the manifest as
+// interrupted.
+func TestResumeAfterSIGKILL(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	sets := []string{"--set", "optimizer.name=adam", "--set", "optimizer.lr=0.01", "--set", "optimizer.iterations=300", "--set", "size=192", "--set", "output.save_every=1"}
+	lines, code := interruptAfterFirstIteration(t, syscall.SIGKILL, append([]string{"run", "-c", writeConfig(t, ""), "--out", out}, sets...)...)
+	if code != -1 {
+		t.Fatalf("exit %d, want death by SIGKILL; stderr:\n%s", code, strings.Join(lines, "\n"))
+	}
+	manifest := filepath.Join(out, "manifest.json")
+	if raw, err := os.ReadFile(manifest); err != nil || !strings.Contains(string(raw), `"running"`) {
+		t.Fatalf("manifest after SIGKILL: %q, %v; want it still running", raw, err)
+	}
+	r := nst(t, "run", "--resume", out)
+	checkOneErrorLine(t, r, 1, []string{
+		"no checkpoint in " + out,
+		"the run's process was killed before it could save one (its manifest said running; now interrupted)",
+		"restart from its latest image with: nst run -c " + filepath.Join(out, "config.yaml") + " --set init=image --set init_image=" + filepath.Join(out, "iter_0000"),
+	})
+	if raw, err := os.ReadFile(manifest); err != nil || !strings.Contains(string(raw), `"status": "interrupted"`) {
+		t.Errorf("manifest after the resume: %q, %v; want it interrupted", raw, err)
+	}
+}
+
 func TestResumeTakesNoConfig(t *testing.T) {
 	r := nst(t, "run", "--resume", t.TempDir(), "-c", writeConfig(t, ""))
 	if r.code != 2 || !strings.HasPrefix(r.stderr, "nst: --resume continues a run as its own config.yaml says; it takes no -c, --set, --out, --content, --style or --size\n") {
