@@ -63,6 +63,12 @@ func decodeYAMLDoc(raw []byte) (map[string]any, error) {
 		return nil, nil
 	case map[string]any:
 		return doc, nil
+	case map[any]any:
+		for k := range doc {
+			if _, ok := k.(string); !ok {
+				return nil, fmt.Errorf("key %v is not a name; a config's keys are names such as content, style and size", k)
+			}
+		}
 	}
 	return nil, fmt.Errorf("line %d: the config is a %s; want a mapping of keys such as content, style and size", root.Line, kindName(&root))
 }
@@ -205,23 +211,26 @@ func (c *nodeConverter) mapping(n *yaml.Node, depth int) (any, error) {
 	return m, nil
 }
 
+// keyValue is one entry of a mapping a merge key brings in.
+type keyValue struct{ key, value any }
+
 // mergeSources returns the mappings a merge key's value names: one
 // mapping (or alias to one), or a sequence of them.
-func (c *nodeConverter) mergeSources(n *yaml.Node, depth int) ([][]struct{ key, value any }, error) {
-	one := func(n *yaml.Node) ([]struct{ key, value any }, error) {
+func (c *nodeConverter) mergeSources(n *yaml.Node, depth int) ([][]keyValue, error) {
+	one := func(n *yaml.Node) ([]keyValue, error) {
 		v, err := c.node(n, depth+1)
 		if err != nil {
 			return nil, err
 		}
-		var out []struct{ key, value any }
+		var out []keyValue
 		switch m := v.(type) {
 		case map[string]any:
 			for k, val := range m {
-				out = append(out, struct{ key, value any }{k, val})
+				out = append(out, keyValue{k, val})
 			}
 		case map[any]any:
 			for k, val := range m {
-				out = append(out, struct{ key, value any }{k, val})
+				out = append(out, keyValue{k, val})
 			}
 		default:
 			return nil, fmt.Errorf("line %d: map merge requires map or sequence of maps as the value", n.Line)
@@ -237,9 +246,9 @@ func (c *nodeConverter) mergeSources(n *yaml.Node, depth int) ([][]struct{ key, 
 		if err != nil {
 			return nil, err
 		}
-		return [][]struct{ key, value any }{m}, nil
+		return [][]keyValue{m}, nil
 	}
-	var all [][]struct{ key, value any }
+	var all [][]keyValue
 	for _, it := range target.Content {
 		m, err := one(it)
 		if err != nil {
