@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,9 +54,6 @@ type Options struct {
 	// Tile is runtime.tile: "" or auto (tiles only where the whole image
 	// does not fit), off, or a tile side in pixels.
 	Tile string
-	// MaxMemory is runtime.max_memory ("" for the memory available): with
-	// Tile auto, a lower limit makes a size that fits whole run in tiles.
-	MaxMemory string
 	// Optimizer is optimizer.name ("" for L-BFGS) and History L-BFGS's
 	// pair count (0 for the default): print sizes need a shorter history
 	// or Adam to fit.
@@ -63,6 +61,9 @@ type Options struct {
 	History   int
 	// Progress, when set, receives a line as each size finishes.
 	Progress io.Writer
+	// MaxMemory is the memory, in bytes, the sizes and the MatMul must fit
+	// in (runtime.max_memory); 0 means what the system has available.
+	MaxMemory int64
 }
 
 // Report is what Bench measured.
@@ -176,6 +177,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("bench: size %d, want at least 16 pixels", s)
 		}
 	}
+	if err := Check(ctx, o); err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp("", "nst-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -254,7 +258,10 @@ func benchConfig(dir string, o Options, size, iters int) (*pipeline.Config, erro
 	if o.Tile != "" {
 		cfg.Runtime.Tile = pipeline.TileSide(o.Tile)
 	}
-	cfg.Runtime.MaxMemory = o.MaxMemory
+	if o.MaxMemory > 0 {
+		// With Tile auto, a limit below the whole estimate tiles the run.
+		cfg.Runtime.MaxMemory = strconv.FormatInt(o.MaxMemory, 10)
+	}
 	if o.Optimizer != "" {
 		cfg.Optimizer.Name = o.Optimizer
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nst-project/nst/internal/hugemem"
 	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // The graph cache keeps the graphs ONNX Runtime has optimised, in its own
@@ -27,7 +28,9 @@ import (
 // docs/performance.md.
 //
 // An entry is named by graphKey, written whole under a temporary name and
-// renamed; an entry that fails to open is removed and rebuilt. The least
+// renamed; an entry that fails to open is removed and rebuilt, unless
+// what failed is the execution provider (ortrt.ErrProvider), which says
+// nothing of the entry. The least
 // recently used entries go once the folder holds more than graphCacheBytes.
 
 // graphCacheBytes bounds the cache folder: an entry is about the size of
@@ -96,10 +99,17 @@ func openGraph(data []byte, inputs, outputs []string, o ortrt.SessionOptions) (*
 		}
 		return &cachedGraph{session: s}, nil
 	}
-	path := filepath.Join(dir, graphKey(data)+".ort")
+	// A device whose provider is missing is no damaged entry: say so
+	// before the cache is touched, so that no valid entry is removed.
+	if err := ortrt.CheckDevice(o.Device); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, graphKey(data, o.Device)+".ort")
 	if c, err := openCachedGraph(path, inputs, outputs, o); err == nil {
 		c.hit = true
 		return c, nil
+	} else if errors.Is(err, ortrt.ErrProvider) {
+		return nil, err
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		slog.Warn("graph cache: rebuilding an entry that would not open", "file", path, "err", err)
 		os.Remove(path)
@@ -145,16 +155,12 @@ func openGraph(data []byte, inputs, outputs []string, o ortrt.SessionOptions) (*
 // openCachedGraph opens a session on a cache entry, read into memory of
 // its own that the session keeps using.
 func openCachedGraph(path string, inputs, outputs []string, o ortrt.SessionOptions) (*cachedGraph, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, safefile.MaxModelBytes)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	buf, err := hugemem.NewPages(int(info.Size()))
+	buf, err := hugemem.NewPages(int(f.Size()))
 	if err != nil {
 		return nil, err
 	}
@@ -174,10 +180,16 @@ func openCachedGraph(path string, inputs, outputs []string, o ortrt.SessionOptio
 	return &cachedGraph{session: s, bytes: buf}, nil
 }
 
-// graphKey names the cache entry of an ONNX graph on this machine.
-func graphKey(data []byte) string {
+// graphKey names the cache entry of an ONNX graph on this machine, for
+// the execution provider of device: a graph optimised for one device is
+// partitioned for its kernels, so each device has entries of its own (the
+// CPU's, "" or "cpu", keep the names they always had).
+func graphKey(data []byte, device string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "nst graph cache 1\x00%s\x00%s\x00%s\x00", ortrt.Version(), runtime.GOARCH, cpuFeatures())
+	if d := strings.ToLower(device); d != "" && d != "cpu" {
+		fmt.Fprintf(h, "device %s\x00", d)
+	}
 	h.Write(data)
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -1,10 +1,15 @@
 package models
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nst-project/nst/internal/ortrt"
 )
 
 // TestGraphCacheReopensSessions checks that a second Prepare opens its
@@ -106,5 +111,48 @@ func TestTrimGraphCacheDropsLeastRecentlyUsed(t *testing.T) {
 		if kept := err == nil; kept != f.kept {
 			t.Errorf("%s kept %v, want %v", f.name, kept, f.kept)
 		}
+	}
+}
+
+// TestGraphCacheSurvivesAMissingProvider checks that a session asked for
+// a device whose provider the library lacks (runtime.device: cuda on a
+// CPU-only ONNX Runtime) fails with one line that says so, and leaves the
+// CPU's cache entries in place.
+func TestGraphCacheSurvivesAMissingProvider(t *testing.T) {
+	if err := ortrt.Init(""); err != nil {
+		t.Fatal(err)
+	}
+	if ortrt.CheckDevice("cuda") == nil {
+		t.Skip("this ONNX Runtime has a CUDA provider")
+	}
+	dir := t.TempDir()
+	UseGraphCache(dir)
+	t.Cleanup(func() { UseGraphCache("") })
+	b, err := SynthFrom(SynthSpec{Blocks: [][]int{{4}, {8}}}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Layers: []string{"relu1_1", "relu2_1"}, Pooling: PoolingAvg, Height: 16, Width: 12, Preprocess: ImageNetPreprocess, Session: ortrtOptions}
+	n, err := b.Prepare(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	before, _ := filepath.Glob(filepath.Join(dir, "*.ort"))
+	if len(before) != 2 {
+		t.Fatalf("cache holds %v, want the forward and backward graphs", before)
+	}
+	cuda := opts
+	cuda.Session.Device = "cuda"
+	_, err = b.Prepare(cuda)
+	if !errors.Is(err, ortrt.ErrProvider) {
+		t.Fatalf("Prepare on cuda: %v; want ortrt.ErrProvider", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "no CUDA provider") || !strings.Contains(msg, "runtime.device: cpu") {
+		t.Errorf("message %q: want one line saying the build has no CUDA provider and naming runtime.device: cpu", msg)
+	}
+	after, _ := filepath.Glob(filepath.Join(dir, "*.ort"))
+	if !slices.Equal(before, after) {
+		t.Errorf("cache held %v, now %v: a provider failure removed valid entries", before, after)
 	}
 }

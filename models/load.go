@@ -14,6 +14,7 @@ import (
 	"github.com/advancedclimatesystems/gonnx/onnx"
 
 	"github.com/nst-project/nst/internal/onnxgraph"
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // Load reads an ONNX model file and normalises it into a Backbone.
@@ -29,13 +30,18 @@ import (
 // climb out with "..", or escape through a symbolic link are refused. Tensor
 // sizes are checked (onnxgraph.NumElements) before any memory is
 // allocated for them.
+//
+// The model and its external data files must be regular files
+// (internal/safefile): a named pipe or a device is refused without
+// blocking or reading, a model over safefile.MaxModelBytes before it is
+// mapped.
 func Load(path string) (*Backbone, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, safefile.MaxModelBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err) // the error names the file
 	}
 	defer f.Close()
-	b, err := load(f, path)
+	b, err := load(f.OS(), path)
 	if err != nil {
 		return nil, fmt.Errorf("load model %q: %w", path, err)
 	}
@@ -100,7 +106,7 @@ func load(f *os.File, path string) (*Backbone, error) {
 // goes on; one with external data is hashed now, through ext, which also
 // checks that all of it can be read.
 func digestOf(path string, external []*onnx.TensorProto, ext *externalReader) (func() string, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, safefile.MaxModelBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -321,17 +327,13 @@ func readExternal(root *os.Root, t *onnx.TensorProto) ([]byte, error) {
 	if offset < 0 {
 		return nil, fmt.Errorf("external data offset %d", offset)
 	}
-	f, err := root.Open(local)
+	f, err := safefile.OpenInRoot(root, local, safefile.MaxExternalDataBytes)
 	if err != nil {
 		return nil, fmt.Errorf("external data: %w", err)
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("external data: %w", err)
-	}
-	if offset > info.Size() || size > info.Size()-offset {
-		return nil, fmt.Errorf("external data file %q holds %d bytes, the tensor needs %d at offset %d (truncated file?)", location, info.Size(), size, offset)
+	if offset > f.Size() || size > f.Size()-offset {
+		return nil, fmt.Errorf("external data file %q holds %d bytes, the tensor needs %d at offset %d (truncated file?)", location, f.Size(), size, offset)
 	}
 	data := make([]byte, size)
 	// ReadAt may report io.EOF alongside a complete read that ends the file.

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 
@@ -859,6 +861,20 @@ func TestHostileFiles(t *testing.T) {
 			}
 			return raw(out)(t, dir)
 		}, "exceeds"},
+		{"external data a named pipe", func(t *testing.T, dir string) string {
+			p := external("pipe.bin", nil, "")(t, dir)
+			if err := syscall.Mkfifo(filepath.Join(dir, "pipe.bin"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, `"pipe.bin" is a named pipe, not a regular file`},
+		{"model a named pipe", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "model.onnx")
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, "is a named pipe, not a regular file"},
 		{"truncated file", raw(data[:len(data)/2]), "model.onnx"},
 		{"not an ONNX file", raw([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")), "model.onnx"},
 		{"empty file", raw(nil), "model.onnx"},
@@ -866,7 +882,16 @@ func TestHostileFiles(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tc.write(t, t.TempDir())
-			b, err := Load(p)
+			// Bounded by a timer: a named pipe opened for reading blocks.
+			var b *Backbone
+			var err error
+			done := make(chan struct{})
+			go func() { b, err = Load(p); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Load still reading after 5 s")
+			}
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)

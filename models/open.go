@@ -70,6 +70,10 @@ func checkArch(b *Backbone, o OpenOptions) error {
 		return nil
 	case b.Naming() == NamingONNX:
 		return fmt.Errorf("model.arch is %s but %s is not a VGG-style chain; set model.arch: auto and name layers by ONNX tensor (nst model inspect %s)", o.Arch, o.Path, o.Path)
+	case b.Naming() == NamingVGG:
+		// A VGG-style chain of another depth: its layers have VGG names,
+		// but no arch but auto describes it.
+		return fmt.Errorf("model.arch is %s but %s is a VGG-style chain of another depth (%d convolutions); set model.arch: auto (its layers keep VGG names such as relu1_1; nst model inspect %s lists them)", o.Arch, o.Path, b.convs, o.Path)
 	default:
 		return fmt.Errorf("model.arch is %s but %s is a %s; set model.arch: %s", o.Arch, o.Path, b.Naming(), b.Naming())
 	}

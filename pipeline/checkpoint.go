@@ -14,6 +14,7 @@ import (
 
 	"github.com/nst-project/nst/audio"
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/safefile"
 	"github.com/nst-project/nst/optim"
 	"github.com/nst-project/nst/record"
 )
@@ -150,7 +151,7 @@ var ErrNoCheckpoint = errors.New("no checkpoint")
 // ones its description names, whole.
 func loadCheckpoint(dir string) (*loadedCheckpoint, error) {
 	cdir := filepath.Join(dir, CheckpointDir)
-	js, err := os.ReadFile(filepath.Join(cdir, checkpointName))
+	js, err := safefile.ReadFile(filepath.Join(cdir, checkpointName), safefile.MaxConfigBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w in %s (only a run stopped by an interrupt or a failed write leaves one; a finished run has nothing to resume)", ErrNoCheckpoint, dir)
 	}
@@ -180,7 +181,7 @@ func loadCheckpoint(dir string) (*loadedCheckpoint, error) {
 		return nil, fmt.Errorf("checkpoint image %s has shape %v, its description says %v", imagePath, shape, want)
 	}
 	c.x = x
-	if c.state, err = os.ReadFile(filepath.Join(cdir, c.State.Name)); err != nil || record.SHA256Hex(c.state) != c.State.SHA256 {
+	if c.state, err = safefile.ReadFile(filepath.Join(cdir, c.State.Name), maxStateBytes(len(x))); err != nil || record.SHA256Hex(c.state) != c.State.SHA256 {
 		return nil, incomplete(cdir, c.State.Name, err)
 	}
 	return &c, nil
@@ -202,6 +203,19 @@ func removeCheckpoint(dir string) error {
 		return fmt.Errorf("remove the finished run's checkpoint: %w", err)
 	}
 	return nil
+}
+
+// maxStateHistory is optimizer.history's upper bound (Config.Check): the
+// most curvature pairs an L-BFGS state holds.
+const maxStateHistory = 1000
+
+// maxStateBytes bounds the optimiser's state for an image of n values:
+// L-BFGS's, the larger, holds the gradient and up to maxStateHistory
+// pairs of n float32 each, with a few bytes per pair and a header
+// (optim's MarshalBinary); Adam's two vectors fit within it. A larger
+// file is not a state nst wrote, and is refused before it is read.
+func maxStateBytes(n int) int64 {
+	return 4*int64(n)*(1+2*maxStateHistory) + 16*maxStateHistory + 64<<10
 }
 
 // maxCheckpointChannels bounds a checkpoint's channel count: the bins of

@@ -296,7 +296,10 @@ var (
 // then the key=value overrides in sets, fills defaults, and checks every key
 // and value that can be checked without loading images or the model.
 func LoadConfig(path string, sets []string) (*Config, error) {
-	raw, err := safefile.ReadFile(path, safefile.MaxConfigBytes)
+	raw, err := safefile.ReadFile(path, MaxConfigBytes)
+	if errors.Is(err, safefile.ErrTooLarge) {
+		return nil, fmt.Errorf("read config: %w for a config: a config is a few KiB; is this the file you meant?", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -307,14 +310,17 @@ func LoadConfig(path string, sets []string) (*Config, error) {
 // YAML (nil for none, every key at its default until sets sets it), and
 // its paths are relative to the working folder.
 func LoadConfigBytes(raw []byte, sets []string) (*Config, error) {
-	return loadConfig(raw, "(command line)", ".", sets)
+	return loadConfig(raw, commandLine, ".", sets)
 }
 
 // loadConfig does LoadConfig's work on raw, the config's YAML; label names
 // it in errors and dir is the folder its paths are relative to.
 func loadConfig(raw []byte, label, dir string, sets []string) (*Config, error) {
-	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	if len(raw) > MaxConfigBytes {
+		return nil, fmt.Errorf("config %s: %w", label, configTooLarge(int64(len(raw))))
+	}
+	doc, err := decodeYAMLDoc(raw)
+	if err != nil {
 		return nil, fmt.Errorf("config %s: %s", label, yamlSyntaxMessage(raw, err))
 	}
 	if doc == nil {
@@ -324,12 +330,24 @@ func loadConfig(raw []byte, label, dir string, sets []string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", label, err)
 	}
 
+	if err := emptyLayerMap(doc, ""); err != nil {
+		return nil, fmt.Errorf("config %s: %w", label, err)
+	}
+	overrides, err := envOverrides()
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range sets {
+		key, val, ok := strings.Cut(kv, "=")
+		if !ok || key == "" {
+			return nil, fmt.Errorf("--set %q: want key=value, for example --set optimizer.iterations=100", kv)
+		}
+		overrides = append(overrides, override{key: key, value: val, where: "--set " + key})
+	}
+
 	v := viper.New()
 	v.SetConfigType("yaml")
 	setDefaults(v)
-	v.SetEnvPrefix("NST")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
 	// Layer maps stay out of viper, which would split raw ONNX names such
 	// as "input.4" at the dot and lower-case them; they are read below.
 	rest := make(map[string]any, len(doc))
@@ -345,40 +363,40 @@ func loadConfig(raw []byte, label, dir string, sets []string) (*Config, error) {
 	if err := v.ReadConfig(bytes.NewReader(forViper)); err != nil {
 		return nil, fmt.Errorf("config %s: %w", label, err)
 	}
+	// The environment's overrides come first, --set's after them, so
+	// that --set wins; each is checked as a file's value is.
 	layerSets := map[string]float64{}
-	for _, kv := range sets {
-		key, val, ok := strings.Cut(kv, "=")
-		if !ok || key == "" {
-			return nil, fmt.Errorf("--set %q: want key=value, for example --set optimizer.iterations=100", kv)
-		}
-		var parsed any
-		if err := yaml.Unmarshal([]byte(val), &parsed); err != nil {
-			return nil, fmt.Errorf("--set %s: value %q is not valid YAML: %s", key, val, yamlMessage(err))
-		}
-		if val == "" {
-			// key= sets the empty value (model.path= is the built-in
-			// backbone), where YAML's null would leave the file's value.
-			parsed = ""
+	for _, o := range overrides {
+		key := o.key
+		parsed, err := parseOverride(o)
+		if err != nil {
+			return nil, err
 		}
 		if lk := strings.ToLower(key); lk == "layers" || lk == "layers.content" || lk == "layers.style" {
 			// A whole layer map replaces the file's, like any other value.
 			if err := setLayerMaps(doc, lk, parsed); err != nil {
-				return nil, fmt.Errorf("--set %s: %w", key, err)
+				return nil, fmt.Errorf("%s: %w", o.where, err)
+			}
+			if err := emptyLayerMap(doc, o.where+": "); err != nil {
+				return nil, err
 			}
 			continue
 		}
 		if strings.HasPrefix(key, "layers.content.") || strings.HasPrefix(key, "layers.style.") {
 			f, ok := toFloat(parsed)
 			if !ok {
-				return nil, fmt.Errorf("--set %s: layer weight %q is not a number", key, val)
+				return nil, fmt.Errorf("%s: layer weight %q is not a number", o.where, o.value)
 			}
 			layerSets[key] = f
 			continue
 		}
 		if err := checkKeyPath(key); err != nil {
-			return nil, fmt.Errorf("--set %s: %w", key, err)
+			return nil, fmt.Errorf("%s: %w", o.where, err)
 		}
 		if err := checkKeys(setDoc(key, parsed), reflect.TypeFor[Config](), ""); err != nil {
+			if o.env != "" {
+				return nil, fmt.Errorf("%s: %w", o.where, err)
+			}
 			return nil, fmt.Errorf("--set %w", err)
 		}
 		v.Set(key, parsed)
@@ -415,7 +433,7 @@ func loadConfig(raw []byte, label, dir string, sets []string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", label, err)
 	}
 	if err := cfg.complete(v.IsSet("optimizer.lr"), v.IsSet("optimizer.history")); err != nil {
-		return nil, fmt.Errorf("config %s: %w", label, err)
+		return nil, attribute(label, err, overrides, label != commandLine)
 	}
 	return &cfg, nil
 }

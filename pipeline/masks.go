@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"image"
 	"log/slog"
 	"math"
@@ -49,6 +50,7 @@ func (m styleMasks) forLayers(layers []losses.Activation, width, height int) [][
 			continue
 		}
 		plane := maskPlane(img, width, height)
+		warnBlackMask(i, plane, width, height)
 		for _, l := range layers {
 			out[i] = append(out[i], losses.Mask{Name: l.Name, H: l.H, W: l.W, Data: areaResize(plane, height, width, l.H, l.W)})
 		}
@@ -63,6 +65,19 @@ func warnMaskAspect(role string, mask, content image.Rectangle) {
 	if math.Abs(ratio(mask)/ratio(content)-1) > 0.01 {
 		slog.Warn(role+" has another aspect ratio than the content; it is stretched to the output", "mask", mask.Size(), "content", content.Size())
 	}
+}
+
+// warnBlackMask logs when style i's mask, at the output size width×height,
+// is black everywhere: its style then applies nowhere, and only costs
+// time, which is seldom what the mask was meant to do (an inverted mask,
+// or the wrong file).
+func warnBlackMask(i int, plane []float32, width, height int) {
+	for _, v := range plane {
+		if v > 0 {
+			return
+		}
+	}
+	slog.Warn(fmt.Sprintf("style[%d].mask is black everywhere: style[%d] applies nowhere; white is where a style applies (check the file, or invert it)", i, i), "size", fmt.Sprintf("%dx%d", width, height))
 }
 
 // maskPlane resizes img to w×h and returns its luminance per pixel, in

@@ -1,10 +1,15 @@
 package pipeline
 
 import (
+	"bytes"
 	"image"
 	"image/color"
+	"log/slog"
 	"math"
+	"strings"
 	"testing"
+
+	"github.com/nst-project/nst/losses"
 )
 
 func TestAreaResize(t *testing.T) {
@@ -100,5 +105,30 @@ func TestMaskPlane(t *testing.T) {
 		if v < 0 || v > 1 {
 			t.Fatalf("resized mask value %v outside [0, 1]", v)
 		}
+	}
+}
+
+// TestBlackMaskWarns: a mask black everywhere makes its style apply
+// nowhere; nst says so in a warning naming the style, and only for it.
+func TestBlackMaskWarns(t *testing.T) {
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	mask := func(v uint8) *image.NRGBA {
+		img := image.NewNRGBA(image.Rect(0, 0, 8, 6))
+		for i := range img.Pix {
+			img.Pix[i] = v
+		}
+		for i := 3; i < len(img.Pix); i += 4 {
+			img.Pix[i] = 255
+		}
+		return img
+	}
+	layers := []losses.Activation{{Name: "relu1_1", H: 6, W: 8}}
+	styleMasks{mask(255), mask(0), nil}.forLayers(layers, 8, 6)
+	out := buf.String()
+	if want := "style[1].mask is black everywhere: style[1] applies nowhere"; !strings.Contains(out, want) || strings.Count(out, "level=WARN") != 1 {
+		t.Errorf("log %q: want one warning saying %q", out, want)
 	}
 }

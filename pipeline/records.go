@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/runlock"
 	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/optim"
 	"github.com/nst-project/nst/record"
@@ -40,6 +41,10 @@ type runState struct {
 	// totals are the costs of this scale's steps so far, for the
 	// convergence test.
 	totals []float64
+	// unlock releases the run folder's lock, which a fresh run holds
+	// while it runs so that others can tell it from a dead one (a resumed
+	// run's is held by Resume); nil when there is none.
+	unlock func()
 }
 
 // converged reports whether the cost fell by less than optimizer.tolerance
@@ -79,11 +84,21 @@ func (e *experiment) begin(ctx context.Context, ck *loadedCheckpoint, t0 time.Ti
 	if err != nil {
 		return nil, nil, err
 	}
+	if ck == nil {
+		// A fresh run that fails before its first step (a full disk)
+		// leaves no half-made folder: only what it wrote is in it.
+		defer func() {
+			if err != nil {
+				os.RemoveAll(s.dir)
+				s.unlock()
+			}
+		}()
+	}
 	resolved, err := e.cfg.Resolved()
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(s.dir, ResolvedConfigName), resolved, 0o644); err != nil {
+	if err = writeResolvedConfig(filepath.Join(s.dir, ResolvedConfigName), resolved, 0o644); err != nil {
 		return nil, nil, fmt.Errorf("write resolved config: %w", err)
 	}
 	e.describe(manifest)
@@ -117,8 +132,17 @@ func (e *experiment) freshState() (*runState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w; set output.dir (or --out) to a folder nst can create and write", err)
 	}
-	return &runState{dir: dir, x: x, lastGood: slices.Clone(x), opt: opt}, nil
+	unlock, err := runlock.Lock(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("lock the run folder: %w", err)
+	}
+	return &runState{dir: dir, x: x, lastGood: slices.Clone(x), opt: opt, unlock: unlock}, nil
 }
+
+// writeResolvedConfig writes a run's config.yaml; tests replace it to make
+// the write fail as on a full disk.
+var writeResolvedConfig = atomicfile.WriteFile
 
 // records are what a run writes beside its image as it goes: a costs.csv
 // row per step, and at the end the cost plot and the manifest.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/internal/safefile"
 	"github.com/nst-project/nst/record"
 )
 
@@ -34,11 +35,14 @@ func Resume(ctx context.Context, dir string, o RunOptions) (*Result, error) {
 	}
 	defer unlock()
 	ck, err := loadCheckpoint(dir)
+	if errors.Is(err, ErrNoCheckpoint) {
+		return nil, fmt.Errorf("resume %s: %w%s", dir, err, withoutCheckpoint(dir))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("resume %s: %w", dir, err)
 	}
 	configPath := filepath.Join(dir, ResolvedConfigName)
-	raw, err := os.ReadFile(configPath)
+	raw, err := safefile.ReadFile(configPath, safefile.MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("resume %s: read the run's config: %w", dir, err)
 	}
@@ -191,7 +195,7 @@ func earlierOutputs(dir string) string {
 
 // configSHA256 records the hash of dir's resolved config in c.
 func configSHA256(dir string, c *checkpoint) error {
-	raw, err := os.ReadFile(filepath.Join(dir, ResolvedConfigName))
+	raw, err := safefile.ReadFile(filepath.Join(dir, ResolvedConfigName), safefile.MaxConfigBytes)
 	if err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
@@ -258,4 +262,64 @@ func checkRunDir(dir string) error {
 		return fmt.Errorf("resume %s: not a folder; give the run folder nst run printed or named when it stopped", dir)
 	}
 	return nil
+}
+
+// withoutCheckpoint says what a run folder without a checkpoint holds, for
+// Resume's error, which the caller makes while holding the folder's lock.
+// A manifest that still says "running" belongs to a run whose process was
+// killed (no live run could hold its lock meanwhile): it is rewritten to
+// say interrupted. The run's latest image, if any, is offered as the start
+// of a new run (init: image).
+func withoutCheckpoint(dir string) string {
+	path := filepath.Join(dir, record.ManifestName)
+	m, err := record.ReadManifest(path)
+	if err != nil {
+		return ""
+	}
+	var what string
+	switch m.Status {
+	case record.StatusCompleted:
+		return "; the run completed"
+	case record.StatusRunning:
+		m.Status = record.StatusInterrupted
+		_ = m.Write(path) // a read-only folder keeps its manifest
+		what = "; the run's process was killed before it could save one (its manifest said running; now interrupted)"
+	default:
+		what = "; the run ended: " + strings.TrimSpace(m.Status)
+	}
+	latest := latestImage(dir)
+	config := filepath.Join(dir, ResolvedConfigName)
+	if latest == "" {
+		return what + "; it left no image to restart from: start again with nst run -c " + shellQuote(config)
+	}
+	return fmt.Sprintf("%s; restart from its latest image with: nst run -c %s --set init=image --set init_image=%s",
+		what, shellQuote(config), shellQuote(latest))
+}
+
+// latestImage is the newest image a run folder holds to restart from: the
+// last image an interrupted run saved, else its intermediate image of the
+// highest iteration, else "".
+func latestImage(dir string) string {
+	for _, ext := range []string{".png", ".jpg"} {
+		if p := filepath.Join(dir, "last"+ext); isRegular(p) {
+			return p
+		}
+	}
+	var best string
+	for _, ext := range []string{".png", ".jpg"} {
+		matches, _ := filepath.Glob(filepath.Join(dir, "iter_*"+ext))
+		for _, m := range matches {
+			// iter_00040 < iter_100000: longer names are later iterations.
+			if isRegular(m) && (best == "" || len(m) > len(best) || len(m) == len(best) && m > best) {
+				best = m
+			}
+		}
+	}
+	return best
+}
+
+// isRegular reports whether path names a regular file.
+func isRegular(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/models"
@@ -447,7 +448,22 @@ func TestResumeRefuses(t *testing.T) {
 			if err := os.Remove(filepath.Join(dir, CheckpointDir, readCheckpoint(t, dir).State.Name)); err != nil {
 				t.Fatal(err)
 			}
-		}, []string{"is incomplete", ".bin: no such file"}},
+		}, []string{"is incomplete", ".bin\": no such file"}},
+		{"optimiser state a named pipe", func(t *testing.T, dir string, _ *Config) {
+			p := filepath.Join(dir, CheckpointDir, readCheckpoint(t, dir).State.Name)
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"is incomplete", ".bin\" is a named pipe, not a regular file"}},
+		{"optimiser state larger than any state of its image", func(t *testing.T, dir string, _ *Config) {
+			c := readCheckpoint(t, dir)
+			if err := os.Truncate(filepath.Join(dir, CheckpointDir, c.State.Name), maxStateBytes(c.Channels*c.Width*c.Height)+1); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"is incomplete", ".bin\" is 18", "over the limit of 18"}},
 		{"description naming a file elsewhere", func(t *testing.T, dir string, _ *Config) {
 			editCheckpoint(t, dir, func(c *checkpoint) { c.Image.Name = "../../x.npy" })
 		}, []string{"checkpoint is damaged", `files "../../x.npy" and "optimizer-`}},
@@ -484,7 +500,13 @@ func TestResumeRefuses(t *testing.T) {
 			}
 			tt.change(t, res.Dir, cfg)
 			before := snapshot(t, res.Dir)
-			_, err = Resume(context.Background(), res.Dir, RunOptions{})
+			done := make(chan struct{})
+			go func() { _, err = Resume(context.Background(), res.Dir, RunOptions{}); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Resume still running after 30 s")
+			}
 			if err == nil {
 				t.Fatal("Resume succeeded")
 			}
@@ -532,7 +554,7 @@ func TestResumeRefusesASecondResumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Resume(context.Background(), dir, RunOptions{})
-	if err == nil || !strings.Contains(err.Error(), "another nst process is resuming this run") {
+	if err == nil || !strings.Contains(err.Error(), "another nst process is running or resuming this run") {
 		t.Errorf("error %v, want the run to be locked", err)
 	}
 	unlock()
@@ -717,6 +739,10 @@ func snapshot(t *testing.T, dir string) map[string]string {
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
+		}
+		if !d.Type().IsRegular() {
+			files[path] = d.Type().String() // a named pipe would block a read
+			return nil
 		}
 		data, err := os.ReadFile(path)
 		files[path] = string(data)

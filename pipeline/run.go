@@ -94,6 +94,9 @@ func run(ctx context.Context, cfg *Config, o RunOptions, ck *loadedCheckpoint) (
 	if err != nil {
 		return nil, err
 	}
+	if s.unlock != nil {
+		defer s.unlock()
+	}
 	defer rec.costLog.Close()
 	saver := &checkpointer{e: e, s: s}
 	obs := append(observers{rec, &imageSaver{e: e}, newProgressReporter(o.Progress, e), saver}, o.Observers...)

@@ -8,11 +8,14 @@ import (
 	"time"
 
 	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/pipeline"
+	"github.com/nst-project/nst/record"
 )
 
-// TestSpecialFilesAreRefused: a named pipe or a device given as a config
-// or an image is refused at once, naming what it is, instead of blocking
+// TestSpecialFilesAreRefused: a named pipe or a device given as a config,
+// an image, a model, or found where a run's records are read back (arrays,
+// costs.csv, manifest.json, an input hashed for the manifest) is refused at once, naming what it is, instead of blocking
 // in open() or being read without end. Each call is bounded by a timer,
 // so a regression fails the test rather than hanging it.
 func TestSpecialFilesAreRefused(t *testing.T) {
@@ -21,8 +24,17 @@ func TestSpecialFilesAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	load := map[string]func(string) error{
-		"config": func(p string) error { _, err := pipeline.LoadConfig(p, nil); return err },
-		"image":  func(p string) error { _, err := imageio.Load(p, imageio.LoadOptions{}); return err },
+		"config":     func(p string) error { _, err := pipeline.LoadConfig(p, nil); return err },
+		"image":      func(p string) error { _, err := imageio.Load(p, imageio.LoadOptions{}); return err },
+		"model":      func(p string) error { _, err := models.Load(p); return err },
+		"array":      func(p string) error { _, _, err := record.ReadNPY(p); return err },
+		"costs.csv":  func(p string) error { _, err := record.ReadCosts(p); return err },
+		"manifest":   func(p string) error { _, err := record.ReadManifest(p); return err },
+		"input hash": func(p string) error { _, err := record.FileSHA256(p); return err },
+		"resume costs.csv": func(p string) error {
+			_, err := record.ResumeCostLog(p, []string{"content", "total"}, 1)
+			return err
+		},
 	}
 	for what, f := range load {
 		for _, c := range []struct{ path, want string }{{fifo, "named pipe"}, {"/dev/zero", "device"}} {

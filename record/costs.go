@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // Fixed columns around the cost terms in a cost log.
@@ -63,8 +65,21 @@ func ResumeCostLog(path string, terms []string, lastIter int) (*CostLog, error) 
 	if err := checkTerms(terms); err != nil {
 		return nil, fmt.Errorf("resume cost log %s: %w", path, err)
 	}
+	// The log is read whole: it must be a regular file within
+	// safefile.MaxCostLogBytes (checked before the open, so that a named
+	// pipe cannot block it, and on the opened file).
+	if _, err := safefile.StatFile(path, safefile.MaxCostLogBytes); err != nil {
+		return nil, fmt.Errorf("resume cost log: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
+		return nil, fmt.Errorf("resume cost log: %w", err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() || st.Size() > safefile.MaxCostLogBytes {
+		f.Close()
+		if err == nil {
+			_, err = safefile.StatFile(path, safefile.MaxCostLogBytes)
+		}
 		return nil, fmt.Errorf("resume cost log: %w", err)
 	}
 	l, err := resume(f, path, terms, lastIter)
@@ -192,7 +207,7 @@ func (t *CostTable) Column(term string) ([]float64, bool) {
 // ReadCosts reads the cost log at path. A partial last row (from a crash) is
 // ignored.
 func ReadCosts(path string) (*CostTable, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, safefile.MaxCostLogBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read cost log: %w", err)
 	}

@@ -10,12 +10,15 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"time"
 
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/runlock"
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // Run states recorded in Manifest.Status. A failed run records "failed: "
@@ -51,6 +54,10 @@ type Manifest struct {
 	// Tiled lists the scales evaluated in tiles (runtime.tile).
 	Tiled  []Tiling `json:"tiled,omitempty"`
 	Status string   `json:"status"`
+	// Killed is set by ReadRunManifest when the manifest said "running"
+	// but the run's process was gone: it ended without a word (SIGKILL,
+	// the OOM killer, a power cut), and Status now says interrupted.
+	Killed bool `json:"-"`
 }
 
 // Tiling records a scale evaluated in tiles: the image's size, the tiles'
@@ -274,7 +281,7 @@ func (m *Manifest) Write(path string) error {
 
 // ReadManifest reads a manifest written by Write.
 func ReadManifest(path string) (*Manifest, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, safefile.MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
@@ -285,9 +292,46 @@ func ReadManifest(path string) (*Manifest, error) {
 	return &m, nil
 }
 
-// FileSHA256 returns the hex-encoded SHA-256 of the file at path.
+// claimGrace is how long a "running" manifest may go without its
+// folder's lock before its run is taken for dead: a fresh run writes the
+// manifest an instant before it takes the lock.
+const claimGrace = 5 * time.Second
+
+// ReadRunManifest reads the manifest of the run folder dir. A manifest
+// that says "running" while no process holds the folder's lock
+// (internal/runlock; every run holds it while it runs) belongs to a run
+// whose process died without a word: it is rewritten, under the lock, to
+// say "interrupted", and returned so with Killed set. Where the manifest
+// cannot be rewritten (a read-only folder) it is still returned as
+// interrupted.
+func ReadRunManifest(dir string) (*Manifest, error) {
+	path := filepath.Join(dir, ManifestName)
+	m, err := ReadManifest(path)
+	if err != nil || m.Status != StatusRunning || !runlock.Supported || runlock.Held(dir) {
+		return m, err
+	}
+	if st, err := os.Stat(path); err != nil || time.Since(st.ModTime()) < claimGrace {
+		return m, nil // just claimed, perhaps: as recorded
+	}
+	unlock, err := runlock.Lock(dir)
+	if err != nil {
+		return m, nil // a run or resumer took it meanwhile
+	}
+	defer unlock()
+	// Read again under the lock: a resumer may have finished meanwhile.
+	if m, err = ReadManifest(path); err != nil || m.Status != StatusRunning {
+		return m, err
+	}
+	m.Status, m.Killed = StatusInterrupted, true
+	_ = m.Write(path) // a read-only folder keeps its manifest; the reader still learns
+	return m, nil
+}
+
+// FileSHA256 returns the hex-encoded SHA-256 of the regular file at path
+// (a named pipe or a device is refused, not read; the bound is the largest
+// kind of input nst hashes, a model's external data).
 func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, safefile.MaxExternalDataBytes)
 	if err != nil {
 		return "", fmt.Errorf("hash file: %w", err)
 	}

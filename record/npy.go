@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 
 	"github.com/nst-project/nst/internal/atomicfile"
 	"github.com/nst-project/nst/internal/npyfmt"
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // The .npy format (NumPy's "format" module): a magic string, a version, a
@@ -61,18 +61,15 @@ func WriteNPY(path string, shape []int, data []float32) error {
 }
 
 // ReadNPY reads a float32 .npy file (format 1.0, 2.0 or 3.0, dtype '<f4' or
-// '>f4', C order) and returns its shape and data.
+// '>f4', C order) and returns its shape and data. path must be a regular
+// file of at most safefile.MaxNPYBytes.
 func ReadNPY(path string) (shape []int, data []float32, err error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, safefile.MaxNPYBytes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read array: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, fmt.Errorf("read array: %w", err)
-	}
-	shape, data, err = readNPY(bufio.NewReader(f), st.Size())
+	shape, data, err = readNPY(bufio.NewReader(f), f.Size())
 	if err != nil {
 		return nil, nil, fmt.Errorf("read array %s: %w", path, err)
 	}

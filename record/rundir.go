@@ -57,10 +57,12 @@ func RunDir(base string) (string, error) {
 // claim tries to make dir this run's folder, reporting false when it is
 // taken: not a folder, not empty, or claimed concurrently.
 func claim(dir string) (bool, error) {
+	made := true
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		if !errors.Is(err, fs.ErrExist) {
 			return false, err
 		}
+		made = false
 		empty, err := isEmptyDir(dir)
 		if err != nil || !empty {
 			// A file of that name, an unreadable folder, or earlier
@@ -75,12 +77,24 @@ func claim(dir string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	_, err = io.WriteString(f, "{\"status\": \""+StatusRunning+"\"}\n")
+	_, err = writePlaceholder(f, "{\"status\": \""+StatusRunning+"\"}\n")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return err == nil, err
+	if err != nil {
+		// A full disk: leave no half-made folder behind.
+		os.Remove(filepath.Join(dir, ManifestName))
+		if made {
+			os.Remove(dir)
+		}
+		return false, err
+	}
+	return true, nil
 }
+
+// writePlaceholder writes the claiming manifest; tests replace it to make
+// the write fail as on a full disk.
+var writePlaceholder = io.WriteString
 
 func isEmptyDir(dir string) (bool, error) {
 	d, err := os.Open(dir)

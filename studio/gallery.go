@@ -180,7 +180,8 @@ func (s *Server) gallery() []GalleryRun {
 			continue
 		}
 		dir := filepath.Join(s.roots.runs, e.Name())
-		m, err := record.ReadManifest(filepath.Join(dir, "manifest.json"))
+		// A run killed without a word reads as interrupted, not running.
+		m, err := record.ReadRunManifest(dir)
 		if err != nil {
 			continue
 		}

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // MaxItems bounds the items one sweep file may expand to: a grid that
@@ -101,7 +103,7 @@ func Load(path string, opt Options) (*Sweep, error) {
 	if opt.Resolve == nil {
 		return nil, errors.New("sweep: Options.Resolve is required")
 	}
-	raw, err := os.ReadFile(path)
+	raw, err := safefile.ReadFile(path, safefile.MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read sweep file: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // recordVersion is the sweep.json format this build writes and reads.
@@ -140,7 +142,7 @@ func ReadRecord(dir string) (*Record, error) {
 }
 
 func readRecord(path string) (*Record, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := safefile.ReadFile(path, safefile.MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read the sweep's plan: %w", err)
 	}

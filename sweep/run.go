@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/runlock"
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // State is where an item stands.
@@ -31,6 +33,11 @@ const (
 	StateResumable State = "resumable"
 	// StateDone: done.json exists; the item is skipped.
 	StateDone State = "done"
+	// StateRunning: the folder holds outputs but no done.json, and a live
+	// process (another shard, on this machine) holds its run's lock; the
+	// item is skipped. A run killed without a word holds no lock: its item
+	// is resumable.
+	StateRunning State = "running"
 )
 
 // Status is an item's state on disk.
@@ -92,7 +99,7 @@ func (s *Sweep) Status(sh Shard) ([]Status, error) {
 // itemStatus reads one item folder.
 func itemStatus(dir string) (Status, error) {
 	st := Status{Dir: dir, State: StatePending}
-	raw, err := os.ReadFile(filepath.Join(dir, DoneName))
+	raw, err := safefile.ReadFile(filepath.Join(dir, DoneName), safefile.MaxConfigBytes)
 	if err == nil {
 		var d DoneMarker
 		if err := json.Unmarshal(raw, &d); err != nil {
@@ -109,6 +116,8 @@ func itemStatus(dir string) (Status, error) {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return st, fmt.Errorf("item %s: %w", dir, err)
+	case len(entries) > 0 && runlock.Held(dir):
+		st.State = StateRunning
 	case len(entries) > 0:
 		st.State = StateResumable
 	}
@@ -142,8 +151,12 @@ func (s *Sweep) WriteList(w io.Writer, sh Shard, statuses []Status) error {
 		axes = append(axes, fmt.Sprintf("%s (%d)", ax.Key, len(ax.Values)))
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "sweep %s: %s (%d done, %d resumable, %d pending)\n", s.File, scope,
-		counts[StateDone], counts[StateResumable], counts[StatePending])
+	running := ""
+	if n := counts[StateRunning]; n > 0 {
+		running = fmt.Sprintf(", %d running", n)
+	}
+	fmt.Fprintf(tw, "sweep %s: %s (%d done, %d resumable, %d pending%s)\n", s.File, scope,
+		counts[StateDone], counts[StateResumable], counts[StatePending], running)
 	fmt.Fprintf(tw, "base %s, output %s\n", s.Base, s.Output)
 	fmt.Fprintf(tw, "axes, the last fastest: %s\n\n", strings.Join(axes, ", "))
 	fmt.Fprintln(tw, "#\tSTATE\tID\tSETTINGS")
@@ -251,6 +264,11 @@ func (s *Sweep) Run(ctx context.Context, sh Shard, run Runner, log io.Writer) (*
 		if st.State == StateDone {
 			rep.Skipped = append(rep.Skipped, it.ID)
 			fmt.Fprintf(log, "%s: done already, skipped\n", prefix)
+			continue
+		}
+		if st.State == StateRunning {
+			rep.Skipped = append(rep.Skipped, it.ID)
+			fmt.Fprintf(log, "%s: running in another process, skipped\n", prefix)
 			continue
 		}
 		resume := st.State == StateResumable

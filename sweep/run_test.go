@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nst-project/nst/internal/runlock"
 )
 
 // itemColor is the solid colour the test runner paints item i with.
@@ -427,5 +429,43 @@ func TestRecordWithoutHardLinks(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("readRecordWait: %v", err)
+	}
+}
+
+// TestRunningItemsAreSkipped: an item whose run holds its folder's lock
+// (another shard's live process) reads as running, is skipped, and is
+// counted so in the listing; once the lock is gone (the process ended,
+// even by SIGKILL) it is resumable.
+func TestRunningItemsAreSkipped(t *testing.T) {
+	if !runlock.Supported {
+		t.Skip("no flock on this platform")
+	}
+	s, _ := load(t, grid2x3, nil)
+	dir := s.ItemDir(s.Items[0])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"status": "running"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := runlock.Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := itemStatus(dir); st.State != StateRunning {
+		t.Errorf("locked item is %s, want running", st.State)
+	}
+	var list bytes.Buffer
+	if err := s.List(&list, All); err != nil || !strings.Contains(list.String(), "(0 done, 0 resumable, 5 pending, 1 running)") {
+		t.Errorf("listing (%v):\n%s\nwant 1 running", err, list.String())
+	}
+	c := newCounter(t)
+	rep, err := s.Run(context.Background(), All, c.run, nil)
+	if err != nil || !slices.Contains(rep.Skipped, s.Items[0].ID) || len(rep.Ran) != 5 {
+		t.Errorf("run: %v, report %+v; want the running item skipped and the others run", err, rep)
+	}
+	unlock()
+	if st, _ := itemStatus(dir); st.State != StateResumable {
+		t.Errorf("item after its lock went is %s, want resumable", st.State)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	_ "image/jpeg" // item images may be JPEG (output.format: jpeg)
 	"image/png"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/image/math/fixed"
 
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // SheetOptions configure Sheet.
@@ -326,7 +326,7 @@ func drawSheet(dir string, rec *Record, name string, cell, rowAx, colAx int, cho
 }
 
 func loadImage(path string) (image.Image, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, safefile.MaxImageBytes)
 	if err != nil {
 		return nil, err
 	}

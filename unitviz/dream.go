@@ -156,8 +156,8 @@ func (o *DreamOptions) check() error {
 	if o.Backbone == nil {
 		bad("no backbone")
 	}
-	if o.Width < 1 || o.Height < 1 {
-		bad("image size %dx%d; want positive", o.Width, o.Height)
+	if o.Width < 1 || o.Height < 1 || o.Width > MaxSize || o.Height > MaxSize {
+		bad("image size %dx%d; want 1 to %d pixels a side", o.Width, o.Height, MaxSize)
 	}
 	if o.Steps < 1 {
 		bad("steps %d; want at least 1", o.Steps)
@@ -170,6 +170,10 @@ func (o *DreamOptions) check() error {
 	}
 	if o.BlurEvery < 0 || !(o.BlurSigma >= 0) || math.IsInf(o.BlurSigma, 0) {
 		bad("blur every %d steps with sigma %v; want non-negative numbers", o.BlurEvery, o.BlurSigma)
+	} else if side := max(o.Width, o.Height); o.BlurSigma > float64(side) {
+		// The kernel reaches 3 sigma: a wider blur only flattens the
+		// image, at the cost of a kernel as wide as it.
+		bad("blur sigma %v; want 0 up to the image's side (%d pixels)", o.BlurSigma, side)
 	}
 	if !(o.TV >= 0) || math.IsInf(o.TV, 0) {
 		bad("tv weight %v; want a finite number >= 0", o.TV)

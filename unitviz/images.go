@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // imageExtensions are the file name endings ListImages takes for images:
@@ -15,9 +17,11 @@ var imageExtensions = []string{".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff",
 // ListImages returns the paths of the image files directly in dir (by
 // extension, in any case), sorted by name. Sub-folders are not searched.
 // A folder without images is an error, since searching it would find
-// nothing.
+// nothing. dir must be a folder: a named pipe or a device is refused
+// without blocking (internal/safefile), and entries that are not regular
+// files (pipes, devices, folders named like images) are skipped.
 func ListImages(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
+	entries, err := safefile.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
@@ -35,7 +39,7 @@ func ListImages(dir string) ([]string, error) {
 		paths = append(paths, p)
 	}
 	if len(paths) == 0 {
-		return nil, fmt.Errorf("list images: no image files (%s) in %s", strings.Join(imageExtensions, " "), dir)
+		return nil, fmt.Errorf("list images: no image files (%s) in %s", strings.Join(imageExtensions, " "), safefile.Quote(dir))
 	}
 	return paths, nil
 }

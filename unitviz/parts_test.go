@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nst-project/nst/models"
 )
@@ -73,6 +75,9 @@ func TestListImages(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "gone.png"), filepath.Join(dir, "dangling.png")); err != nil {
 		t.Fatal(err)
 	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.png"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	got, err := ListImages(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +95,31 @@ func TestListImages(t *testing.T) {
 	}
 	if _, err := ListImages(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing folder: error %v", err)
+	}
+}
+
+// TestListImagesRefusesSpecialFiles: --images naming a named pipe or a
+// device is refused at once, saying what it is (opening a pipe as a folder
+// used to block until a writer came); the call is bounded by a timer.
+func TestListImagesRefusesSpecialFiles(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{fifo, `"` + fifo + `" is a named pipe, not a directory`},
+		{"/dev/zero", `"/dev/zero" is a device, not a directory`},
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := ListImages(c.path); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("ListImages(%s): %v, want an error saying %q", c.path, err, c.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("ListImages(%s): still waiting after 5 s", c.path)
+		}
 	}
 }
 

@@ -190,8 +190,8 @@ func (o *TopOptions) check(n int) error {
 		return fmt.Errorf("units top: %d patches per unit; want at least 1", o.Top)
 	case o.PerImage < 0:
 		return fmt.Errorf("units top: %d patches per image; want 0 (automatic) or more", o.PerImage)
-	case o.Size < 0:
-		return fmt.Errorf("units top: size %d; want 0 (as the images are) or a positive long side", o.Size)
+	case o.Size < 0 || o.Size > MaxSize:
+		return fmt.Errorf("units top: size %d; want 0 (as the images are) or a long side of 1 to %d pixels", o.Size, MaxSize)
 	}
 	l, err := o.Backbone.Lookup(o.Layer)
 	if err != nil {

@@ -98,3 +98,7 @@ func parseUnit(s string) (int, error) {
 	}
 	return u, nil
 }
+
+// MaxSize bounds the side, in pixels, of the images Top and Dream run
+// through the network: a run's largest size (the config's size).
+const MaxSize = 16384

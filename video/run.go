@@ -31,6 +31,7 @@ import (
 
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/runlock"
 	"github.com/nst-project/nst/pipeline"
 	"github.com/nst-project/nst/record"
 	"github.com/nst-project/nst/video/frames"
@@ -134,6 +135,13 @@ func Run(ctx context.Context, cfg *pipeline.Config, o Options) (*Result, error) 
 	if err != nil {
 		return nil, fmt.Errorf("video run: %w; set output.dir (or --out) to a folder nst can create and write", err)
 	}
+	// The folder's lock tells readers (record.ReadRunManifest) the run is
+	// live, as a frame's own run folder's does.
+	unlock, err := runlock.Lock(dir)
+	if err != nil {
+		return nil, fmt.Errorf("video run: lock %s: %w", dir, err)
+	}
+	defer unlock()
 	resolved, err := cfg.Resolved()
 	if err != nil {
 		return nil, err
@@ -149,6 +157,14 @@ func Run(ctx context.Context, cfg *pipeline.Config, o Options) (*Result, error) 
 // and the rest are styled as the folder's config.yaml says. The result is
 // the one an uninterrupted run would have given, frame for frame.
 func Resume(ctx context.Context, dir string, o Options) (*Result, error) {
+	unlock, err := runlock.Lock(dir)
+	if errors.Is(err, runlock.ErrLocked) {
+		return nil, fmt.Errorf("resume video run %s: another nst process is running or resuming this run", dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resume video run %s: %w", dir, err)
+	}
+	defer unlock()
 	m, err := readManifest(filepath.Join(dir, ManifestName))
 	if err != nil {
 		return nil, fmt.Errorf("resume video run %s: %w", dir, err)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/safefile"
 )
 
 // Environment variables that configure NewFetcher.
@@ -102,10 +103,13 @@ func checkCached(path string, e Entry) (state cacheState, hashed bool, err error
 	return cacheVerified, true, nil
 }
 
+// maxStampBytes bounds a stamp file, a line of JSON.
+const maxStampBytes = 64 << 10
+
 // readStamp reads a stamp file; ok is false when it is missing or garbled,
 // which only means the file gets hashed.
 func readStamp(path string) (s stamp, ok bool) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path, maxStampBytes)
 	if err != nil {
 		return stamp{}, false
 	}
@@ -127,7 +131,7 @@ func writeStamp(path string, info fs.FileInfo, sum string) error {
 
 // fileSHA256 returns the hex SHA-256 of the file at path.
 func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, safefile.MaxModelBytes)
 	if err != nil {
 		return "", err
 	}

@@ -126,7 +126,20 @@ func TestBadInputsGiveOneErrorLine(t *testing.T) {
 		{"wrong type in the environment", func(t *testing.T, _ string) (string, []string) {
 			t.Setenv("NST_SIZE", "big")
 			return "", nil
-		}, []string{"'size' cannot parse value as 'int'", "check the environment (NST_SIZE)"}},
+		}, []string{`environment NST_SIZE: key "size": big is not a whole number`}},
+		{"environment variable naming no key", func(t *testing.T, _ string) (string, []string) {
+			t.Setenv("NST_SIZ", "64")
+			return "", nil
+		}, []string{"environment NST_SIZ: no config key has this variable (did you mean NST_SIZE?); unset it"}},
+		{"config over the size limit", func(t *testing.T, dir string) (string, []string) {
+			path := filepath.Join(dir, "big.yaml")
+			if err := os.WriteFile(path, bytes.Repeat([]byte("#"), 1<<20+1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return "", []string{"-c", path}
+		}, []string{`big.yaml" is 1048577 bytes (1.0 MiB), over the limit of 1048576 bytes (1.0 MiB) for a config`}},
+		{"config with a second document", withConfig(minimalConfig + "---\nsize: 64\n"), []string{"a second YAML document (after ---); a config is one document"}},
+		{"empty layer map", set("layers.style={}"), []string{"--set layers.style: layers.style: an empty map; give at least one layer and its weight"}},
 		{"unknown key", yamlExtra("optimiser: {lr: 0.5}\n"), []string{`unknown key "optimiser" (did you mean "optimizer"?)`}},
 		{"unknown nested key", yamlExtra("limits: {max_pixel: 5}\n"), []string{`unknown key "limits.max_pixel" (did you mean "limits.max_pixels"?)`}},
 		{"NaN weight", yamlExtra("weights: {content: .nan}\n"), []string{"weights.content: NaN; want a finite number >= 0"}},
@@ -140,7 +153,7 @@ func TestBadInputsGiveOneErrorLine(t *testing.T) {
 		{"layer absent from the backbone", set("layers.content.relu9_9=1"), []string{`layers.content: unknown layer "relu9_9"`}},
 
 		// Model files.
-		{"model missing", set("model.path=/no/such/dir/vgg19.onnx"), []string{"load model: open /no/such/dir/vgg19.onnx: no such file or directory"}},
+		{"model missing", set("model.path=/no/such/dir/vgg19.onnx"), []string{`load model: open "/no/such/dir/vgg19.onnx": no such file or directory`}},
 		{"model empty", withFile("model.path", "empty.onnx", constant(nil)), []string{`load model "`, "empty.onnx", "no graph nodes (truncated, or another format?)"}},
 		{"model truncated", withFile("model.path", "cut.onnx", truncatedModel), []string{"cut.onnx", "not a readable ONNX file (truncated, or another format?)"}},
 		{"model not ONNX", withFile("model.path", "photo.onnx", encodePNG), []string{"photo.onnx", "not a readable ONNX file"}},
@@ -175,6 +188,7 @@ func TestBadInputsGiveOneErrorLine(t *testing.T) {
 			return "", []string{"--out", filepath.Join(file, "sub")}
 		}, []string{"create run folder: mkdir", "file.txt: not a directory", "set output.dir (or --out) to a folder nst can create and write"}},
 		{"unknown output format", set("output.format=gif"), []string{`output.format: "gif"; want png or jpeg`}},
+		{"CUDA on a CPU-only ONNX Runtime", set("runtime.device=cuda"), []string{"runtime.device cuda: this ONNX Runtime build has no CUDA provider", "use runtime.device: cpu"}},
 
 		// Resuming.
 		{"resume a missing folder", func(*testing.T, string) (string, []string) {
@@ -483,6 +497,33 @@ func resumeAfter(t *testing.T, sig syscall.Signal, config string, sets []string,
 		}
 	}
 	checkNoTrace(t, r.stderr)
+}
+
+// TestResumeAfterSIGKILL kills a run without a word, as the OOM killer
+// or a power cut would: no checkpoint, the manifest still "running". A
+// --resume must say so in one line, offer the latest intermediate image
+// as the start of a new run (init: image), and rewrite the manifest as
+// interrupted.
+func TestResumeAfterSIGKILL(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	sets := []string{"--set", "optimizer.name=adam", "--set", "optimizer.lr=0.01", "--set", "optimizer.iterations=300", "--set", "size=192", "--set", "output.save_every=1"}
+	lines, code := interruptAfterFirstIteration(t, syscall.SIGKILL, append([]string{"run", "-c", writeConfig(t, ""), "--out", out}, sets...)...)
+	if code != -1 {
+		t.Fatalf("exit %d, want death by SIGKILL; stderr:\n%s", code, strings.Join(lines, "\n"))
+	}
+	manifest := filepath.Join(out, "manifest.json")
+	if raw, err := os.ReadFile(manifest); err != nil || !strings.Contains(string(raw), `"running"`) {
+		t.Fatalf("manifest after SIGKILL: %q, %v; want it still running", raw, err)
+	}
+	r := nst(t, "run", "--resume", out)
+	checkOneErrorLine(t, r, 1, []string{
+		"no checkpoint in " + out,
+		"the run's process was killed before it could save one (its manifest said running; now interrupted)",
+		"restart from its latest image with: nst run -c " + filepath.Join(out, "config.yaml") + " --set init=image --set init_image=" + filepath.Join(out, "iter_0000"),
+	})
+	if raw, err := os.ReadFile(manifest); err != nil || !strings.Contains(string(raw), `"status": "interrupted"`) {
+		t.Errorf("manifest after the resume: %q, %v; want it interrupted", raw, err)
+	}
 }
 
 func TestResumeTakesNoConfig(t *testing.T) {

@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nst-project/nst/bench"
 	"github.com/nst-project/nst/internal/atomicfile"
+	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/models"
+	"github.com/nst-project/nst/pipeline"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -23,6 +27,7 @@ func newBenchCmd() *cobra.Command {
 		inProcess bool
 		profile   string
 		force     bool
+		maxMemory string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [--sizes 256,512,1024] [--iterations N] [--model FILE] [--tile auto|off|N]",
@@ -49,6 +54,12 @@ with threads x s/iter to see how much of the machine the run got.`,
 			if o.Iterations < 1 {
 				return usageError{fmt.Errorf("--iterations %d: want at least 1", o.Iterations)}
 			}
+			if maxMemory != "" {
+				var err error
+				if o.MaxMemory, err = sysmem.ParseMemory(maxMemory); err != nil {
+					return usageError{fmt.Errorf("--max-memory %q: %w", maxMemory, err)}
+				}
+			}
 			if jsonPath != "" && jsonPath != "-" {
 				if err := checkOutputs(force, nil, jsonPath); err != nil {
 					return err
@@ -58,6 +69,13 @@ with threads x s/iter to see how much of the machine the run got.`,
 			var err error
 			if profile != "" && !inProcess {
 				return usageError{fmt.Errorf("--cpuprofile needs --in-process")}
+			}
+			// Refuse what would not fit before any work, in this process:
+			// a child that ran out of memory would only say it died.
+			if !inProcess {
+				if err := bench.Check(cmd.Context(), o); err != nil {
+					return err
+				}
 			}
 			if inProcess {
 				if profile != "" {
@@ -102,11 +120,11 @@ with threads x s/iter to see how much of the machine the run got.`,
 	f.IntVar(&o.MatMulSize, "matmul", 2048, "n of the n^3 MatMul measuring the machine's rate; -1 to skip")
 	f.StringVar(&o.GraphCache, "graph-cache", models.DefaultCacheDir(), "folder of the optimised-graph cache; empty to run without it")
 	f.StringVar(&o.Tile, "tile", "", "runtime.tile: auto (tiles only where the whole image does not fit), off, or a tile side in pixels")
-	f.StringVar(&o.MaxMemory, "max-memory", "", "runtime.max_memory, such as 8GB (empty: the memory available); with --tile auto a lower limit tiles a size that fits whole")
 	f.StringVar(&o.Optimizer, "optimizer", "", "optimizer.name: lbfgs or adam (empty: the default)")
 	f.IntVar(&o.History, "history", 0, "optimizer.history, L-BFGS's pairs (0: the default); print sizes need fewer")
 	f.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file (- for stdout instead of the table)")
 	f.BoolVar(&force, "force", false, "replace the --json file if it exists")
+	f.StringVar(&maxMemory, "max-memory", "", "memory the sizes and the MatMul must fit in, such as 8GB (runtime.max_memory); default: what the system has available. With --tile auto a lower limit tiles a size that would fit whole")
 	f.BoolVar(&inProcess, "in-process", false, "run every size in this process instead of one process per size")
 	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile (go tool pprof) of an --in-process run to this file")
 	return cmd
@@ -124,11 +142,28 @@ func benchIsolated(cmd *cobra.Command, o bench.Options) (*bench.Report, error) {
 		args := []string{"bench", "--in-process", "--json", "-", "--matmul", strconv.Itoa(o.MatMulSize),
 			"--sizes", strconv.Itoa(size), "--iterations", strconv.Itoa(o.Iterations),
 			"--threads", strconv.Itoa(o.Threads), "--model", o.Model, "--library", o.Library, "--graph-cache", o.GraphCache,
-			"--tile", o.Tile, "--max-memory", o.MaxMemory, "--optimizer", o.Optimizer, "--history", strconv.Itoa(o.History)}
+			"--tile", o.Tile, "--optimizer", o.Optimizer, "--history", strconv.Itoa(o.History)}
+		if o.MaxMemory > 0 {
+			args = append(args, "--max-memory", strconv.FormatInt(o.MaxMemory, 10))
+		}
 		child := exec.CommandContext(cmd.Context(), exe, args...)
 		var out bytes.Buffer
-		child.Stdout, child.Stderr = &out, cmd.ErrOrStderr()
-		if err := child.Run(); err != nil {
+		stderr := &crashFilter{w: cmd.ErrOrStderr()}
+		child.Stdout, child.Stderr = &out, stderr
+		err := child.Run()
+		if len(stderr.line) > 0 {
+			stderr.flush()
+		}
+		if err != nil {
+			if cmd.Context().Err() != nil {
+				return nil, fmt.Errorf("%w: bench %dx%d stopped", pipeline.ErrInterrupted, size, size)
+			}
+			if stderr.crash != "" {
+				return nil, fmt.Errorf("bench %dx%d: the measuring process died (%s); try smaller --sizes or --matmul", size, size, stderr.crash)
+			}
+			if strings.Contains(err.Error(), "signal: killed") {
+				return nil, fmt.Errorf("bench %dx%d: the measuring process was killed (out of memory?); try smaller --sizes or --matmul", size, size)
+			}
 			return nil, fmt.Errorf("bench %dx%d: %w", size, size, err)
 		}
 		var r bench.Report
@@ -147,4 +182,35 @@ func benchIsolated(cmd *cobra.Command, o bench.Options) (*bench.Report, error) {
 		return nil, usageError{fmt.Errorf("--sizes: give at least one size")}
 	}
 	return rep, nil
+}
+
+// crashFilter passes a child's stderr through line by line until the Go
+// runtime starts a crash report ("fatal error: runtime: out of memory",
+// or a panic), which it keeps to itself: bench says in one line that the
+// child died, instead of pages of goroutine stacks.
+type crashFilter struct {
+	w     io.Writer
+	line  []byte
+	crash string // the crash's first line, once one began
+}
+
+func (f *crashFilter) Write(p []byte) (int, error) {
+	for _, c := range p {
+		f.line = append(f.line, c)
+		if c == '\n' {
+			f.flush()
+		}
+	}
+	return len(p), nil
+}
+
+func (f *crashFilter) flush() {
+	line := string(f.line)
+	f.line = f.line[:0]
+	if f.crash == "" && (strings.HasPrefix(line, "fatal error: ") || strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "runtime: out of memory")) {
+		f.crash = strings.TrimSpace(line)
+	}
+	if f.crash == "" {
+		f.w.Write([]byte(line))
+	}
 }

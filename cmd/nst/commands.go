@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -51,7 +52,53 @@ Every config key can also be set with an NST_ variable: NST_OPTIMIZER_ITERATIONS
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	root.AddCommand(newRunCmd(), newEvalCmd(), newModelCmd(), newUnitsCmd(), newBenchCmd(), newSweepCmd(), newServeCmd(), newVersionCmd())
+	for _, c := range root.Commands() {
+		usageArgs(c)
+	}
 	return root
+}
+
+// usageArgs makes a wrong argument count or an unknown subcommand a usage
+// error (exit 2) in c and every command below it, as flag errors are: a
+// command's own argument check returns a plain error, which would exit 1.
+// A command that only groups subcommands names an unknown one, and says
+// which there are when given none, instead of printing its help and
+// exiting 0.
+func usageArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
+	if c.HasSubCommands() && !c.Runnable() {
+		c.SuggestionsMinimumDistance = 2 // cobra's own default for unknown commands
+		var names []string
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			hint := ""
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = fmt.Sprintf(" (did you mean %q?)", s[0])
+			}
+			return fmt.Errorf("unknown command %q for %q%s", args[0], cmd.CommandPath(), hint)
+		}
+		c.RunE = func(cmd *cobra.Command, _ []string) error {
+			return usageError{fmt.Errorf("%s needs a subcommand: %s", cmd.Name(), strings.Join(names, ", "))}
+		}
+	}
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			err := check(cmd, args)
+			if err == nil || errors.As(err, new(usageError)) {
+				return err
+			}
+			return usageError{err}
+		}
+	}
 }
 
 // configFlags are the flags run and eval share.

@@ -35,7 +35,7 @@ func run() int {
 	defer stop()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	root := newRootCmd()
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	switch {
 	case err == nil:
 		return 0
@@ -44,7 +44,12 @@ func run() int {
 		return 130
 	case errors.As(err, new(usageError)):
 		fmt.Fprintln(os.Stderr, "nst:", oneLine(err))
-		fmt.Fprintln(os.Stderr, "Run 'nst --help' for usage.")
+		// The help of the command that was misused, not the whole tool's.
+		path := "nst"
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		fmt.Fprintf(os.Stderr, "Run '%s --help' for usage.\n", path)
 		return 2
 	default:
 		fmt.Fprintln(os.Stderr, "nst:", oneLine(err))

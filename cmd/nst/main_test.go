@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,6 +243,25 @@ func TestUsageErrors(t *testing.T) {
 		{"eval without out", []string{"eval", "-c", config}, "eval needs --out DIR"},
 		{"unknown flag", []string{"run", "-c", config, "--iterations", "5"}, "unknown flag: --iterations"},
 		{"synth without out", []string{"model", "synth"}, "synth needs --out"},
+		// Argument counts and subcommands, in every subcommand.
+		{"run with an argument", []string{"run", "extra"}, `unknown command "extra" for "nst run"`},
+		{"eval with an argument", []string{"eval", "extra"}, `unknown command "extra" for "nst eval"`},
+		{"model alone", []string{"model"}, "model needs a subcommand: fetch, inspect, synth"},
+		{"model with an unknown subcommand", []string{"model", "inspcet"}, `unknown command "inspcet" for "nst model" (did you mean "inspect"?)`},
+		{"inspect without a file", []string{"model", "inspect"}, "accepts 1 arg(s), received 0"},
+		{"inspect with two files", []string{"model", "inspect", "a", "b"}, "accepts 1 arg(s), received 2"},
+		{"synth with an argument", []string{"model", "synth", "extra"}, `unknown command "extra" for "nst model synth"`},
+		{"fetch without a name", []string{"model", "fetch"}, "fetch needs a model name"},
+		{"units alone", []string{"units"}, "units needs a subcommand: dream, top"},
+		{"units top with an argument", []string{"units", "top", "extra"}, `unknown command "extra" for "nst units top"`},
+		{"units dream with an argument", []string{"units", "dream", "extra"}, `unknown command "extra" for "nst units dream"`},
+		{"bench with an argument", []string{"bench", "extra"}, `unknown command "extra" for "nst bench"`},
+		{"bench with a bad size", []string{"bench", "--sizes", "x"}, `invalid argument "x" for "--sizes" flag`},
+		{"sweep with arguments", []string{"sweep", "a"}, `unknown command "a" for "nst sweep"`},
+		{"sweep sheet without a folder", []string{"sweep", "sheet"}, "accepts 1 arg(s), received 0"},
+		{"serve with an argument", []string{"serve", "extra"}, `unknown command "extra" for "nst serve"`},
+		{"version with an argument", []string{"version", "extra"}, `unknown command "extra" for "nst version"`},
+		{"unknown command", []string{"bogus"}, `unknown command "bogus"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -250,8 +270,17 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("exit %d, want 2 (usage)", r.code)
 			}
 			want := "nst: " + tt.want
-			if lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], want) || lines[1] != "Run 'nst --help' for usage." {
-				t.Errorf("stderr:\n%s\nwant %q... then the help hint", r.stderr, want)
+			// The hint names the misused command's help.
+			path := "nst"
+			for _, a := range tt.args {
+				if strings.HasPrefix(a, "-") || a == "extra" || a == "a" || a == "b" || a == "inspcet" || a == "bogus" {
+					break
+				}
+				path += " " + a
+			}
+			hint := "Run '" + path + " --help' for usage."
+			if lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], want) || lines[1] != hint {
+				t.Errorf("stderr:\n%s\nwant %q... then %q", r.stderr, want, hint)
 			}
 		})
 	}
@@ -415,4 +444,61 @@ func TestInterruptSavesAndExits130(t *testing.T) {
 		t.Errorf("manifest status %q after %d iterations, want interrupted after at least 1", m.Status, m.Iterations)
 	}
 	checkNoTrace(t, strings.Join(lines, "\n"))
+}
+
+// TestSizesAreBoundedByMemory: units top, units dream and bench refuse a
+// size or MatMul that would not fit in memory before any work, through
+// the run's estimate, naming what fits; absurd values are refused
+// outright. None may reach the Go runtime's out-of-memory crash.
+func TestSizesAreBoundedByMemory(t *testing.T) {
+	config := writeConfig(t, "")
+	images := t.TempDir()
+	writePNGFile(t, filepath.Join(images, "a.png"))
+	out := filepath.Join(t.TempDir(), "out.png")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"dream size over the memory", []string{"units", "dream", "-c", config, "--set", "runtime.max_memory=1GB", "--layer", "relu1_1", "--unit", "0", "--size", "16000", "--out", out},
+			1, "nst: --size 16000: a 16000x16000 run needs about"},
+		{"dream size over the bound", []string{"units", "dream", "-c", config, "--layer", "relu1_1", "--unit", "0", "--size", "20000", "--out", out},
+			2, "nst: --size 20000: want 1 to 16384 pixels"},
+		{"dream blur wider than the image", []string{"units", "dream", "-c", config, "--layer", "relu1_1", "--unit", "0", "--size", "32", "--blur-sigma", "1e9", "--out", out},
+			1, "nst: units dream: blur sigma 1e+09; want 0 up to the image's side (32 pixels)"},
+		{"top size over the memory", []string{"units", "top", "-c", config, "--set", "runtime.max_memory=1GB", "--layer", "relu1_1", "--unit", "0", "--images", images, "--size", "16000", "--out", out},
+			1, "nst: --size 16000: a 16000x16000 run needs about"},
+		{"bench size over the memory", []string{"bench", "--max-memory", "1GiB", "--matmul", "-1", "--tile", "off", "--sizes", "4096"},
+			1, "nst: bench: --sizes 4096: a 4096x4096 run needs about"},
+		{"bench size over the bound", []string{"bench", "--sizes", "20000"}, 1, "nst: bench: --sizes 20000: want 16 to 16384 pixels"},
+		{"bench MatMul over the memory", []string{"bench", "--max-memory", "1GiB", "--sizes", "64", "--matmul", "16384"},
+			1, "nst: bench: --matmul 16384 needs about 4.3 GB of memory, more than the 1.1 GB set by --max-memory; the largest that fits is --matmul 8192"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := nst(t, tt.args...)
+			checkNoTrace(t, r.stderr)
+			if r.code != tt.code || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit %d and %q", r.code, r.stderr, tt.code, tt.want)
+			}
+			if strings.Contains(tt.want, "run needs about") && !strings.Contains(r.stderr, "the largest size that fits is") {
+				t.Errorf("stderr:\n%s\nnames no size that fits", r.stderr)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("a refused command wrote %s", out)
+			}
+		})
+	}
+}
+
+// TestCrashFilter: bench passes a measuring process's stderr through but
+// keeps a Go crash report to itself, remembering its first line.
+func TestCrashFilter(t *testing.T) {
+	var buf strings.Builder
+	f := &crashFilter{w: &buf}
+	io.WriteString(f, "1024x1024: 5.0 s/iteration\nfatal error: runtime: out of memory\n\ngoroutine 1 [running]:\nmain.main()\n")
+	if buf.String() != "1024x1024: 5.0 s/iteration\n" || f.crash != "fatal error: runtime: out of memory" {
+		t.Errorf("passed %q, crash %q", buf.String(), f.crash)
+	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/internal/ortrt"
+	"github.com/nst-project/nst/internal/sysmem"
+	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/pipeline"
 	"github.com/nst-project/nst/record"
 	"github.com/nst-project/nst/unitviz"
@@ -60,8 +62,8 @@ func (f *unitsFlags) load() (*pipeline.Config, unitviz.Network, error) {
 		return nil, unitviz.Network{}, usageError{errors.New("missing --layer, for example --layer conv1_1")}
 	case f.out == "":
 		return nil, unitviz.Network{}, usageError{errors.New("missing --out FILE.png")}
-	case f.size < 0:
-		return nil, unitviz.Network{}, usageError{fmt.Errorf("--size %d: want a positive number of pixels", f.size)}
+	case f.size < 0 || f.size > unitviz.MaxSize:
+		return nil, unitviz.Network{}, usageError{fmt.Errorf("--size %d: want 1 to %d pixels (0: the config's size)", f.size, unitviz.MaxSize)}
 	}
 	cfg, err := pipeline.LoadConfig(f.config, f.sets)
 	if err != nil {
@@ -77,6 +79,9 @@ func (f *unitsFlags) load() (*pipeline.Config, unitviz.Network, error) {
 	if err != nil {
 		return nil, unitviz.Network{}, err
 	}
+	if err := checkUnitsMemory(cfg, b, f.layer, f.size); err != nil {
+		return nil, unitviz.Network{}, err
+	}
 	pre, err := cfg.Model.Preprocess.Models()
 	if err != nil {
 		return nil, unitviz.Network{}, err
@@ -85,6 +90,29 @@ func (f *unitsFlags) load() (*pipeline.Config, unitviz.Network, error) {
 		Backbone: b, Pooling: cfg.Model.Pooling, Preprocess: pre,
 		Session: ortrt.SessionOptions{Threads: cfg.Runtime.Threads, Device: cfg.Runtime.Device},
 	}, nil
+}
+
+// checkUnitsMemory refuses, before any work, a units command whose
+// network at size×size (square: the worst case of an image whose longer
+// side is size) would not fit in memory, through the run's own estimate
+// and limit (pipeline.FootprintOf, pipeline.CheckMemory, runtime.max_memory),
+// naming the largest size that fits. A layer the backbone lacks is left to
+// the command, which names the layers there are.
+func checkUnitsMemory(cfg *pipeline.Config, b *models.Backbone, layer string, size int) error {
+	f, err := pipeline.FootprintOf(b, []string{layer}, cfg, size, size, nil)
+	if err != nil {
+		return nil
+	}
+	var limit int64
+	if cfg.Runtime.MaxMemory != "" {
+		if limit, err = sysmem.ParseMemory(cfg.Runtime.MaxMemory); err != nil {
+			return fmt.Errorf("runtime.max_memory: %w", err)
+		}
+	}
+	if _, err := pipeline.CheckMemory(f, size, size, limit); err != nil {
+		return fmt.Errorf("--size %d: %w", size, err)
+	}
+	return nil
 }
 
 // interruptedUnits turns a cancelled context into pipeline.ErrInterrupted, which

@@ -280,16 +280,83 @@ func configure(opts *ort.SessionOptions, o SessionOptions) error {
 	switch strings.ToLower(o.Device) {
 	case "", "cpu":
 	case "cuda":
+		if err := CheckDevice(o.Device); err != nil {
+			return err
+		}
 		cuda, err := ort.NewCUDAProviderOptions()
 		if err != nil {
-			return fmt.Errorf("runtime.device cuda: %w; this ONNX Runtime build has no CUDA provider, use runtime.device: cpu or a GPU build of ONNX Runtime", err)
+			return &ProviderError{Device: "cuda", Err: err, Detail: "this ONNX Runtime build has no CUDA provider"}
 		}
 		defer cuda.Destroy()
 		if err := opts.AppendExecutionProviderCUDA(cuda); err != nil {
-			return fmt.Errorf("runtime.device cuda: %w; this ONNX Runtime build has no usable CUDA provider, use runtime.device: cpu or a GPU build of ONNX Runtime", err)
+			return &ProviderError{Device: "cuda", Err: err, Detail: "this ONNX Runtime build has no usable CUDA provider"}
 		}
 	default:
 		return fmt.Errorf("runtime.device %q: want cpu or cuda", o.Device)
+	}
+	return nil
+}
+
+// ErrProvider is matched (errors.Is) by the error of a session whose
+// execution provider (runtime.device) cannot be set up. It says nothing
+// of the model: callers must not treat it as a damaged graph.
+var ErrProvider = errors.New("execution provider unavailable")
+
+// ProviderError reports an execution provider that cannot be set up.
+type ProviderError struct {
+	// Device is the runtime.device asked for.
+	Device string
+	// Detail says what is missing.
+	Detail string
+	// Err is ONNX Runtime's error, if it gave one.
+	Err error
+}
+
+// Error is one line naming the device, what is missing and the fix.
+func (e *ProviderError) Error() string {
+	msg := "runtime.device " + e.Device + ": " + e.Detail
+	if e.Err != nil {
+		msg += " (" + firstLine(e.Err.Error()) + ")"
+	}
+	return msg + "; use runtime.device: cpu, or a GPU build of ONNX Runtime (runtime.library)"
+}
+
+// Is makes errors.Is match ErrProvider.
+func (e *ProviderError) Is(target error) bool { return target == ErrProvider }
+
+// Unwrap returns ONNX Runtime's error.
+func (e *ProviderError) Unwrap() error { return e.Err }
+
+// firstLine is s up to its first line break, trimmed.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return strings.TrimSpace(s)
+}
+
+// providerLibs are the libraries an ONNX Runtime build with a device's
+// execution provider installs beside libonnxruntime.so.
+var providerLibs = map[string][]string{
+	"cuda": {"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"},
+}
+
+// CheckDevice reports, with a *ProviderError, a device whose execution
+// provider the loaded library lacks, by looking for its libraries beside
+// the library, before ONNX Runtime is asked for it: asked, a CPU-only
+// build logs a dozen lines for every session before failing. It returns
+// nil for the CPU, before Init, and where the provider's libraries exist
+// (ONNX Runtime may still fail to start it, on a machine without a GPU).
+func CheckDevice(device string) error {
+	libs := providerLibs[strings.ToLower(device)]
+	lib := LibraryPath()
+	if len(libs) == 0 || lib == "" {
+		return nil
+	}
+	dir := filepath.Dir(lib)
+	for _, name := range libs {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return &ProviderError{Device: strings.ToLower(device),
+				Detail: fmt.Sprintf("this ONNX Runtime build has no %s provider (no %s beside %s)", strings.ToUpper(device), name, lib)}
+		}
 	}
 	return nil
 }

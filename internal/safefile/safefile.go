@@ -40,9 +40,10 @@ const (
 	// same code under the same pixel limit, so they get the image bound.
 	MaxMaskBytes int64 = MaxImageBytes
 
-	// MaxConfigBytes bounds a YAML config and the JSON descriptions nst
-	// writes beside its outputs (manifest, checkpoint): those are a few
-	// KiB, and a YAML parser holds several times its input in memory.
+	// MaxConfigBytes bounds the JSON descriptions nst writes beside its
+	// outputs (manifest, checkpoint) and sweep files: those are a few KiB,
+	// and a YAML parser holds several times its input in memory. A run's
+	// YAML config has the tighter pipeline.MaxConfigBytes (1 MiB).
 	MaxConfigBytes int64 = 4 << 20
 
 	// MaxModelBytes bounds an ONNX model or a cached ORT-format graph:
