@@ -439,6 +439,10 @@ func TestMaskedStylesMatchTheirRegions(t *testing.T) {
 	cfg := tinyConfig(t, "", styles, "size=48", "weights.content=0.05", "weights.tv=0", "optimizer.iterations=100", "output.save_every=0")
 	res := runOK(t, cfg)
 	e := tinyExperiment(t, cfg)
+	// The run frees the style images once their targets are set.
+	if err := e.prepareStyles(); err != nil {
+		t.Fatal(err)
+	}
 	out := decodeNRGBA(t, res.Image)
 
 	closer := func(x []float32) (ok bool, report string) {

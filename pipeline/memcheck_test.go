@@ -9,16 +9,17 @@ import (
 
 func TestRunRefusesWhatDoesNotFitMaxMemory(t *testing.T) {
 	tests := []struct {
-		name, limit, size string
-		want              string // in the error; "" for none
+		name, limit, size, tile string
+		want                    string // in the error; "" for none
 	}{
-		{"nothing fits", "1MB", "32", "no size fits"},
-		{"a smaller size fits", "1.3GB", "2048", "the largest size that fits is"},
-		{"generous limit", "8GB", "32", ""},
+		{"nothing fits", "1MB", "32", "auto", "no size fits"},
+		{"a smaller size fits", "1.3GB", "2048", "off", "the largest size that fits is"},
+		{"in tiles, it fits", "1.3GB", "2048", "auto", ""},
+		{"generous limit", "8GB", "32", "auto", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := tinyConfig(t, "", "runtime.max_memory="+tt.limit, "size="+tt.size, "optimizer.iterations=1")
+			cfg := tinyConfig(t, "", "runtime.max_memory="+tt.limit, "size="+tt.size, "runtime.tile="+tt.tile, "optimizer.iterations=1")
 			_, err := Run(context.Background(), cfg, RunOptions{})
 			if tt.want == "" {
 				if err != nil {
