@@ -218,12 +218,15 @@ func (e *experiment) resultPath(dir, name string) string {
 	if e.audio != nil {
 		return filepath.Join(dir, name+".wav")
 	}
+	if e.volume != nil {
+		return filepath.Join(dir, name+".npy")
+	}
 	return e.imagePath(dir, name)
 }
 
 // imagePath is where saveImage puts the image called name.
 func (e *experiment) imagePath(dir, name string) string {
-	if e.audio != nil {
+	if e.audio != nil || e.volume != nil {
 		return filepath.Join(dir, name+".png")
 	}
 	ext := e.cfg.Output.Format

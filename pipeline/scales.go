@@ -105,7 +105,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	}
 	size := e.sched[k].Size
 	var content *image.NRGBA
-	if e.audio == nil {
+	if e.audio == nil && e.volume == nil {
 		if content, err = imageio.FitLongSide(e.contentImg, size); err != nil {
 			return fmt.Errorf("resize content: %w", err)
 		}
@@ -122,6 +122,8 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		// Bins channels, height 1, Frames columns.
 		e.width, e.height = e.audio.content.Frames, 1
 		e.content = slices.Clone(e.audio.content.Data)
+	} else if e.volume != nil {
+		e.width, e.height, e.content = e.volumeContent()
 	} else {
 		e.width, e.height = content.Bounds().Dx(), content.Bounds().Dy()
 		e.content = imageio.ToTensor(content)
@@ -148,6 +150,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	t0 := time.Now()
 	e.net, err = e.backbone.Prepare(models.Options{
 		Layers: e.layers, Pooling: e.cfg.Model.Pooling, Height: netH, Width: netW,
+		Depth:      e.netDepth(e.content, [2]int{e.width, e.height}),
 		Preprocess: e.pre, Session: e.session, GradInPlace: e.inPlace,
 	})
 	if err != nil {
@@ -199,6 +202,10 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 // scaleStyleSizes returns the style images' sizes at the current scale's
 // output size, before they are resized.
 func (e *experiment) scaleStyleSizes() [][2]int {
+	if e.volume != nil {
+		_, _, sizes := e.volumeSizes()
+		return sizes
+	}
 	sizes := make([][2]int, len(e.cfg.Style))
 	for i := range sizes {
 		if e.audio != nil {
@@ -219,6 +226,10 @@ func (e *experiment) prepareStyles() error {
 	e.styles = make([][]float32, nStyles)
 	e.styleSizes = make([][2]int, nStyles)
 	for i := range nStyles {
+		if e.volume != nil {
+			e.styles[i], e.styleSizes[i] = e.volumeStyle(i)
+			continue
+		}
 		if e.audio != nil {
 			// Each style spectrogram at its own length: the Gram
 			// matrices average over time.

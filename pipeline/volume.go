@@ -1,0 +1,214 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"path/filepath"
+	"slices"
+
+	"github.com/nst-project/nst/record"
+	"github.com/nst-project/nst/volume"
+)
+
+// Volume runs (content and styles .npy volumes; see VolumeConfig). They go
+// through the same loop, costs and records as image runs; what differs is
+// what the optimiser's variable is and how it is saved:
+//
+//   - variable: the content volume (resampled to volume.size), C×D×H×W
+//     values channel-major, which a backbone of 3-D convolutions takes as
+//     [1,C,D,H,W] (models.Options.Depth). To the loop it is C·D channel
+//     planes of H×W (colour.bins), so total variation, when weighted,
+//     smooths within the depth slices; init: content or noise, noise_ratio
+//     as for images;
+//   - costs: the activations [1,C,d,h,w] reach package losses as C×(d·h)×w,
+//     every voxel a position of the Gram matrices and the content cost;
+//   - intermediate saves: a montage of slices along each axis (name.png);
+//   - result: name.npy (float32 [D,H,W] or [D,H,W,3], the variable as it
+//     is), with name_montage.png, content_montage.png and
+//     style<N>_montage.png beside it.
+
+// volumeInputs are a volume run's volumes.
+type volumeInputs struct {
+	content *volume.Volume   // at the output's shape
+	styles  []*volume.Volume // at their own shapes, the content's channels
+}
+
+// loadVolumes reads the content and style volumes, resamples the content
+// to volume.size, gives every style the content's channel count, and
+// records each file in the manifest's inputs.
+func (e *experiment) loadVolumes() error {
+	content, err := e.readVolume("content", e.cfg.Content)
+	if err != nil {
+		return err
+	}
+	if size := e.cfg.Volume.Size; size > 0 {
+		d, h, w := volume.LongSideShape(content.D, content.H, content.W, size)
+		if int64(d)*int64(h)*int64(w) > e.cfg.Limits.MaxVoxels {
+			return fmt.Errorf("volume.size: %d makes the content %dx%dx%d, over limits.max_voxels (%d); lower volume.size or raise the limit", size, d, h, w, e.cfg.Limits.MaxVoxels)
+		}
+		if content, err = volume.Resize(content, d, h, w); err != nil {
+			return fmt.Errorf("volume.size: %w", err)
+		}
+	}
+	v := &volumeInputs{content: content}
+	for i, s := range e.cfg.Style {
+		role := fmt.Sprintf("style[%d]", i)
+		style, err := e.readVolume(role, s.Path)
+		if err != nil {
+			return err
+		}
+		switch {
+		case style.C == content.C:
+		case content.C == 1:
+			style = style.ToGrey()
+		default:
+			style = style.ToRGB()
+		}
+		v.styles = append(v.styles, style)
+	}
+	e.volume = v
+	e.color.bins = content.C * content.D
+	return nil
+}
+
+// readVolume reads the .npy volume at path; role names its config key in
+// errors and the manifest.
+func (e *experiment) readVolume(role, path string) (*volume.Volume, error) {
+	v, _, err := volume.ReadNPY(path, volume.ReadOptions{MaxVoxels: e.cfg.Limits.MaxVoxels})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", role, err)
+	}
+	if max(v.D, v.H, v.W) > maxVolumeSide {
+		return nil, fmt.Errorf("%s: %q is %dx%dx%d; volume runs take sides up to %d voxels", role, path, v.D, v.H, v.W, maxVolumeSide)
+	}
+	sum, err := record.FileSHA256(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", role, err)
+	}
+	e.inputs = append(e.inputs, record.Input{Role: role, Path: path, SHA256: sum})
+	return v, nil
+}
+
+// checkVolumeBackbone checks, once the backbone is open, that it takes
+// volumes of the content's channels and that every volume is at least
+// the deepest requested layer's stride along each axis.
+func (e *experiment) checkVolumeBackbone() error {
+	if !e.backbone.Volumetric() {
+		return fmt.Errorf("model.path: %q takes 2-D images; a volume run needs builtin:volume or an ONNX file with 3-D convolutions (input [1,C,D,H,W])", e.cfg.Model.Path)
+	}
+	if c := e.backbone.InputChannels(); c != e.volume.content.C {
+		return fmt.Errorf("model.path: %q takes %d channels but content %q has %d; give a volume of %d channels", e.cfg.Model.Path, c, e.cfg.Content, e.volume.content.C, c)
+	}
+	stride, deepest := 1, ""
+	for _, l := range e.backbone.Layers() {
+		if slices.Contains(e.layers, l.Name) && l.Stride > stride {
+			stride, deepest = l.Stride, l.Name
+		}
+	}
+	for i, v := range append([]*volume.Volume{e.volume.content}, e.volume.styles...) {
+		if min(v.D, v.H, v.W) < stride {
+			key := "content"
+			if i > 0 {
+				key = fmt.Sprintf("style[%d]", i-1)
+			}
+			return fmt.Errorf("%s is %dx%dx%d, too small for layer %s (stride %d): every side must be at least %d voxels (see volume.size)", key, v.D, v.H, v.W, deepest, stride, stride)
+		}
+	}
+	return nil
+}
+
+// volumeSizes returns, for a volume run, the output's size as the memory
+// estimate takes it (W × D·H, which counts a strided layer's voxels
+// generously) and each style's.
+func (e *experiment) volumeSizes() (w, h int, styles [][2]int) {
+	for _, s := range e.volume.styles {
+		styles = append(styles, [2]int{s.W, s.D * s.H})
+	}
+	c := e.volume.content
+	return c.W, c.D * c.H, styles
+}
+
+// volumeContent returns the size a volume run's one scale works at, H×W
+// planes, and its content, [C,D,H,W].
+func (e *experiment) volumeContent() (w, h int, content []float32) {
+	c := e.volume.content
+	return c.W, c.H, c.Planar()
+}
+
+// volumeStyle returns style i of a volume run as the network takes it,
+// [C,D,H,W], and its size, W×H (its depth follows from its length: see
+// netDepth).
+func (e *experiment) volumeStyle(i int) ([]float32, [2]int) {
+	s := e.volume.styles[i]
+	return s.Planar(), [2]int{s.W, s.H}
+}
+
+// netDepth is the depth of the network's input for x, values of a volume
+// of size[0]×size[1] planes (0 for an image run).
+func (e *experiment) netDepth(x []float32, size [2]int) int {
+	if e.volume == nil {
+		return 0
+	}
+	return len(x) / (e.volume.content.C * size[0] * size[1])
+}
+
+// resultVolume views the variable x of a volume run as a volume.
+func (e *experiment) resultVolume(x []float32) (*volume.Volume, error) {
+	c := e.volume.content
+	return volume.FromPlanar(x, c.D, c.H, c.W, c.C)
+}
+
+// saveVolumeMontage writes the variable x of a volume run as a montage of
+// its slices, dir/name.png.
+func (e *experiment) saveVolumeMontage(dir, name string, x []float32) (string, error) {
+	v, err := e.resultVolume(x)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := volume.SaveMontagePNG(path, v, volume.MontageOptions{}); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// saveVolumeResult writes a volume run's result for the variable x as
+// dir/name.npy with its montage and the content's and styles' (see the
+// top of this file), and returns the .npy's path.
+func (e *experiment) saveVolumeResult(dir, name string, x []float32) (string, error) {
+	v, err := e.resultVolume(x)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name+".npy")
+	if err := volume.WriteNPY(path, v); err != nil {
+		return "", fmt.Errorf("result %s.npy: %w", name, err)
+	}
+	montages := map[string]*volume.Volume{name + "_montage": v, "content_montage": e.volume.content}
+	for i, s := range e.volume.styles {
+		montages[fmt.Sprintf("style%d_montage", i+1)] = s
+	}
+	var errs []error
+	for n, m := range montages {
+		errs = append(errs, volume.SaveMontagePNG(filepath.Join(dir, n+".png"), m, volume.MontageOptions{}))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// volumeImage draws the variable x of a volume run as its montage, for
+// events.
+func (e *experiment) volumeImage(x []float32) *image.NRGBA {
+	v, err := e.resultVolume(x)
+	if err != nil {
+		return nil
+	}
+	img, err := volume.Montage(v, volume.MontageOptions{})
+	if err != nil {
+		return nil
+	}
+	return img
+}

@@ -1,0 +1,295 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/cmplx"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nst-project/nst/volume"
+)
+
+// writeStripeVolume writes an n³ grey volume of stripes along the
+// diagonal (1,1,1), white where (z+y+x) mod period < period/2, as a .npy
+// file in a folder of the test's and returns its path. Along each axis,
+// and so along the rows and columns of every slice, its period is period.
+func writeStripeVolume(t testing.TB, n, period int) string {
+	t.Helper()
+	v, err := volume.New(n, n, n, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for z := range n {
+		for y := range n {
+			for x := range n {
+				if (z+y+x)%period < period/2 {
+					v.Data[v.Index(z, y, x, 0)] = 1
+				}
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("stripes%d.npy", n))
+	if err := volume.WriteNPY(path, v); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// volumeTestYAML is a volume texture run of the built-in volume backbone:
+// the exemplar grown to size³ from noise, content weight 0.
+func volumeTestYAML(exemplar, outDir string, size, iterations int, filters string) string {
+	return fmt.Sprintf(`content: %q
+style:
+  - {path: %q}
+init: noise
+weights: {content: 0, style: 1e4, tv: 0}
+optimizer: {name: lbfgs, iterations: %d, tolerance: 0}
+output: {dir: %q, save_every: 0}
+runtime: {threads: 2, graph_cache: false}
+volume: {size: %d, filters: %s}
+`, exemplar, exemplar, iterations, filepath.Join(outDir, "run"), size, filters)
+}
+
+// slicePeriods measures the dominant period, in voxels, along the rows
+// and along the columns of v's slices across axis a: the wavelength of
+// the peak of the power spectrum of every line, summed, refined by a
+// parabola through the peak and its neighbours.
+func slicePeriods(v *volume.Volume, a volume.Axis) (rows, cols float64) {
+	rowsN, colsN := v.SliceShape(a)
+	rowPower, colPower := make([]float64, colsN/2+1), make([]float64, rowsN/2+1)
+	for i := range v.Len(a) {
+		plane, _ := v.Slice(a, i)
+		for r := range rowsN {
+			addPower(rowPower, plane[r*colsN:(r+1)*colsN])
+		}
+		col := make([]float32, rowsN)
+		for c := range colsN {
+			for r := range rowsN {
+				col[r] = plane[r*colsN+c]
+			}
+			addPower(colPower, col)
+		}
+	}
+	return peakPeriod(rowPower, colsN), peakPeriod(colPower, rowsN)
+}
+
+// addPower adds the power spectrum of line (its mean removed), bins 0 to
+// len(line)/2, into power.
+func addPower(power []float64, line []float32) {
+	n := len(line)
+	var mean float64
+	for _, v := range line {
+		mean += float64(v)
+	}
+	mean /= float64(n)
+	for k := range power {
+		var s complex128
+		for j, v := range line {
+			s += complex(float64(v)-mean, 0) * cmplx.Exp(complex(0, -2*math.Pi*float64(k*j)/float64(n)))
+		}
+		power[k] += real(s)*real(s) + imag(s)*imag(s)
+	}
+}
+
+// peakPeriod is n over the frequency of power's peak (bins 1 and up),
+// refined by a parabola through it and its neighbours.
+func peakPeriod(power []float64, n int) float64 {
+	best := 1
+	for k := 2; k < len(power); k++ {
+		if power[k] > power[best] {
+			best = k
+		}
+	}
+	f := float64(best)
+	if best > 1 && best < len(power)-1 {
+		a, b, c := power[best-1], power[best], power[best+1]
+		if d := a - 2*b + c; d != 0 {
+			f += 0.5 * (a - c) / d
+		}
+	}
+	return float64(n) / f
+}
+
+// TestVolumeStripes grows a 64³ volume from a 32³ exemplar of diagonal
+// stripes of period 8 with the built-in 3-D backbone and checks that the
+// slices along every axis show the period (±1 voxel) along their rows and
+// columns, and that the run folder holds the result and its montages.
+func TestVolumeStripes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 64³ volume run")
+	}
+	const period = 8
+	exemplar := writeStripeVolume(t, 32, period)
+	dir := t.TempDir()
+	cfg, err := loadYAML(t, volumeTestYAML(exemplar, dir, 64, 200, "[8, 16, 32]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res, err := Run(context.Background(), cfg, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("64³ run: %d iterations in %v", res.Iterations, time.Since(start).Round(time.Millisecond))
+	out, _, err := volume.ReadNPY(res.Image, volume.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.D != 64 || out.H != 64 || out.W != 64 || out.C != 1 {
+		t.Fatalf("final.npy is %dx%dx%dx%d; want 64x64x64x1", out.D, out.H, out.W, out.C)
+	}
+	for _, a := range []volume.Axis{volume.AxisD, volume.AxisH, volume.AxisW} {
+		rows, cols := slicePeriods(out, a)
+		t.Logf("slices across %s: period %.2f along rows, %.2f along columns", a, rows, cols)
+		if math.Abs(rows-period) > 1 || math.Abs(cols-period) > 1 {
+			t.Errorf("slices across %s: periods %.2f and %.2f; want %d ± 1", a, rows, cols, period)
+		}
+	}
+	for _, name := range []string{"final.npy", "final_montage.png", "content_montage.png", "style1_montage.png", "costs.csv", "manifest.json", "config.yaml"} {
+		if _, err := os.Stat(filepath.Join(res.Dir, name)); err != nil {
+			t.Errorf("run folder: %v", err)
+		}
+	}
+}
+
+// TestVolumePeriodMeasure checks the period measure on the exemplar
+// itself, so that TestVolumeStripes's verdict rests on a working ruler.
+func TestVolumePeriodMeasure(t *testing.T) {
+	for _, period := range []int{6, 8, 10} {
+		v, _, err := volume.ReadNPY(writeStripeVolume(t, 60, period), volume.ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range []volume.Axis{volume.AxisD, volume.AxisH, volume.AxisW} {
+			rows, cols := slicePeriods(v, a)
+			if math.Abs(rows-float64(period)) > 0.25 || math.Abs(cols-float64(period)) > 0.25 {
+				t.Errorf("period %d across %s: measured %.2f, %.2f", period, a, rows, cols)
+			}
+		}
+	}
+}
+
+// tinyVolumeConfig is a volume run small enough for finite differences:
+// an 8³ content and a 6×8×10 style on a two-block built-in backbone.
+func tinyVolumeConfig(t *testing.T, extra string) *Config {
+	t.Helper()
+	content := writeStripeVolume(t, 8, 4)
+	style, err := volume.New(6, 8, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range style.Data {
+		style.Data[i] = float32(math.Sin(float64(i)*0.7)*0.5 + 0.5)
+	}
+	stylePath := filepath.Join(t.TempDir(), "style.npy")
+	if err := volume.WriteNPY(stylePath, style); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadYAML(t, fmt.Sprintf(`content: %q
+style: [{path: %q}]
+init: content
+noise_ratio: 0.3
+weights: {content: 1, style: 100, tv: 0.5}
+optimizer: {iterations: 3, tolerance: 0}
+output: {dir: %q, save_every: 2}
+runtime: {threads: 1, graph_cache: false}
+volume: {filters: [4, 6]}
+%s`, content, stylePath, filepath.Join(t.TempDir(), "run"), extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestVolumeGradient checks a volume run's gradient (content, style of
+// another shape, total variation) against central differences of J.
+func TestVolumeGradient(t *testing.T) {
+	cfg := tinyVolumeConfig(t, "")
+	e, err := newExperiment(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if got := e.color.channels(); got != 8 {
+		t.Fatalf("channels %d; want 8 (C·D)", got)
+	}
+	checkGradientFD(t, e, 1e-2, 2e-2)
+}
+
+// TestVolumeReproducible runs the same volume config twice and compares
+// final.npy byte for byte.
+func TestVolumeReproducible(t *testing.T) {
+	var results [][]byte
+	for range 2 {
+		res, err := Run(context.Background(), tinyVolumeConfig(t, ""), RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(res.Image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, data)
+		if _, err := os.Stat(filepath.Join(res.Dir, "iter_00002.png")); err != nil {
+			t.Errorf("intermediate montage: %v", err)
+		}
+	}
+	if !bytes.Equal(results[0], results[1]) {
+		t.Error("final.npy differs between two runs of one config")
+	}
+}
+
+// TestVolumeBadInput checks that bad volumes and mixes are refused with
+// the config key named.
+func TestVolumeBadInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, header string, data []byte) string {
+		path := filepath.Join(dir, name)
+		h := header + strings.Repeat(" ", 63-len(header)%64) + "\n"
+		buf := append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8))
+		if err := os.WriteFile(path, append(append(buf, h...), data...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	good := writeStripeVolume(t, 8, 4)
+	int16Vol := write("int16.npy", "{'descr': '<i2', 'fortran_order': False, 'shape': (2, 2, 2), }", make([]byte, 16))
+	fortran := write("fortran.npy", "{'descr': '|u1', 'fortran_order': True, 'shape': (2, 2, 2), }", make([]byte, 8))
+	huge := write("huge.npy", "{'descr': '|u1', 'fortran_order': False, 'shape': (100000, 100000, 100000), }", nil)
+	wav := writeTexture(t, 8000, 0.5)
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"unsupported dtype", fmt.Sprintf("content: %q\nstyle: [{path: %q}]", int16Vol, good), []string{"content:", "dtype"}},
+		{"fortran order", fmt.Sprintf("content: %q\nstyle: [{path: %q}]", good, fortran), []string{"style[0]:", "Fortran"}},
+		{"absurd dims", fmt.Sprintf("content: %q\nstyle: [{path: %q}]", huge, good), []string{"content:", "limits.max_voxels"}},
+		{"audio style", fmt.Sprintf("content: %q\nstyle: [{path: %q}]", good, wav), []string{"style[0].path", "not a .npy volume"}},
+		{"volume style, image content", fmt.Sprintf("content: builtin:village\nstyle: [{path: %q}]", good), []string{"style[0].path", "is a volume"}},
+		{"image backbone", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\nmodel: {path: 'builtin:vgg19'}", good, good), []string{"model.path", "3-D convolutions"}},
+		{"colour mode", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\ncolor: luminance", good, good), []string{"color:", "color: none"}},
+		{"bad filters", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\nvolume: {filters: [8, 0]}", good, good), []string{"volume.filters[1]"}},
+		{"too small", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\nvolume: {size: 4, filters: [4, 4, 4, 4]}\nlayers: {style: {relu4_1: 1}}", good, good), []string{"content is 4x4x4", "stride 8"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadYAML(t, tc.yaml+fmt.Sprintf("\noutput: {dir: %q}\nruntime: {graph_cache: false}\n", filepath.Join(dir, "run")))
+			if err == nil {
+				_, err = Run(context.Background(), cfg, RunOptions{})
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q; want it to say %q", err, w)
+				}
+			}
+		})
+	}
+}
