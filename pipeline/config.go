@@ -73,6 +73,10 @@ type StyleConfig struct {
 	// Mask is a greyscale image, white where this style applies; empty for
 	// everywhere.
 	Mask string `mapstructure:"mask" yaml:"mask"`
+	// Axis is, for a volume run on a 2-D backbone, the axis whose slices
+	// this style image applies to: depth, height, width, or all (also the
+	// meaning of ""). See volumeslices.go.
+	Axis string `mapstructure:"axis" yaml:"axis,omitempty"`
 }
 
 // ScaleConfig is one step of a coarse-to-fine run: the output's longer side

@@ -194,8 +194,8 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 	if e.pre, err = cfg.Model.Preprocess.Models(); err != nil {
 		return nil, err
 	}
-	if e.audio != nil || e.volume != nil {
-		// Spectrograms and volumes go into the network as they are.
+	if e.audio != nil {
+		// Spectrograms go into the network as they are.
 		e.pre = models.Preprocess{}
 	}
 	if e.volume != nil {
@@ -287,7 +287,7 @@ func (e *experiment) styleActivations(ctx context.Context, img []float32, size [
 	}
 	net := e.net
 	depth := e.netDepth(img, size) // 0 but for a volume
-	if size != [2]int{e.width, e.height} || depth != e.netDepth(e.content, [2]int{e.width, e.height}) {
+	if nw, nh := e.netSize(); size != [2]int{nw, nh} || depth != e.netDepth(e.content, [2]int{e.width, e.height}) {
 		own, err = e.backbone.Prepare(models.Options{
 			Layers: e.layers, Pooling: e.cfg.Model.Pooling, Height: size[1], Width: size[0], Depth: depth,
 			Preprocess: e.pre, Session: e.session, ForwardOnly: true,

@@ -129,13 +129,14 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		e.content = imageio.ToTensor(content)
 	}
 	e.color.prepare(e.content)
-	f, err := FootprintOf(e.backbone, e.layers, e.cfg, e.width, e.height, e.scaleStyleSizes())
+	nw, nh := e.netSize() // e.width, e.height but for a volume's slices
+	f, err := FootprintOf(e.backbone, e.layers, e.cfg, nw, nh, e.scaleStyleSizes())
 	if err != nil {
 		return err
 	}
 	// The Net has the image's size, or the crops' in a tiled scale.
 	e.tiled = nil
-	netW, netH := e.width, e.height
+	netW, netH := nw, nh
 	side, err := e.tileSide(f, e.width, e.height)
 	if err != nil {
 		return err
@@ -227,7 +228,10 @@ func (e *experiment) prepareStyles() error {
 	e.styleSizes = make([][2]int, nStyles)
 	for i := range nStyles {
 		if e.volume != nil {
-			e.styles[i], e.styleSizes[i] = e.volumeStyle(i)
+			var err error
+			if e.styles[i], e.styleSizes[i], err = e.volumeStyle(i); err != nil {
+				return fmt.Errorf("style %q: %w", e.cfg.Style[i].Path, err)
+			}
 			continue
 		}
 		if e.audio != nil {
@@ -295,7 +299,8 @@ func (e *experiment) setTargets(ctx context.Context) ([]losses.Activation, error
 		styleActs[i] = acts
 		blend[i] = e.cfg.Style[i].Weight
 	}
-	if err := e.objective.SetGuidedStyleTargets(styleActs, blend, e.masks.forLayers(shapes, e.width, e.height)); err != nil {
+	nw, nh := e.netSize() // e.width, e.height but for a volume's slices
+	if err := e.objective.SetGuidedStyleTargets(styleActs, blend, e.masks.forLayers(shapes, nw, nh)); err != nil {
 		return nil, fmt.Errorf("style targets: %w", err)
 	}
 	return shapes, nil

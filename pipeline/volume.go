@@ -7,31 +7,44 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/record"
 	"github.com/nst-project/nst/volume"
 )
 
-// Volume runs (content and styles .npy volumes; see VolumeConfig). They go
-// through the same loop, costs and records as image runs; what differs is
-// what the optimiser's variable is and how it is saved:
+// Volume runs (content a .npy volume; see VolumeConfig). They go through
+// the same loop, costs and records as image runs; what differs is what the
+// optimiser's variable is and how it is saved:
 //
 //   - variable: the content volume (resampled to volume.size), C×D×H×W
-//     values channel-major, which a backbone of 3-D convolutions takes as
-//     [1,C,D,H,W] (models.Options.Depth). To the loop it is C·D channel
-//     planes of H×W (colour.bins), so total variation, when weighted,
-//     smooths within the depth slices; init: content or noise, noise_ratio
-//     as for images;
-//   - costs: the activations [1,C,d,h,w] reach package losses as C×(d·h)×w,
-//     every voxel a position of the Gram matrices and the content cost;
+//     values channel-major. To the loop it is C·D channel planes of H×W
+//     (colour.bins), so total variation, when weighted, smooths within the
+//     depth slices; init: content or noise, noise_ratio as for images;
+//   - network: a backbone of 3-D convolutions takes the variable as it is,
+//     [1,C,D,H,W] (models.Options.Depth), and its styles are .npy volumes;
+//     a 2-D backbone sees the volume's slices along every axis, stacked
+//     into one image, and its styles are images (volumeslices.go);
+//   - costs: the activations [1,C,d,h,w] of a 3-D backbone reach package
+//     losses as C×(d·h)×w, every voxel a position of the Gram matrices and
+//     the content cost;
 //   - intermediate saves: a montage of slices along each axis (name.png);
 //   - result: name.npy (float32 [D,H,W] or [D,H,W,3], the variable as it
 //     is), with name_montage.png, content_montage.png and
-//     style<N>_montage.png beside it.
+//     style<N>_montage.png (a volume style) or style<N>.png (an image)
+//     beside it.
 
 // volumeInputs are a volume run's volumes.
 type volumeInputs struct {
-	content *volume.Volume   // at the output's shape
-	styles  []*volume.Volume // at their own shapes, the content's channels
+	content *volume.Volume // at the output's shape
+	// styles are the .npy styles at their own shapes, with the content's
+	// channels, and styleImgs the image styles, each nil where the other
+	// is set.
+	styles    []*volume.Volume
+	styleImgs []*image.NRGBA
+	// slices is the slice stack a 2-D backbone sees (volumeslices.go);
+	// nil for a 3-D backbone.
+	slices *sliceStack
 }
 
 // loadVolumes reads the content and style volumes, resamples the content
@@ -51,9 +64,15 @@ func (e *experiment) loadVolumes() error {
 			return fmt.Errorf("volume.size: %w", err)
 		}
 	}
-	v := &volumeInputs{content: content}
+	v := &volumeInputs{content: content, styles: make([]*volume.Volume, len(e.cfg.Style)), styleImgs: make([]*image.NRGBA, len(e.cfg.Style))}
 	for i, s := range e.cfg.Style {
 		role := fmt.Sprintf("style[%d]", i)
+		if !isVolumePath(s.Path) {
+			if v.styleImgs[i], err = e.loadImage(role, s.Path); err != nil {
+				return err
+			}
+			continue
+		}
 		style, err := e.readVolume(role, s.Path)
 		if err != nil {
 			return err
@@ -65,7 +84,7 @@ func (e *experiment) loadVolumes() error {
 		default:
 			style = style.ToRGB()
 		}
-		v.styles = append(v.styles, style)
+		v.styles[i] = style
 	}
 	e.volume = v
 	e.color.bins = content.C * content.D
@@ -90,22 +109,26 @@ func (e *experiment) readVolume(role, path string) (*volume.Volume, error) {
 	return v, nil
 }
 
-// checkVolumeBackbone checks, once the backbone is open, that it takes
-// volumes of the content's channels and that every volume is at least
-// the deepest requested layer's stride along each axis.
+// checkVolumeBackbone checks, once the backbone is open, that the styles
+// suit it (.npy volumes for a 3-D backbone, images for a 2-D one), that a
+// 3-D backbone takes volumes of the content's channels, and that every
+// volume and style is at least the deepest requested layer's stride
+// along each axis. For a 2-D backbone it lays out the slice stack and
+// the styles' masks.
 func (e *experiment) checkVolumeBackbone() error {
 	if !e.backbone.Volumetric() {
-		return fmt.Errorf("model.path: %q takes 2-D images; a volume run needs builtin:volume or an ONNX file with 3-D convolutions (input [1,C,D,H,W])", e.cfg.Model.Path)
+		return e.useSlices()
+	}
+	e.pre = models.Preprocess{} // volumes go into the network as they are
+	for i, img := range e.volume.styleImgs {
+		if img != nil {
+			return fmt.Errorf("style[%d].path: %q is an image but model.path %q takes volumes; give a .npy style, or a 2-D backbone (builtin:vgg19) to style the volume's slices", i, e.cfg.Style[i].Path, e.cfg.Model.Path)
+		}
 	}
 	if c := e.backbone.InputChannels(); c != e.volume.content.C {
 		return fmt.Errorf("model.path: %q takes %d channels but content %q has %d; give a volume of %d channels", e.cfg.Model.Path, c, e.cfg.Content, e.volume.content.C, c)
 	}
-	stride, deepest := 1, ""
-	for _, l := range e.backbone.Layers() {
-		if slices.Contains(e.layers, l.Name) && l.Stride > stride {
-			stride, deepest = l.Stride, l.Name
-		}
-	}
+	stride, deepest := e.deepestStride()
 	for i, v := range append([]*volume.Volume{e.volume.content}, e.volume.styles...) {
 		if min(v.D, v.H, v.W) < stride {
 			key := "content"
@@ -118,10 +141,28 @@ func (e *experiment) checkVolumeBackbone() error {
 	return nil
 }
 
+// deepestStride is the largest stride of a requested layer, and its name.
+func (e *experiment) deepestStride() (int, string) {
+	stride, deepest := 1, ""
+	for _, l := range e.backbone.Layers() {
+		if slices.Contains(e.layers, l.Name) && l.Stride > stride {
+			stride, deepest = l.Stride, l.Name
+		}
+	}
+	return stride, deepest
+}
+
 // volumeSizes returns, for a volume run, the output's size as the memory
-// estimate takes it (W × D·H, which counts a strided layer's voxels
-// generously) and each style's.
+// estimate takes it (W × D·H for a 3-D backbone, which counts a strided
+// layer's voxels generously; the slice stack for a 2-D one) and each
+// style's.
 func (e *experiment) volumeSizes() (w, h int, styles [][2]int) {
+	if e.volume.slices != nil {
+		for i := range e.volume.styleImgs {
+			styles = append(styles, e.sliceStyleSize(i))
+		}
+		return e.volume.slices.width, e.volume.slices.height, styles
+	}
 	for _, s := range e.volume.styles {
 		styles = append(styles, [2]int{s.W, s.D * s.H})
 	}
@@ -139,15 +180,27 @@ func (e *experiment) volumeContent() (w, h int, content []float32) {
 // volumeStyle returns style i of a volume run as the network takes it,
 // [C,D,H,W], and its size, W×H (its depth follows from its length: see
 // netDepth).
-func (e *experiment) volumeStyle(i int) ([]float32, [2]int) {
+func (e *experiment) volumeStyle(i int) ([]float32, [2]int, error) {
+	if e.volume.slices != nil {
+		return e.sliceStyle(i)
+	}
 	s := e.volume.styles[i]
-	return s.Planar(), [2]int{s.W, s.H}
+	return s.Planar(), [2]int{s.W, s.H}, nil
+}
+
+// netSize is the size of the network's input: the slice stack's for a
+// volume run on a 2-D backbone, else the run's.
+func (e *experiment) netSize() (w, h int) {
+	if e.volume != nil && e.volume.slices != nil {
+		return e.volume.slices.width, e.volume.slices.height
+	}
+	return e.width, e.height
 }
 
 // netDepth is the depth of the network's input for x, values of a volume
-// of size[0]×size[1] planes (0 for an image run).
+// of size[0]×size[1] planes (0 for an image run and a 2-D backbone's).
 func (e *experiment) netDepth(x []float32, size [2]int) int {
-	if e.volume == nil {
+	if e.volume == nil || e.volume.slices != nil {
 		return 0
 	}
 	return len(x) / (e.volume.content.C * size[0] * size[1])
@@ -186,10 +239,14 @@ func (e *experiment) saveVolumeResult(dir, name string, x []float32) (string, er
 		return "", fmt.Errorf("result %s.npy: %w", name, err)
 	}
 	montages := map[string]*volume.Volume{name + "_montage": v, "content_montage": e.volume.content}
-	for i, s := range e.volume.styles {
-		montages[fmt.Sprintf("style%d_montage", i+1)] = s
-	}
 	var errs []error
+	for i, s := range e.volume.styles {
+		if s != nil {
+			montages[fmt.Sprintf("style%d_montage", i+1)] = s
+		} else {
+			errs = append(errs, imageio.Save(filepath.Join(dir, fmt.Sprintf("style%d.png", i+1)), e.volume.styleImgs[i], "png", 0))
+		}
+	}
 	for n, m := range montages {
 		errs = append(errs, volume.SaveMontagePNG(filepath.Join(dir, n+".png"), m, volume.MontageOptions{}))
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/volume"
 )
 
@@ -263,6 +264,14 @@ func TestVolumeBadInput(t *testing.T) {
 	fortran := write("fortran.npy", "{'descr': '|u1', 'fortran_order': True, 'shape': (2, 2, 2), }", make([]byte, 8))
 	huge := write("huge.npy", "{'descr': '|u1', 'fortran_order': False, 'shape': (100000, 100000, 100000), }", nil)
 	wav := writeTexture(t, 8000, 0.5)
+	volumeModel := filepath.Join(dir, "volume.onnx")
+	var model bytes.Buffer
+	if err := models.WriteSynthVolume(&model, models.VolumeSpec{Channels: 1, Filters: []int{4, 4}}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(volumeModel, model.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, yaml string
 		want       []string
@@ -270,9 +279,14 @@ func TestVolumeBadInput(t *testing.T) {
 		{"unsupported dtype", fmt.Sprintf("content: %q\nstyle: [{path: %q}]", int16Vol, good), []string{"content:", "dtype"}},
 		{"fortran order", fmt.Sprintf("content: %q\nstyle: [{path: %q}]", good, fortran), []string{"style[0]:", "Fortran"}},
 		{"absurd dims", fmt.Sprintf("content: %q\nstyle: [{path: %q}]", huge, good), []string{"content:", "limits.max_voxels"}},
-		{"audio style", fmt.Sprintf("content: %q\nstyle: [{path: %q}]", good, wav), []string{"style[0].path", "not a .npy volume"}},
+		{"audio style", fmt.Sprintf("content: %q\nstyle: [{path: %q}]", good, wav), []string{"style[0].path", "is audio"}},
 		{"volume style, image content", fmt.Sprintf("content: builtin:village\nstyle: [{path: %q}]", good), []string{"style[0].path", "is a volume"}},
-		{"image backbone", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\nmodel: {path: 'builtin:vgg19'}", good, good), []string{"model.path", "3-D convolutions"}},
+		{"volume style on a 2-D backbone", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\nmodel: {path: 'builtin:vgg19'}", good, good), []string{"style[0].path", "2-D backbone"}},
+		{"image style on a 3-D backbone", fmt.Sprintf("content: %q\nstyle: [{path: builtin:swirls}]", good), []string{"style[0].path", "takes volumes"}},
+		{"image style on a 3-D file", fmt.Sprintf("content: %q\nstyle: [{path: builtin:swirls}]\nmodel: {path: %q, arch: auto}\nlayers: {content: {relu1_1: 1}, style: {relu1_1: 1}}", good, volumeModel), []string{"style[0].path", "takes volumes"}},
+		{"volume style on a 2-D file", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\nmodel: {path: %q, arch: auto}\nlayers: {content: {relu1_1: 1}, style: {relu1_1: 1}}", good, good, writeTinyModel(t)), []string{"style[0].path", "2-D backbone"}},
+		{"bad axis", fmt.Sprintf("content: %q\nstyle: [{path: builtin:swirls, axis: diagonal}]\nmodel: {path: 'builtin:vgg19'}", good), []string{"style[0].axis", "depth, height or width"}},
+		{"axis on an image run", "content: builtin:village\nstyle: [{path: builtin:swirls, axis: depth}]", []string{"style[0].axis", "volume runs"}},
 		{"colour mode", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\ncolor: luminance", good, good), []string{"color:", "color: none"}},
 		{"bad filters", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\nvolume: {filters: [8, 0]}", good, good), []string{"volume.filters[1]"}},
 		{"too small", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\nvolume: {size: 4, filters: [4, 4, 4, 4]}\nlayers: {style: {relu4_1: 1}}", good, good), []string{"content is 4x4x4", "stride 8"}},
@@ -285,6 +299,10 @@ func TestVolumeBadInput(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
+			t.Log(err)
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error of several lines: %q", err)
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q; want it to say %q", err, w)
@@ -292,4 +310,119 @@ func TestVolumeBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSliceStack checks the slice stack of a 2×3×4 volume: where slices
+// lie, that unstack is stack's adjoint (so the gradient is the chain
+// rule's), and the axes' masks.
+func TestSliceStack(t *testing.T) {
+	const d, h, w = 2, 3, 4
+	s, err := newSliceStack(d, h, w, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.width != 4 || s.height != d*h+h*d+w*d {
+		t.Fatalf("stack %dx%d; want 4x20", s.width, s.height)
+	}
+	x := make([]float32, d*h*w)
+	for i := range x {
+		x[i] = float32(i + 1) // voxel (z,y,x) holds (z·3+y)·4+x+1
+	}
+	img := s.stack(x)
+	// Rows 0-5 hold the depth slices, 6-11 the height slices, 12-19 the
+	// width slices (3 px wide: column 3 is padding).
+	want := map[[2]int]float32{{0, 0}: 1, {4, 2}: 19, {6, 3}: 4, {11, 1}: 22, {12, 2}: 9, {19, 2}: 24, {12, 3}: 0}
+	for at, v := range want {
+		if got := img[at[0]*s.width+at[1]]; got != v {
+			t.Errorf("stack row %d col %d: %v; want %v", at[0], at[1], got, v)
+		}
+	}
+	// <stack(x), y> = <x, unstack(y)> for any y.
+	y := make([]float32, len(img))
+	for i := range y {
+		y[i] = float32(math.Sin(float64(i)))
+	}
+	var lhs, rhs float64
+	for i, v := range img {
+		lhs += float64(v) * float64(y[i])
+	}
+	g := make([]float32, len(x))
+	s.unstack(g, y)
+	for i, v := range x {
+		rhs += float64(v) * float64(g[i])
+	}
+	if math.Abs(lhs-rhs) > 1e-3*math.Abs(lhs) {
+		t.Errorf("<stack x, y> = %v, <x, unstack y> = %v", lhs, rhs)
+	}
+	for _, tc := range []struct {
+		axis        string
+		white, rows int // a white pixel's row, and how many pixels are white
+	}{
+		{AxisDepth, 0, d * h * w},
+		{AxisHeight, 6, h * d * w},
+		{AxisWidth, 12, w * d * h},
+		{AxisAll, 0, 3 * d * h * w},
+	} {
+		m := s.mask(tc.axis)
+		if m == nil {
+			t.Fatalf("%s: no mask for a volume that is not a cube", tc.axis)
+		}
+		n := 0
+		for p := 0; p < len(m.Pix); p += 4 {
+			if m.Pix[p] == 255 {
+				n++
+			}
+		}
+		if n != tc.rows || m.Pix[m.PixOffset(0, tc.white)] != 255 {
+			t.Errorf("%s: %d white pixels, row %d white: %v; want %d", tc.axis, n, tc.white, m.Pix[m.PixOffset(0, tc.white)] == 255, tc.rows)
+		}
+	}
+	if cube, _ := newSliceStack(3, 3, 3, 1); cube.mask(AxisAll) != nil || cube.mask(AxisDepth) == nil {
+		t.Error("a cube's all-axes mask should be nil (everywhere), its depth mask not")
+	}
+}
+
+// TestVolumeSlicesGradient checks a slice-wise volume run (a 2-D
+// backbone, a grey 6×8×10 volume, one style for the depth slices and one
+// for all) against central differences of J.
+func TestVolumeSlicesGradient(t *testing.T) {
+	content := filepath.Join(t.TempDir(), "content.npy")
+	v, err := volume.New(6, 8, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range v.Data {
+		v.Data[i] = float32(math.Cos(float64(i)*0.3)*0.4 + 0.5)
+	}
+	if err := volume.WriteNPY(content, v); err != nil {
+		t.Fatal(err)
+	}
+	style := filepath.Join(t.TempDir(), "style.png")
+	writePNG(t, style, 20, 14)
+	cfg, err := loadYAML(t, fmt.Sprintf(`content: %q
+style:
+  - {path: %q, axis: depth}
+  - {path: builtin:swirls, scale: 2, weight: 0.5}
+model: {path: %q, arch: auto, pooling: avg}
+layers:
+  content: {relu2_1: 1}
+  style: {relu1_1: 0.5, relu2_1: 0.5}
+init: content
+noise_ratio: 0.2
+weights: {content: 1, style: 100, tv: 0.5}
+output: {dir: %q}
+runtime: {threads: 1, graph_cache: false}
+`, content, style, writeTinyModel(t), filepath.Join(t.TempDir(), "run")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := newExperiment(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if w, h := e.netSize(); w != 10 || h != 6*8+8*6+10*6 {
+		t.Fatalf("network input %dx%d; want the 10x156 slice stack", w, h)
+	}
+	checkGradientFD(t, e, 1e-2, 2e-2)
 }

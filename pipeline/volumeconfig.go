@@ -90,10 +90,10 @@ func (c *Config) volumeDefaults() {
 	}
 }
 
-// validateVolume checks that a volume content has volume styles and a
-// volume backbone, refuses for volumes what only images have (colour
-// modes, masks, scales, style scales, an init image), and refuses a volume
-// style with any other content.
+// validateVolume checks that a volume content has styles its backbone
+// takes (.npy volumes for builtin:volume, images for a 2-D backbone),
+// refuses for volumes what only images have (colour modes, masks, scales,
+// an init image), and refuses a volume style with any other content.
 func (c *Config) validateVolume() []error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -108,21 +108,47 @@ func (c *Config) validateVolume() []error {
 			if isVolumePath(s.Path) {
 				bad("style[%d].path: %q is a volume but content %q is not; give a .npy content for a volume run", i, s.Path, c.Content)
 			}
+			if s.Axis != "" {
+				bad("style[%d].axis: %q applies to volume runs on a 2-D backbone; content %q is not a .npy volume (remove it)", i, s.Axis, c.Content)
+			}
 		}
 		if name, ok := strings.CutPrefix(c.Model.Path, models.BuiltinPrefix); ok && models.IsVolumeArch(name) {
 			bad("model.path: %s is for volume runs; content %q is not a .npy volume", c.Model.Path, c.Content)
 		}
 		return errs
 	}
+	// A built-in or zoo backbone says now whether the run is 3-D or
+	// slice-wise; a file says so once loaded (checkVolumeBackbone).
+	name, builtin := strings.CutPrefix(c.Model.Path, models.BuiltinPrefix)
+	threeD := builtin && models.IsVolumeArch(name)
+	twoD := strings.HasPrefix(c.Model.Path, "zoo:") || builtin && !threeD
+	if builtin && models.IsAudioArch(name) {
+		bad("model.path: %q is for audio runs; a volume run needs builtin:volume, a 2-D image backbone (builtin:vgg19) for its slices, or an ONNX file", c.Model.Path)
+		twoD = false
+	}
 	for i, s := range c.Style {
-		if s.Path != "" && !isVolumePath(s.Path) {
-			bad("style[%d].path: %q is not a .npy volume but content %q is one; volume runs take .npy styles", i, s.Path, c.Content)
+		switch {
+		case s.Path == "":
+		case isAudioPath(s.Path):
+			bad("style[%d].path: %q is audio but content %q is a volume; give a .npy volume or an image style", i, s.Path, c.Content)
+		case threeD && !isVolumePath(s.Path):
+			bad("style[%d].path: %q is not a .npy volume but model.path %s takes volumes; give a .npy style, or a 2-D backbone (builtin:vgg19) to style the slices from an image", i, s.Path, c.Model.Path)
+		case twoD && isVolumePath(s.Path):
+			bad("style[%d].path: %q is a volume but model.path %s is a 2-D backbone, which styles the slices from images; give a PNG or JPEG, or model.path: builtin:volume", i, s.Path, c.Model.Path)
 		}
 		if s.Mask != "" {
-			bad("style[%d].mask: masks apply to images; a volume run has none", i)
+			bad("style[%d].mask: masks apply to images; a volume run has none (style[%d].axis picks the slices a style applies to)", i, i)
 		}
-		if s.Scale != 1 {
-			bad("style[%d].scale: %v; volume runs take styles at their own size (leave it at 1)", i, s.Scale)
+		if s.Scale != 1 && isVolumePath(s.Path) {
+			bad("style[%d].scale: %v; volume styles are used at their own size (leave it at 1)", i, s.Scale)
+		}
+		switch s.Axis {
+		case "", AxisAll, AxisDepth, AxisHeight, AxisWidth:
+		default:
+			bad("style[%d].axis: %q; want all, depth, height or width", i, s.Axis)
+		}
+		if s.Axis != "" && s.Axis != AxisAll && (threeD || isVolumePath(s.Path)) {
+			bad("style[%d].axis: %q applies to image styles on a 2-D backbone; a 3-D backbone sees the whole volume (remove it)", i, s.Axis)
 		}
 	}
 	if c.Color != ColorNone {
@@ -136,12 +162,6 @@ func (c *Config) validateVolume() []error {
 	}
 	if t := c.Runtime.Tile; t != "" && t != TileAuto && t != TileOff {
 		bad("runtime.tile: %q; a volume run is evaluated whole (leave runtime.tile at auto)", t)
-	}
-	if name, ok := strings.CutPrefix(c.Model.Path, models.BuiltinPrefix); ok && !models.IsVolumeArch(name) {
-		bad("model.path: %q; a volume run needs builtin:volume or an ONNX file with 3-D convolutions", c.Model.Path)
-	}
-	if strings.HasPrefix(c.Model.Path, "zoo:") {
-		bad("model.path: %q is a 2-D image backbone; a volume run needs builtin:volume or an ONNX file with 3-D convolutions", c.Model.Path)
 	}
 	return errs
 }
