@@ -224,6 +224,16 @@ func (e *experiment) resultPath(dir, name string) string {
 	return e.imagePath(dir, name)
 }
 
+// resultFiles lists the files saveResult writes for the result called
+// name and for it alone: resultPath's, and a volume run's montage of it.
+func (e *experiment) resultFiles(dir, name string) []string {
+	files := []string{e.resultPath(dir, name)}
+	if e.volume != nil {
+		files = append(files, filepath.Join(dir, name+"_montage.png"))
+	}
+	return files
+}
+
 // imagePath is where saveImage puts the image called name.
 func (e *experiment) imagePath(dir, name string) string {
 	if e.audio != nil || e.volume != nil {

@@ -3,7 +3,9 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"image"
 	"math"
 	"math/cmplx"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nst-project/nst/imageio"
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/volume"
 )
@@ -425,4 +428,121 @@ runtime: {threads: 1, graph_cache: false}
 		t.Fatalf("network input %dx%d; want the 10x156 slice stack", w, h)
 	}
 	checkGradientFD(t, e, 1e-2, 2e-2)
+}
+
+// writeStripeSlice writes the depth slice 0 of writeStripeVolume's
+// volume, n×n diagonal stripes of period period, as a PNG in a folder of
+// the test's and returns its path.
+func writeStripeSlice(t testing.TB, n, period int) string {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, n, n))
+	for y := range n {
+		for x := range n {
+			if (y+x)%period < period/2 {
+				img.Pix[y*img.Stride+x] = 255
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), "stripes.png")
+	if err := imageio.Save(path, img, "png", 0); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestVolumeSlicesStripes grows a 32³ volume from a 2-D exemplar, a slice
+// of diagonal stripes of period 8, through a small 2-D VGG applied to the
+// slices along every axis, and checks the period (±1 voxel) along the
+// rows and columns of the slices of every axis.
+func TestVolumeSlicesStripes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a slice-wise volume run")
+	}
+	const n, period = 64, 8
+	var model bytes.Buffer
+	if err := models.WriteSynthFrom(&model, models.SynthSpec{Blocks: [][]int{{16}, {32}, {32}}}, 3); err != nil {
+		t.Fatal(err)
+	}
+	modelPath := filepath.Join(t.TempDir(), "vgg3.onnx")
+	if err := os.WriteFile(modelPath, model.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadYAML(t, fmt.Sprintf(`content: %q
+style: [{path: %q}]
+init: noise
+model: {path: %q, arch: auto, pooling: avg}
+layers: {content: {relu2_1: 1}, style: {relu1_1: 0.34, relu2_1: 0.33, relu3_1: 0.33}}
+weights: {content: 0, style: 1e4, tv: 0}
+optimizer: {name: lbfgs, iterations: 40, tolerance: 0}
+output: {dir: %q, save_every: 0}
+runtime: {threads: 2, graph_cache: false}
+`, writeStripeVolume(t, n, period), writeStripeSlice(t, n, period), modelPath, filepath.Join(t.TempDir(), "run")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res, err := Run(context.Background(), cfg, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d³ slice-wise run: %d iterations in %v", n, res.Iterations, time.Since(start).Round(time.Millisecond))
+	out, _, err := volume.ReadNPY(res.Image, volume.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []volume.Axis{volume.AxisD, volume.AxisH, volume.AxisW} {
+		rows, cols := slicePeriods(out, a)
+		t.Logf("slices across %s: period %.2f along rows, %.2f along columns", a, rows, cols)
+		if math.Abs(rows-period) > 1 || math.Abs(cols-period) > 1 {
+			t.Errorf("slices across %s: periods %.2f and %.2f; want %d ± 1", a, rows, cols, period)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(res.Dir, "style1.png")); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestVolumeResume interrupts volume runs, 3-D and slice-wise, after
+// their third step and resumes them: the folder must end as an
+// uninterrupted run's does (the same final.npy, costs and montages).
+func TestVolumeResume(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra string
+	}{
+		{"3-D", ""},
+		{"slices", fmt.Sprintf("model: {path: %q, arch: auto, pooling: avg}\nlayers: {content: {relu2_1: 1}, style: {relu1_1: 0.5, relu2_1: 0.5}}", writeTinyModel(t))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tinyVolumeConfig(t, tc.extra)
+			cfg.Optimizer.Iterations = 6
+			if tc.name == "slices" {
+				cfg.Style[0].Path = "builtin:swirls"
+			}
+			want := readRunFolder(t, runOK(t, cfg).Dir)
+			if _, ok := want.files["final.npy"]; !ok {
+				t.Fatal("no final.npy")
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stop := ObserverFunc(func(ev *Event) error {
+				if ev.Kind == EventIteration && ev.Iteration == 3 {
+					cancel()
+				}
+				return nil
+			})
+			cfg.Output.Dir = filepath.Join(t.TempDir(), "run")
+			res, err := Run(ctx, cfg, RunOptions{Observers: []Observer{stop}})
+			if !errors.Is(err, ErrInterrupted) {
+				t.Fatalf("interrupted run: %v; want ErrInterrupted", err)
+			}
+			if filepath.Base(res.Image) != "last.npy" {
+				t.Errorf("interrupted run saved %s; want last.npy", res.Image)
+			}
+			if res, err = Resume(context.Background(), res.Dir, RunOptions{}); err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+			checkSameRun(t, readRunFolder(t, res.Dir), want)
+		})
+	}
 }
