@@ -266,6 +266,9 @@ func (e *experiment) checkMemory() error {
 	if limit <= 0 || peak <= limit {
 		return nil
 	}
+	if e.volume != nil {
+		return e.volumeMemoryError(f, peak, limit, from)
+	}
 	if side == 0 && e.tile.auto && e.tileGeomErr == nil && e.audio == nil {
 		// Even the smallest tiles do not fit: say what they would need.
 		side = e.smallestTile()

@@ -97,7 +97,7 @@ func run(ctx context.Context, cfg *Config, o RunOptions, ck *loadedCheckpoint) (
 	defer rec.costLog.Close()
 	saver := &checkpointer{e: e, s: s}
 	obs := append(observers{rec, &imageSaver{e: e}, newProgressReporter(o.Progress, e), saver}, o.Observers...)
-	slog.Info("run", "dir", s.dir, "size", fmt.Sprintf("%dx%d", e.width, e.height), "optimizer", s.opt.Name(), "iterations", e.sched.total(), "scales", len(e.sched), "estimated_peak_MB", e.info.EstimatedPeak>>20)
+	slog.Info("run", "dir", s.dir, "size", e.sizeLabel(), "optimizer", s.opt.Name(), "iterations", e.sched.total(), "scales", len(e.sched), "estimated_peak_MB", e.info.EstimatedPeak>>20)
 
 	loopStart := time.Now()
 	runErr := e.optimize(ctx, s, rec, obs)

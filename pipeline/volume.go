@@ -152,6 +152,43 @@ func (e *experiment) deepestStride() (int, string) {
 	return stride, deepest
 }
 
+// sizeLabel is the run's size for the log: WxH, or WxHxD for a volume.
+func (e *experiment) sizeLabel() string {
+	if e.volume != nil {
+		c := e.volume.content
+		return fmt.Sprintf("%dx%dx%d", c.W, c.H, c.D)
+	}
+	return fmt.Sprintf("%dx%d", e.width, e.height)
+}
+
+// volumeNetSize is the size the memory estimate takes for a d×h×w
+// volume: W × D·H for a 3-D backbone, the slice stack for a 2-D one.
+func (e *experiment) volumeNetSize(d, h, w int) (int, int) {
+	if e.volume.slices != nil {
+		return max(w, h), d*h + h*d + w*d
+	}
+	return w, d * h
+}
+
+// volumeMemoryError is checkMemory's refusal of a volume run whose
+// estimated peak exceeds limit (from says who set it): it names the
+// volume's size and the largest volume.size whose estimate fits.
+func (e *experiment) volumeMemoryError(f Footprint, peak, limit int64, from string) error {
+	c := e.volume.content
+	fit := 0
+	for side := max(c.D, c.H, c.W) - 1; side >= 4 && fit == 0; side-- {
+		w, h := e.volumeNetSize(volume.LongSideShape(c.D, c.H, c.W, side))
+		if EstimatePeak(f, w, h) <= limit {
+			fit = side
+		}
+	}
+	msg := fmt.Sprintf("a %dx%dx%d volume run needs about %d MB of memory, more than the %d MB %s", c.W, c.H, c.D, peak>>20, limit>>20, from)
+	if fit == 0 {
+		return errors.New(msg + "; no volume.size from 4 up fits")
+	}
+	return fmt.Errorf("%s; the largest volume.size that fits is %d", msg, fit)
+}
+
 // volumeSizes returns, for a volume run, the output's size as the memory
 // estimate takes it (W × D·H for a 3-D backbone, which counts a strided
 // layer's voxels generously; the slice stack for a 2-D one) and each

@@ -292,10 +292,15 @@ func TestVolumeBadInput(t *testing.T) {
 		{"axis on an image run", "content: builtin:village\nstyle: [{path: builtin:swirls, axis: depth}]", []string{"style[0].axis", "volume runs"}},
 		{"colour mode", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\ncolor: luminance", good, good), []string{"color:", "color: none"}},
 		{"bad filters", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\nvolume: {filters: [8, 0]}", good, good), []string{"volume.filters[1]"}},
+		{"memory", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\nvolume: {size: 200}\nruntime: {graph_cache: false, max_memory: 150MB}", good, good), []string{"a 200x200x200 volume run", "the largest volume.size that fits is"}},
 		{"too small", fmt.Sprintf("content: %q\nstyle: [{path: %q}]\nvolume: {size: 4, filters: [4, 4, 4, 4]}\nlayers: {style: {relu4_1: 1}}", good, good), []string{"content is 4x4x4", "stride 8"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := loadYAML(t, tc.yaml+fmt.Sprintf("\noutput: {dir: %q}\nruntime: {graph_cache: false}\n", filepath.Join(dir, "run")))
+			yaml := tc.yaml + fmt.Sprintf("\noutput: {dir: %q}\n", filepath.Join(dir, "run"))
+			if !strings.Contains(yaml, "runtime:") {
+				yaml += "runtime: {graph_cache: false}\n"
+			}
+			cfg, err := loadYAML(t, yaml)
 			if err == nil {
 				_, err = Run(context.Background(), cfg, RunOptions{})
 			}
