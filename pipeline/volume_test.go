@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"math/cmplx"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,12 +92,30 @@ func addPower(power []float64, line []float32) {
 	}
 	mean /= float64(n)
 	for k := range power {
-		var s complex128
+		var re, im float64
 		for j, v := range line {
-			s += complex(float64(v)-mean, 0) * cmplx.Exp(complex(0, -2*math.Pi*float64(k*j)/float64(n)))
+			c, s := twiddle(n, k*j%n)
+			re += (float64(v) - mean) * c
+			im -= (float64(v) - mean) * s
 		}
-		power[k] += real(s)*real(s) + imag(s)*imag(s)
+		power[k] += re*re + im*im
 	}
+}
+
+// twiddles caches cos and sin of 2π·i/n by n.
+var twiddles = map[int][][2]float64{}
+
+// twiddle returns cos and sin of 2π·i/n.
+func twiddle(n, i int) (float64, float64) {
+	t, ok := twiddles[n]
+	if !ok {
+		t = make([][2]float64, n)
+		for j := range t {
+			t[j] = [2]float64{math.Cos(2 * math.Pi * float64(j) / float64(n)), math.Sin(2 * math.Pi * float64(j) / float64(n))}
+		}
+		twiddles[n] = t
+	}
+	return t[i][0], t[i][1]
 }
 
 // peakPeriod is n over the frequency of power's peak (bins 1 and up),
