@@ -568,3 +568,35 @@ func TestVolumeResume(t *testing.T) {
 		})
 	}
 }
+
+// TestVolumeONNXFile runs a volume on an ONNX file with 3-D convolutions:
+// the file of the built-in backbone's weights (models.WriteSynthVolume)
+// must give the built-in run's final.npy byte for byte.
+func TestVolumeONNXFile(t *testing.T) {
+	var model bytes.Buffer
+	if err := models.WriteSynthVolume(&model, models.VolumeSpec{Channels: 1, Filters: []int{4, 6}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "volume.onnx")
+	if err := os.WriteFile(path, model.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var results [][]byte
+	for _, extra := range []string{
+		"",
+		fmt.Sprintf("model: {path: %q, arch: auto, pooling: avg}\nlayers: {content: {relu2_1: 1}, style: {relu1_1: 0.5, relu2_1: 0.5}}", path),
+	} {
+		res, err := Run(context.Background(), tinyVolumeConfig(t, extra), RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(res.Image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, data)
+	}
+	if !bytes.Equal(results[0], results[1]) {
+		t.Error("the ONNX file of builtin:volume's weights gives another final.npy than builtin:volume")
+	}
+}
