@@ -23,7 +23,10 @@ type canonical struct {
 	// (a free channel dimension counts as 3), the spectrogram's bins for
 	// an audio one.
 	channels int
-	inits    map[string]*onnx.TensorProto
+	// depth says the input is a volume, [1,C,D,H,W] with D, H and W free
+	// (a backbone of 3-D convolutions), rather than [1,C,H,W].
+	depth bool
+	inits map[string]*onnx.TensorProto
 	// broken holds nodes that cannot be expressed in opset 17. They stay in
 	// the graph so that a model whose classifier head has one still serves
 	// the layers before it; a cut that keeps one fails with this error.
@@ -66,7 +69,7 @@ func canonicalize(g *onnx.GraphProto, opset int64) (*canonical, error) {
 		c.inits[t.GetName()] = t
 		c.used[t.GetName()] = true
 	}
-	input, channels, err := imageInput(g, c.inits)
+	input, channels, depth, err := imageInput(g, c.inits)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +131,7 @@ func canonicalize(g *onnx.GraphProto, opset int64) (*canonical, error) {
 	out := &onnx.GraphProto{
 		Name:  g.GetName(),
 		Node:  sorted,
-		Input: []*onnx.ValueInfoProto{onnxgraph.FloatValue(input, 1, int64(channels), -1, -1)},
+		Input: []*onnx.ValueInfoProto{onnxgraph.FloatValue(input, inputDims(channels, depth)...)},
 	}
 	read := map[string]bool{}
 	for _, n := range sorted {
@@ -147,14 +150,24 @@ func canonicalize(g *onnx.GraphProto, opset int64) (*canonical, error) {
 	for _, o := range g.GetOutput() {
 		outputs = append(outputs, namedTensor{name: o.GetName(), tensor: c.resolve(o.GetName())})
 	}
-	return &canonical{graph: out, input: input, channels: channels, inits: inits, broken: c.broken, outputs: outputs}, nil
+	return &canonical{graph: out, input: input, channels: channels, depth: depth, inits: inits, broken: c.broken, outputs: outputs}, nil
+}
+
+// inputDims is the canonical input's shape: [1,C,H,W], or [1,C,D,H,W] for
+// a volume backbone, with the spatial dimensions free (-1).
+func inputDims(channels int, depth bool) []int64 {
+	if depth {
+		return []int64{1, int64(channels), -1, -1, -1}
+	}
+	return []int64{1, int64(channels), -1, -1}
 }
 
 // imageInput finds the graph's one non-initializer input, checks that it
-// can take a [1,C,H,W] float tensor and returns its name and C (3 when the
-// channel dimension is free). Whether C suits the run (3 for images) is
-// the caller's check (see Load).
-func imageInput(g *onnx.GraphProto, inits map[string]*onnx.TensorProto) (string, int, error) {
+// can take a [1,C,H,W] float tensor, or a [1,C,D,H,W] volume (depth
+// true), and returns its name and C (3 when the channel dimension is
+// free). Whether C suits the run (3 for images) is the caller's check (see
+// Load).
+func imageInput(g *onnx.GraphProto, inits map[string]*onnx.TensorProto) (name string, channels int, depth bool, err error) {
 	var ins []*onnx.ValueInfoProto
 	var names []string
 	for _, in := range g.GetInput() {
@@ -165,31 +178,32 @@ func imageInput(g *onnx.GraphProto, inits map[string]*onnx.TensorProto) (string,
 		}
 	}
 	if len(ins) != 1 {
-		return "", 0, fmt.Errorf("the model has %d inputs besides its weights (%s); nst needs exactly one image input", len(ins), strings.Join(names, ", "))
+		return "", 0, false, fmt.Errorf("the model has %d inputs besides its weights (%s); nst needs exactly one image input", len(ins), strings.Join(names, ", "))
 	}
 	in := ins[0]
-	channels := 3
+	channels = 3
 	tt := in.GetType().GetTensorType()
 	if tt == nil || onnx.TensorProto_DataType(tt.GetElemType()) != onnx.TensorProto_FLOAT {
-		return "", 0, fmt.Errorf("input %q is not a float tensor; nst feeds float32 images", in.GetName())
+		return "", 0, false, fmt.Errorf("input %q is not a float tensor; nst feeds float32 images", in.GetName())
 	}
 	if shape := tt.GetShape(); shape != nil {
 		dims := shape.GetDim()
-		if len(dims) != 4 {
-			return "", 0, fmt.Errorf("input %q has rank %d; nst feeds images as [1,3,H,W]", in.GetName(), len(dims))
+		if len(dims) != 4 && len(dims) != 5 {
+			return "", 0, false, fmt.Errorf("input %q has rank %d; nst feeds images as [1,3,H,W] and volumes as [1,C,D,H,W]", in.GetName(), len(dims))
 		}
+		depth = len(dims) == 5
 		if _, fixed := dims[1].GetValue().(*onnx.TensorShapeProto_Dimension_DimValue); fixed {
 			if c := dims[1].GetDimValue(); c < 1 || c > 1<<16 {
-				return "", 0, fmt.Errorf("input %q has %d channels; want 1 to 65536", in.GetName(), c)
+				return "", 0, false, fmt.Errorf("input %q has %d channels; want 1 to 65536", in.GetName(), c)
 			} else {
 				channels = int(c)
 			}
 		}
 		if _, fixed := dims[0].GetValue().(*onnx.TensorShapeProto_Dimension_DimValue); fixed && dims[0].GetDimValue() != 1 {
-			return "", 0, fmt.Errorf("input %q has a fixed batch of %d; nst feeds one image at a time", in.GetName(), dims[0].GetDimValue())
+			return "", 0, false, fmt.Errorf("input %q has a fixed batch of %d; nst feeds one image at a time", in.GetName(), dims[0].GetDimValue())
 		}
 	}
-	return in.GetName(), channels, nil
+	return in.GetName(), channels, depth, nil
 }
 
 // constantTensor turns a Constant node's value into an initializer named

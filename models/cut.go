@@ -90,7 +90,7 @@ func (c *canonical) cut(outputs []string, pooling string) (*canonical, error) {
 			named = append(named, o)
 		}
 	}
-	return &canonical{graph: out, input: c.input, channels: c.channels, inits: inits, broken: broken, outputs: named}, nil
+	return &canonical{graph: out, input: c.input, channels: c.channels, depth: c.depth, inits: inits, broken: broken, outputs: named}, nil
 }
 
 // runnable reports the first node of c that cannot run, naming it and its op.

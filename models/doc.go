@@ -9,7 +9,9 @@
 // Clip, Pad, Reshape, Dropout, BatchNormalization and others become inputs or
 // disappear), Constant nodes become initializers, Identity and Dropout nodes
 // are bypassed, and the image input's height and width are freed so any size
-// runs. Layers get names: the conventional conv1_1 ... pool5 derived from the
+// runs. A graph whose input is a volume, [1,C,D,H,W] (3-D convolutions; the
+// built-in random-weight SynthVolume), is a volume backbone: its Nets take
+// Options.Depth and return activations with the depth folded into H. Layers get names: the conventional conv1_1 ... pool5 derived from the
 // order of convolution, activation and pooling nodes for VGG-style chains,
 // raw ONNX tensor names for other graphs, and in both cases the names of
 // the file's graph outputs (scripts/export_backbone.py names a trunk's

@@ -82,7 +82,7 @@ func load(f *os.File, path string) (*Backbone, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.canon.channels != 3 {
+	if b.canon.channels != 3 && !b.canon.depth {
 		return nil, fmt.Errorf("input %q has %d channels; nst feeds RGB images (3 channels)", b.canon.input, b.canon.channels)
 	}
 	kept := b.canon.graph.GetInitializer()

@@ -250,7 +250,11 @@ func measureLayers(c *canonical, layers []LayerInfo) []LayerInfo {
 	var shapes [2]autodiff.Shapes
 	for i, side := range measureSizes {
 		var err error
-		if shapes[i], err = autodiff.PartialShapes(c.graph, autodiff.Shapes{c.input: {1, int64(c.channels), side, side}}); err != nil {
+		in := []int64{1, int64(c.channels), side, side}
+		if c.depth {
+			in = append(in, side)
+		}
+		if shapes[i], err = autodiff.PartialShapes(c.graph, autodiff.Shapes{c.input: in}); err != nil {
 			return layers
 		}
 	}

@@ -23,6 +23,11 @@ type Options struct {
 	Pooling string
 	// Height and Width are the image size in pixels.
 	Height, Width int
+	// Depth is a volume's slice count, for a backbone whose input is a
+	// volume [1,C,D,H,W] (3-D convolutions; Backbone.Volumetric), and 0
+	// for an image backbone. Activations of a volume backbone, [1,C,d,h,w],
+	// come back with H = d·h: the costs see every voxel as a position.
+	Depth int
 	// Preprocess maps the [0,1] RGB image to the model's input.
 	Preprocess Preprocess
 	// ForwardOnly builds no backward pass: Backward then fails. It serves
@@ -64,6 +69,7 @@ type Activation struct {
 // A Net is not safe for concurrent use.
 type Net struct {
 	height, width int
+	depth         int // a volume's slices, 1 for an image
 	channels      int // the input's channel count: 3 for RGB
 	pre           affine
 
@@ -131,14 +137,45 @@ func convFLOPs(g *onnx.GraphProto, shapes autodiff.Shapes) int64 {
 func (b *Backbone) Prepare(o Options) (*Net, error) {
 	n, err := b.prepare(o)
 	if err != nil {
-		return nil, fmt.Errorf("prepare %s at %dx%d: %w", b.shortName(), o.Width, o.Height, err)
+		return nil, fmt.Errorf("prepare %s at %s: %w", b.shortName(), o.size(), err)
 	}
 	return n, nil
 }
 
+// size is the input's size as messages and keys give it: WxH, or WxHxD
+// for a volume.
+func (o Options) size() string {
+	if o.Depth > 0 {
+		return fmt.Sprintf("%dx%dx%d", o.Width, o.Height, o.Depth)
+	}
+	return fmt.Sprintf("%dx%d", o.Width, o.Height)
+}
+
+// inputShape is the input tensor's shape for o: [1,C,H,W], or [1,C,D,H,W]
+// for a volume.
+func (o Options) inputShape(channels int) []int64 {
+	if o.Depth > 0 {
+		return []int64{1, int64(channels), int64(o.Depth), int64(o.Height), int64(o.Width)}
+	}
+	return []int64{1, int64(channels), int64(o.Height), int64(o.Width)}
+}
+
+// Volumetric reports whether the backbone takes volumes, [1,C,D,H,W]
+// (3-D convolutions), rather than images: its Nets need Options.Depth.
+func (b *Backbone) Volumetric() bool { return b.canon.depth }
+
+// InputChannels is C, the channel count of the backbone's input.
+func (b *Backbone) InputChannels() int { return b.canon.channels }
+
 func (b *Backbone) prepare(o Options) (*Net, error) {
-	if o.Height <= 0 || o.Width <= 0 {
+	if o.Height <= 0 || o.Width <= 0 || o.Depth < 0 {
 		return nil, errors.New("image size must be positive")
+	}
+	if b.canon.depth != (o.Depth > 0) {
+		if b.canon.depth {
+			return nil, errors.New("the backbone takes volumes [1,C,D,H,W]; give a depth")
+		}
+		return nil, errors.New("the backbone takes images [1,C,H,W], not volumes")
 	}
 	if len(o.Layers) == 0 {
 		return nil, errors.New("no layers requested")
@@ -147,11 +184,11 @@ func (b *Backbone) prepare(o Options) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.canon.channels != 3 {
-		// Preprocessing maps RGB; other inputs (spectrograms) go in as
-		// they are.
+	if b.canon.channels != 3 || b.canon.depth {
+		// Preprocessing maps RGB images; other inputs (spectrograms,
+		// volumes) go in as they are.
 		if o.Preprocess != (Preprocess{}) {
-			return nil, fmt.Errorf("the backbone's input has %d channels, not RGB; preprocessing applies to RGB input only", b.canon.channels)
+			return nil, fmt.Errorf("the backbone's input is %d-channel %s, not RGB images; preprocessing applies to RGB images only", b.canon.channels, map[bool]string{false: "data", true: "volumes"}[b.canon.depth])
 		}
 		pre = affine{identity: true}
 	}
@@ -184,7 +221,7 @@ func (b *Backbone) prepare(o Options) (*Net, error) {
 			return nil, err
 		}
 	}
-	inShape := []int64{1, int64(b.canon.channels), int64(o.Height), int64(o.Width)}
+	inShape := o.inputShape(b.canon.channels)
 	graph, sizeDependent, err := autodiff.FoldShapes(g.graph, autodiff.Shapes{g.input: inShape})
 	if err != nil {
 		return nil, err
@@ -208,9 +245,9 @@ func (b *Backbone) prepare(o Options) (*Net, error) {
 	// same size alone.
 	size := ""
 	if sizeDependent {
-		size = fmt.Sprintf("%dx%d", o.Width, o.Height)
+		size = o.size()
 	}
-	n := &Net{height: o.Height, width: o.Width, channels: b.canon.channels, pre: pre, convFLOPs: convFLOPs(graph, shapes)}
+	n := &Net{depth: max(o.Depth, 1), height: o.Height, width: o.Width, channels: b.canon.channels, pre: pre, convFLOPs: convFLOPs(graph, shapes)}
 	if o.ForwardOnly {
 		if sf := b.forwards.find(o, size, tensors); sf != nil {
 			n.shared, n.forward = sf, sf.session
@@ -273,7 +310,7 @@ func (n *Net) open(o Options, size string, reg *forwardRegistry, input string, p
 			outNames = append(outNames, s)
 		}
 	}
-	image := []int64{1, int64(n.channels), int64(o.Height), int64(o.Width)}
+	image := o.inputShape(n.channels)
 	var l layout
 	inSlot := l.add(onnx.TensorProto_FLOAT, image)
 	outSlots := make([]slot, len(outNames))
@@ -404,7 +441,7 @@ func (n *Net) open(o Options, size string, reg *forwardRegistry, input string, p
 // another Net created, and binds the outputs it reads.
 func (n *Net) openShared(o Options, input string, shapes autodiff.Shapes, tensors []string) error {
 	var l layout
-	inSlot := l.add(onnx.TensorProto_FLOAT, []int64{1, int64(n.channels), int64(o.Height), int64(o.Width)})
+	inSlot := l.add(onnx.TensorProto_FLOAT, o.inputShape(n.channels))
 	outSlots := make([]slot, len(tensors))
 	for i, name := range tensors {
 		shape, ok := shapes[name]
@@ -452,14 +489,17 @@ func (n *Net) allocate(l layout, inSlot slot) error {
 	return nil
 }
 
-// freeSpatial returns an image tensor's shape, [N,C,H,W], with H and W
-// free, so that a forward session serves images of any size; other shapes
-// stay as they are.
+// freeSpatial returns an image tensor's shape, [N,C,H,W] (or a volume's,
+// [N,C,D,H,W]), with the spatial dimensions free, so that a forward
+// session serves images of any size; other shapes stay as they are.
 func freeSpatial(shape []int64) []int64 {
-	if len(shape) != 4 {
-		return shape
+	switch len(shape) {
+	case 4:
+		return []int64{shape[0], shape[1], -1, -1}
+	case 5:
+		return []int64{shape[0], shape[1], -1, -1, -1}
 	}
-	return []int64{shape[0], shape[1], -1, -1}
+	return shape
 }
 
 // slot is where one tensor of a Net lies in its pages.
@@ -565,11 +605,14 @@ func staticDims(tt *onnx.TypeProto_Tensor) []int64 {
 	return dims
 }
 
-// chw reads an activation shape, [1,C,H,W] or [1,C], as C, H, W.
+// chw reads an activation shape, [1,C,H,W] or [1,C], as C, H, W; a
+// volume's, [1,C,D,H,W], as C, D·H, W.
 func chw(shape []int64) (c, h, w int, err error) {
 	switch {
 	case len(shape) == 4 && shape[0] == 1:
 		return int(shape[1]), int(shape[2]), int(shape[3]), nil
+	case len(shape) == 5 && shape[0] == 1:
+		return int(shape[1]), int(shape[2] * shape[3]), int(shape[4]), nil
 	case len(shape) == 2 && shape[0] == 1:
 		return int(shape[1]), 1, 1, nil
 	}
@@ -577,7 +620,8 @@ func chw(shape []int64) (c, h, w int, err error) {
 }
 
 // Forward runs the network on img, [1,3,H,W] RGB values in [0,1] (for
-// an input of other than 3 channels, [1,C,H,W] values as they are), and
+// an input of other than 3 channels, [1,C,H,W] values as they are; for a
+// volume backbone [1,C,D,H,W]), and
 // returns the requested activations in Options.Layers order. The slice and
 // the data it points to are reused: they are valid until the next Forward.
 func (n *Net) Forward(img []float32) ([]Activation, error) {
@@ -585,7 +629,7 @@ func (n *Net) Forward(img []float32) ([]Activation, error) {
 		return nil, errors.New("forward: net is closed")
 	}
 	if len(img) != len(n.input) {
-		return nil, fmt.Errorf("forward: image has %d values, want %dx%dx%d = %d", len(img), n.channels, n.height, n.width, len(n.input))
+		return nil, fmt.Errorf("forward: image has %d values, want %dx%dx%dx%d = %d", len(img), n.channels, n.depth, n.height, n.width, len(n.input))
 	}
 	n.pre.apply(n.input, img)
 	if err := n.fwdRun.Run(); err != nil {

@@ -25,6 +25,11 @@ type OpenOptions struct {
 	// builtin:audio and builtin:audio-multi (an audio run sets it), and
 	// AudioFilters their filter count (0: DefaultAudioFilters).
 	AudioBins, AudioFilters int
+	// VolumeChannels is a volume's channel count, the input channels of
+	// builtin:volume (a volume run sets it), and VolumeFilters its
+	// filters per block (nil: DefaultVolumeFilters).
+	VolumeChannels int
+	VolumeFilters  []int
 }
 
 // Open loads the backbone o describes and checks that it is what o.Arch
@@ -39,6 +44,9 @@ func Open(o OpenOptions) (*Backbone, error) {
 		arch, builtin = name, true
 		if IsAudioArch(name) {
 			return openAudio(name, o)
+		}
+		if IsVolumeArch(name) {
+			return openVolume(o)
 		}
 	}
 	if !builtin {

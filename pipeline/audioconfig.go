@@ -134,8 +134,8 @@ func (c *Config) audioDefaults() {
 func (c *Config) validateMedium() []error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if c.Content == "" {
-		return nil
+	if c.Content == "" || c.IsVolume() {
+		return nil // a volume content: validateVolume checks the mix
 	}
 	if !c.IsAudio() {
 		for i, s := range c.Style {

@@ -38,8 +38,12 @@ type colour struct {
 	// network sees, in luminance mode.
 	contentY, grey []float32
 	// bins is an audio run's channel count, the spectrogram's bins (0 for
-	// images): its variable is the spectrogram, with no colour control.
+	// images): its variable is the spectrogram, with no colour control;
+	// a volume run's, C·D.
 	bins int
+	// slices, for a volume run on a 2-D backbone, stacks the volume's
+	// slices into the image the network sees (volumeslices.go).
+	slices *sliceStack
 }
 
 // prepare readies the colour mode's buffers for content, the content image
@@ -82,6 +86,9 @@ func (c *colour) variable(rgb []float32) []float32 {
 // itself, or in luminance mode x copied into all three channels of a
 // buffer reused from call to call.
 func (c *colour) netInput(x []float32) []float32 {
+	if c.slices != nil {
+		return c.slices.stack(x)
+	}
 	if c.mode != ColorLuminance {
 		return x
 	}
@@ -101,6 +108,10 @@ func expandGrey(dst, y []float32) {
 // to the network's RGB input: a copy, or in luminance mode the sum of the
 // three channels' gradients, as each channel is a copy of Y.
 func (c *colour) gradToVariable(grad, dx []float32) {
+	if c.slices != nil {
+		c.slices.unstack(grad, dx)
+		return
+	}
 	if c.mode != ColorLuminance {
 		copy(grad, dx)
 		return
@@ -143,6 +154,9 @@ func (c *colour) result(x []float32) []float32 {
 // contentInput is the content image as the network sees it: grey with its
 // own luminance in luminance mode.
 func (c *colour) contentInput() []float32 {
+	if c.slices != nil {
+		return c.slices.stack(c.content)
+	}
 	if c.mode != ColorLuminance {
 		return c.content
 	}

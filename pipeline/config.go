@@ -34,6 +34,7 @@ import (
 	"github.com/nst-project/nst/internal/sysmem"
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/optim"
+	"github.com/nst-project/nst/volume"
 	"github.com/nst-project/nst/zoo"
 )
 
@@ -58,6 +59,7 @@ type Config struct {
 	Limits     Limits        `mapstructure:"limits" yaml:"limits"`
 	Video      VideoConfig   `mapstructure:"video" yaml:"video"`
 	Audio      AudioConfig   `mapstructure:"audio" yaml:"audio"`
+	Volume     VolumeConfig  `mapstructure:"volume" yaml:"volume"`
 }
 
 // StyleConfig is one style image, its share of the style cost, its size
@@ -71,6 +73,10 @@ type StyleConfig struct {
 	// Mask is a greyscale image, white where this style applies; empty for
 	// everywhere.
 	Mask string `mapstructure:"mask" yaml:"mask"`
+	// Axis is, for a volume run on a 2-D backbone, the axis whose slices
+	// this style image applies to: depth, height, width, or all (also the
+	// meaning of ""). See volumeslices.go.
+	Axis string `mapstructure:"axis" yaml:"axis,omitempty"`
 }
 
 // ScaleConfig is one step of a coarse-to-fine run: the output's longer side
@@ -169,6 +175,9 @@ type TileSide string
 // Limits bound what a run accepts.
 type Limits struct {
 	MaxPixels int64 `mapstructure:"max_pixels" yaml:"max_pixels"`
+	// MaxVoxels refuses .npy volumes whose header declares more voxels,
+	// before reading them.
+	MaxVoxels int64 `mapstructure:"max_voxels" yaml:"max_voxels"`
 }
 
 // Models converts the config's preprocessing to the backbone's.
@@ -278,9 +287,10 @@ func Default() Config {
 		Optimizer: Optimizer{Name: "lbfgs", Iterations: 500, Tolerance: 1e-3, Window: 20},
 		Output:    Output{Dir: "runs/nst", SaveEvery: 50, Format: "png", JPEGQuality: 95},
 		Runtime:   Runtime{Device: "cpu", GraphCache: true, Tile: TileAuto},
-		Limits:    Limits{MaxPixels: 100_000_000},
+		Limits:    Limits{MaxPixels: 100_000_000, MaxVoxels: volume.DefaultMaxVoxels},
 		Video:     defaultVideo(),
 		Audio:     defaultAudio(),
+		Volume:    defaultVolume(),
 	}
 }
 
@@ -498,6 +508,9 @@ func (c *Config) complete(lrSet, historySet bool) error {
 	}
 	if c.IsAudio() {
 		c.audioDefaults()
+	}
+	if c.IsVolume() {
+		c.volumeDefaults()
 	}
 	if len(c.Layers.Content) == 0 {
 		c.Layers.Content = clone(DefaultContentLayers)
@@ -949,6 +962,8 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Video.validate()...)
 	errs = append(errs, c.Audio.validate()...)
 	errs = append(errs, c.validateMedium()...)
+	errs = append(errs, c.Volume.validate()...)
+	errs = append(errs, c.validateVolume()...)
 	return errors.Join(errs...)
 }
 

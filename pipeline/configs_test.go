@@ -52,6 +52,9 @@ func TestEveryShippedConfigRuns(t *testing.T) {
 				cfg.Audio.SampleRate, cfg.Audio.NFFT, cfg.Audio.Hop = 8000, 256, 64
 				cfg.Audio.Filters, cfg.Audio.GriffinLim.Iterations = 32, 4
 			}
+			if cfg.IsVolume() {
+				cfg.Volume.Size = 16
+			}
 			if len(cfg.Scales) > 0 {
 				cfg.Scales = []pipeline.ScaleConfig{{Size: 32, Iterations: 1}, {Size: 64, Iterations: 1}}
 			}

@@ -115,6 +115,9 @@ func (ev *Event) Image() *image.NRGBA {
 	if ev.e.audio != nil {
 		return ev.e.spectrogramImage(ev.x)
 	}
+	if ev.e.volume != nil {
+		return ev.e.volumeImage(ev.x)
+	}
 	return imageio.FromTensor(ev.e.color.result(ev.x), ev.Width, ev.Height)
 }
 

@@ -45,6 +45,8 @@ type experiment struct {
 	inputs        []record.Input // images read or drawn, for the manifest
 	// audio holds an audio run's spectrograms (audio.go); nil for images.
 	audio *audioInputs
+	// volume holds a volume run's volumes (volume.go); nil otherwise.
+	volume *volumeInputs
 
 	// The images as loaded; each scale resizes them again from these.
 	contentImg *image.NRGBA
@@ -131,6 +133,10 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 		if err := e.loadAudio(); err != nil {
 			return nil, err
 		}
+	} else if cfg.IsVolume() {
+		if err := e.loadVolumes(); err != nil {
+			return nil, err
+		}
 	} else {
 		if e.contentImg, err = e.loadImage("content", cfg.Content); err != nil {
 			return nil, err
@@ -172,6 +178,9 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 	if e.audio != nil {
 		open.AudioBins, open.AudioFilters = e.audio.content.Bins, cfg.Audio.Filters
 	}
+	if e.volume != nil {
+		open.VolumeChannels, open.VolumeFilters = e.volume.content.C, cfg.Volume.Filters
+	}
 	if e.backbone, err = models.Open(open); err != nil {
 		return nil, err
 	}
@@ -188,6 +197,11 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 	if e.audio != nil {
 		// Spectrograms go into the network as they are.
 		e.pre = models.Preprocess{}
+	}
+	if e.volume != nil {
+		if err := e.checkVolumeBackbone(); err != nil {
+			return nil, err
+		}
 	}
 	// ONNX Runtime is needed from here on only, so that a mistyped layer
 	// is reported even where the library is missing.
@@ -217,7 +231,9 @@ func newExperiment(ctx context.Context, cfg *Config, progress io.Writer) (e *exp
 // naming what fits.
 func (e *experiment) checkMemory() error {
 	w, h, styleSizes := e.audioSizes()
-	if e.audio == nil {
+	if e.volume != nil {
+		w, h, styleSizes = e.volumeSizes()
+	} else if e.audio == nil {
 		long := e.sched[len(e.sched)-1].Size
 		cb := e.contentImg.Bounds()
 		w, h = imageio.LongSideSize(cb.Dx(), cb.Dy(), long)
@@ -250,6 +266,9 @@ func (e *experiment) checkMemory() error {
 	if limit <= 0 || peak <= limit {
 		return nil
 	}
+	if e.volume != nil {
+		return e.volumeMemoryError(f, peak, limit, from)
+	}
 	if side == 0 && e.tile.auto && e.tileGeomErr == nil && e.audio == nil {
 		// Even the smallest tiles do not fit: say what they would need.
 		side = e.smallestTile()
@@ -270,9 +289,10 @@ func (e *experiment) styleActivations(ctx context.Context, img []float32, size [
 		return nil, nil, err
 	}
 	net := e.net
-	if size != [2]int{e.width, e.height} {
+	depth := e.netDepth(img, size) // 0 but for a volume
+	if nw, nh := e.netSize(); size != [2]int{nw, nh} || depth != e.netDepth(e.content, [2]int{e.width, e.height}) {
 		own, err = e.backbone.Prepare(models.Options{
-			Layers: e.layers, Pooling: e.cfg.Model.Pooling, Height: size[1], Width: size[0],
+			Layers: e.layers, Pooling: e.cfg.Model.Pooling, Height: size[1], Width: size[0], Depth: depth,
 			Preprocess: e.pre, Session: e.session, ForwardOnly: true,
 		})
 		if err != nil {

@@ -263,8 +263,10 @@ func (c *checkpointer) Observe(ev *Event) error {
 	}
 	e := c.e
 	if ev.Err == nil {
-		if err := os.Remove(e.resultPath(ev.Dir, "last")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove the interrupted run's last image: %w", err)
+		for _, last := range e.resultFiles(ev.Dir, "last") {
+			if err := os.Remove(last); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove the interrupted run's last image: %w", err)
+			}
 		}
 		return removeCheckpoint(ev.Dir)
 	}

@@ -222,12 +222,25 @@ func (e *experiment) resultPath(dir, name string) string {
 	if e.audio != nil {
 		return filepath.Join(dir, name+".wav")
 	}
+	if e.volume != nil {
+		return filepath.Join(dir, name+".npy")
+	}
 	return e.imagePath(dir, name)
+}
+
+// resultFiles lists the files saveResult writes for the result called
+// name and for it alone: resultPath's, and a volume run's montage of it.
+func (e *experiment) resultFiles(dir, name string) []string {
+	files := []string{e.resultPath(dir, name)}
+	if e.volume != nil {
+		files = append(files, filepath.Join(dir, name+"_montage.png"))
+	}
+	return files
 }
 
 // imagePath is where saveImage puts the image called name.
 func (e *experiment) imagePath(dir, name string) string {
-	if e.audio != nil {
+	if e.audio != nil || e.volume != nil {
 		return filepath.Join(dir, name+".png")
 	}
 	ext := e.cfg.Output.Format

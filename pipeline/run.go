@@ -86,8 +86,8 @@ func run(ctx context.Context, cfg *Config, o RunOptions, ck *loadedCheckpoint) (
 	if err := e.useTerms(o.Terms); err != nil {
 		return nil, err
 	}
-	if o.Start != nil && e.audio != nil {
-		return nil, errors.New("a starting image does not apply to an audio run")
+	if o.Start != nil && (e.audio != nil || e.volume != nil) {
+		return nil, errors.New("a starting image does not apply to an audio or volume run")
 	}
 	e.start = o.Start
 	rec, s, err := e.begin(ctx, ck, t0)
@@ -100,7 +100,7 @@ func run(ctx context.Context, cfg *Config, o RunOptions, ck *loadedCheckpoint) (
 	defer rec.costLog.Close()
 	saver := &checkpointer{e: e, s: s}
 	obs := append(observers{rec, &imageSaver{e: e}, newProgressReporter(o.Progress, e), saver}, o.Observers...)
-	slog.Info("run", "dir", s.dir, "size", fmt.Sprintf("%dx%d", e.width, e.height), "optimizer", s.opt.Name(), "iterations", e.sched.total(), "scales", len(e.sched), "estimated_peak_MB", e.info.EstimatedPeak>>20)
+	slog.Info("run", "dir", s.dir, "size", e.sizeLabel(), "optimizer", s.opt.Name(), "iterations", e.sched.total(), "scales", len(e.sched), "estimated_peak_MB", e.info.EstimatedPeak>>20)
 
 	loopStart := time.Now()
 	runErr := e.optimize(ctx, s, rec, obs)
@@ -332,6 +332,9 @@ func (e *experiment) saveImage(dir, name string, x []float32) (string, error) {
 	if e.audio != nil {
 		return e.saveSpectrogram(dir, name, x)
 	}
+	if e.volume != nil {
+		return e.saveVolumeMontage(dir, name, x)
+	}
 	return e.saveRGB(dir, name, e.color.rgb(x))
 }
 
@@ -341,6 +344,9 @@ func (e *experiment) saveImage(dir, name string, x []float32) (string, error) {
 func (e *experiment) saveResult(dir, name string, x []float32) (string, error) {
 	if e.audio != nil {
 		return e.saveAudioResult(dir, name, x)
+	}
+	if e.volume != nil {
+		return e.saveVolumeResult(dir, name, x)
 	}
 	return e.saveRGB(dir, name, e.color.result(x))
 }

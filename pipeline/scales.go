@@ -105,7 +105,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	}
 	size := e.sched[k].Size
 	var content *image.NRGBA
-	if e.audio == nil {
+	if e.audio == nil && e.volume == nil {
 		if content, err = imageio.FitLongSide(e.contentImg, size); err != nil {
 			return fmt.Errorf("resize content: %w", err)
 		}
@@ -122,18 +122,21 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 		// Bins channels, height 1, Frames columns.
 		e.width, e.height = e.audio.content.Frames, 1
 		e.content = slices.Clone(e.audio.content.Data)
+	} else if e.volume != nil {
+		e.width, e.height, e.content = e.volumeContent()
 	} else {
 		e.width, e.height = content.Bounds().Dx(), content.Bounds().Dy()
 		e.content = imageio.ToTensor(content)
 	}
 	e.color.prepare(e.content)
-	f, err := FootprintOf(e.backbone, e.layers, e.cfg, e.width, e.height, e.scaleStyleSizes())
+	nw, nh := e.netSize() // e.width, e.height but for a volume's slices
+	f, err := FootprintOf(e.backbone, e.layers, e.cfg, nw, nh, e.scaleStyleSizes())
 	if err != nil {
 		return err
 	}
 	// The Net has the image's size, or the crops' in a tiled scale.
 	e.tiled = nil
-	netW, netH := e.width, e.height
+	netW, netH := nw, nh
 	side, err := e.tileSide(f, e.width, e.height)
 	if err != nil {
 		return err
@@ -148,6 +151,7 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	t0 := time.Now()
 	e.net, err = e.backbone.Prepare(models.Options{
 		Layers: e.layers, Pooling: e.cfg.Model.Pooling, Height: netH, Width: netW,
+		Depth:      e.netDepth(e.content, [2]int{e.width, e.height}),
 		Preprocess: e.pre, Session: e.session, GradInPlace: e.inPlace,
 	})
 	if err != nil {
@@ -199,6 +203,10 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 // scaleStyleSizes returns the style images' sizes at the current scale's
 // output size, before they are resized.
 func (e *experiment) scaleStyleSizes() [][2]int {
+	if e.volume != nil {
+		_, _, sizes := e.volumeSizes()
+		return sizes
+	}
 	sizes := make([][2]int, len(e.cfg.Style))
 	for i := range sizes {
 		if e.audio != nil {
@@ -219,6 +227,13 @@ func (e *experiment) prepareStyles() error {
 	e.styles = make([][]float32, nStyles)
 	e.styleSizes = make([][2]int, nStyles)
 	for i := range nStyles {
+		if e.volume != nil {
+			var err error
+			if e.styles[i], e.styleSizes[i], err = e.volumeStyle(i); err != nil {
+				return fmt.Errorf("style %q: %w", e.cfg.Style[i].Path, err)
+			}
+			continue
+		}
 		if e.audio != nil {
 			// Each style spectrogram at its own length: the Gram
 			// matrices average over time.
@@ -284,7 +299,8 @@ func (e *experiment) setTargets(ctx context.Context) ([]losses.Activation, error
 		styleActs[i] = acts
 		blend[i] = e.cfg.Style[i].Weight
 	}
-	if err := e.objective.SetGuidedStyleTargets(styleActs, blend, e.masks.forLayers(shapes, e.width, e.height)); err != nil {
+	nw, nh := e.netSize() // e.width, e.height but for a volume's slices
+	if err := e.objective.SetGuidedStyleTargets(styleActs, blend, e.masks.forLayers(shapes, nw, nh)); err != nil {
 		return nil, fmt.Errorf("style targets: %w", err)
 	}
 	return shapes, nil

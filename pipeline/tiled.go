@@ -50,8 +50,8 @@ func (t *tiledEval) progress(stage string, done, total int) {
 // larger than the others (every crop has the largest tile's size).
 func (e *experiment) tileSide(f Footprint, width, height int) (int, error) {
 	t := e.tile
-	if t.off || e.audio != nil {
-		return 0, nil
+	if t.off || e.audio != nil || e.volume != nil {
+		return 0, nil // spectrograms and volumes are evaluated whole
 	}
 	if e.tileGeomErr != nil {
 		if t.side > 0 {
