@@ -402,7 +402,13 @@ func (t *contentTerm) cost(g []float32) float64 {
 // tv·dJ_tv/d(img) to grad, the image gradient the backbone returned. See
 // TotalVariation for the normalisation. Call it after Eval.
 func (o *Objective) AddTV(costs *Costs, img []float32, c, h, w int, grad []float32) error {
-	raw, err := TotalVariation(img, c, h, w, o.spec.TV, grad)
+	return o.AddTV3D(costs, img, c, 1, h, w, grad)
+}
+
+// AddTV3D is AddTV for a generated volume of c channels of d×h×w values
+// (TotalVariation3D).
+func (o *Objective) AddTV3D(costs *Costs, vol []float32, c, d, h, w int, grad []float32) error {
+	raw, err := TotalVariation3D(vol, c, d, h, w, o.spec.TV, grad)
 	if err != nil {
 		return err
 	}

@@ -100,3 +100,46 @@ func tvPlaneGrad(p, g []float32, h, w int, scale float64) {
 		}
 	}
 }
+
+// TotalVariation3D is TotalVariation for c volumes of d×h×w values
+// (channel-major, each volume d planes of h×w): the squared differences of
+// neighbours along all three axes, divided by the number of values,
+//
+//	J_tv = 1/(c·d·h·w) · Σ_ch [ Σ_z tv(plane z) + Σ_{z<d−1} Σ_{y,x} (V[z+1,y,x] − V[z,y,x])² ]
+//
+// so that a volume's smoothness counts across its slices as within them.
+// With d = 1 it is TotalVariation. grad, when not nil, gets weight·dJ_tv
+// added.
+func TotalVariation3D(vol []float32, c, d, h, w int, weight float64, grad []float32) (float64, error) {
+	if c <= 0 || d <= 0 || c > math.MaxInt32 || d > math.MaxInt32 || c*d > math.MaxInt32 {
+		return 0, fmt.Errorf("total variation: volume shape %d×%d×%d×%d, want positive", c, d, h, w)
+	}
+	planes, err := TotalVariation(vol, c*d, h, w, weight, grad)
+	if err != nil {
+		return 0, err
+	}
+	n := len(vol)
+	plane := h * w
+	var sum float64
+	scale := 2 * weight / float64(n)
+	for ch := range c {
+		v := vol[ch*d*plane : (ch+1)*d*plane]
+		for z := 0; z+1 < d; z++ {
+			a, b := v[z*plane:(z+1)*plane], v[(z+1)*plane:(z+2)*plane]
+			var ga, gb []float32
+			if grad != nil && weight != 0 {
+				g := grad[ch*d*plane : (ch+1)*d*plane]
+				ga, gb = g[z*plane:(z+1)*plane], g[(z+1)*plane:(z+2)*plane]
+			}
+			for i, x := range a {
+				diff := float64(b[i]) - float64(x)
+				sum += diff * diff
+				if ga != nil {
+					ga[i] -= float32(scale * diff)
+					gb[i] += float32(scale * diff)
+				}
+			}
+		}
+	}
+	return planes + sum/float64(n), nil
+}

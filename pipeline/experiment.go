@@ -339,7 +339,12 @@ func (e *experiment) evaluate(ctx context.Context, x, grad []float32) (float64, 
 		return 0, err
 	}
 	t0 := time.Now()
-	if err := e.objective.AddTV(e.costs, x, e.color.channels(), e.height, e.width, grad); err != nil {
+	c, d := e.color.channels(), 1
+	if e.volume != nil {
+		// A volume's smoothness counts across its slices as within them.
+		c, d = e.volume.content.C, e.volume.content.D
+	}
+	if err := e.objective.AddTV3D(e.costs, x, c, d, e.height, e.width, grad); err != nil {
 		return 0, err
 	}
 	for i, t := range e.extra {

@@ -19,8 +19,9 @@ import (
 //
 //   - variable: the content volume (resampled to volume.size), C×D×H×W
 //     values channel-major. To the loop it is C·D channel planes of H×W
-//     (colour.bins), so total variation, when weighted, smooths within the
-//     depth slices; init: content or noise, noise_ratio as for images;
+//     (colour.bins); total variation, when weighted, smooths along all
+//     three axes (losses.TotalVariation3D); init: content or noise,
+//     noise_ratio as for images;
 //   - network: a backbone of 3-D convolutions takes the variable as it is,
 //     [1,C,D,H,W] (models.Options.Depth), and its styles are .npy volumes;
 //     a 2-D backbone sees the volume's slices along every axis, stacked
