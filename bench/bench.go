@@ -240,19 +240,30 @@ func benchConfig(dir string, o Options, size, iters int) (*pipeline.Config, erro
 	if err := imageio.Save(style, swirls, "png", 0); err != nil {
 		return nil, fmt.Errorf("bench style image: %w", err)
 	}
+	cfg := o.runConfig(content, style)
+	cfg.Size = size
+	cfg.Optimizer.Iterations = iters + 1
+	cfg.Output.Dir = filepath.Join(dir, fmt.Sprintf("run-%d", size))
+	cfg.Output.SaveEvery = 0
+	if err := cfg.Complete(); err != nil {
+		return nil, fmt.Errorf("bench config: %w", err)
+	}
+	return &cfg, nil
+}
+
+// runConfig is the config of o's runs with the content and style images
+// given, every key Options does not set at its default; the size, the
+// iterations and the output are the caller's.
+func (o Options) runConfig(content, style string) pipeline.Config {
 	cfg := pipeline.Default()
 	cfg.Content = content
 	cfg.Style = []pipeline.StyleConfig{{Path: style, Weight: 1, Scale: 1}}
-	cfg.Size = size
 	cfg.Model.Path = o.Model
 	if o.Model != "" {
 		// A file's architecture is whatever it is; the layer names say
 		// whether it serves.
 		cfg.Model.Arch = "auto"
 	}
-	cfg.Optimizer.Iterations = iters + 1
-	cfg.Output.Dir = filepath.Join(dir, fmt.Sprintf("run-%d", size))
-	cfg.Output.SaveEvery = 0
 	cfg.Runtime.Threads, cfg.Runtime.Library = o.Threads, o.Library
 	cfg.Runtime.GraphCache, cfg.Runtime.GraphCacheDir = o.GraphCache != "", o.GraphCache
 	if o.Tile != "" {
@@ -268,10 +279,7 @@ func benchConfig(dir string, o Options, size, iters int) (*pipeline.Config, erro
 	if o.History != 0 {
 		cfg.Optimizer.History = o.History
 	}
-	if err := cfg.Complete(); err != nil {
-		return nil, fmt.Errorf("bench config: %w", err)
-	}
-	return &cfg, nil
+	return cfg
 }
 
 // sizeMeter is the observer that takes a size's measurements from the

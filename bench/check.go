@@ -168,23 +168,7 @@ func Check(ctx context.Context, o Options) error {
 // checkConfig is the config every size of o runs with, as benchConfig
 // makes it, without its images: what the memory estimate reads.
 func checkConfig(o Options) (*pipeline.Config, error) {
-	cfg := pipeline.Default()
-	cfg.Content = "bench"
-	cfg.Style = []pipeline.StyleConfig{{Path: "bench", Weight: 1, Scale: 1}}
-	cfg.Model.Path = o.Model
-	if o.Model != "" {
-		cfg.Model.Arch = "auto"
-	}
-	cfg.Runtime.Threads, cfg.Runtime.Library = o.Threads, o.Library
-	if o.Tile != "" {
-		cfg.Runtime.Tile = pipeline.TileSide(o.Tile)
-	}
-	if o.Optimizer != "" {
-		cfg.Optimizer.Name = o.Optimizer
-	}
-	if o.History != 0 {
-		cfg.Optimizer.History = o.History
-	}
+	cfg := o.runConfig("bench", "bench")
 	if err := cfg.Complete(); err != nil {
 		return nil, fmt.Errorf("bench config: %w", err)
 	}
