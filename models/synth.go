@@ -94,12 +94,17 @@ func writeSynth(w io.Writer, spec SynthSpec, seed int64, what string) error {
 	if err != nil {
 		return err
 	}
+	return writeModel(w, m, "synthetic "+what)
+}
+
+// writeModel writes m's ONNX bytes to w; what names it in the error.
+func writeModel(w io.Writer, m *onnx.ModelProto, what string) error {
 	data, err := onnxgraph.Marshal(m)
 	if err != nil {
 		return err
 	}
 	if _, err := w.Write(data); err != nil {
-		return fmt.Errorf("write synthetic %s: %w", what, err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	return nil
 }

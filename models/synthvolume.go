@@ -121,12 +121,5 @@ func WriteSynthVolume(w io.Writer, spec VolumeSpec, seed int64) error {
 	if err != nil {
 		return err
 	}
-	data, err := onnxgraph.Marshal(m)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		return fmt.Errorf("write synthetic volume backbone: %w", err)
-	}
-	return nil
+	return writeModel(w, m, "synthetic volume backbone")
 }
