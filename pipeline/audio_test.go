@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -236,25 +235,7 @@ func TestAudioResume(t *testing.T) {
 				t.Fatal("no final.wav")
 			}
 
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			stop := ObserverFunc(func(ev *Event) error {
-				if ev.Kind == EventIteration && ev.Iteration == 3 {
-					cancel()
-				}
-				return nil
-			})
-			res, err := Run(ctx, cfg, RunOptions{Observers: []Observer{stop}})
-			if !errors.Is(err, ErrInterrupted) {
-				t.Fatalf("interrupted run: %v; want ErrInterrupted", err)
-			}
-			if filepath.Base(res.Image) != "last.wav" {
-				t.Errorf("interrupted run saved %s; want last.wav", res.Image)
-			}
-			if res, err = Resume(context.Background(), res.Dir, RunOptions{}); err != nil {
-				t.Fatalf("resume: %v", err)
-			}
-			checkSameRun(t, readRunFolder(t, res.Dir), want)
+			interruptAndResume(t, cfg, "last.wav", want)
 		})
 	}
 }

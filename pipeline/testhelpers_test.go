@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -222,4 +223,31 @@ func withGradientsInPlace(t *testing.T, cases []gradientCase) []gradientCaseInPl
 		}
 	}
 	return out
+}
+
+// interruptAndResume runs cfg, cancels it after its third iteration,
+// checks that the interrupted run saved its image as last (last.wav,
+// last.npy), resumes it, and checks that the resumed run's folder is
+// want's, byte for byte.
+func interruptAndResume(t *testing.T, cfg *Config, last string, want runFolder) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := ObserverFunc(func(ev *Event) error {
+		if ev.Kind == EventIteration && ev.Iteration == 3 {
+			cancel()
+		}
+		return nil
+	})
+	res, err := Run(ctx, cfg, RunOptions{Observers: []Observer{stop}})
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("interrupted run: %v; want ErrInterrupted", err)
+	}
+	if filepath.Base(res.Image) != last {
+		t.Errorf("interrupted run saved %s; want %s", res.Image, last)
+	}
+	if res, err = Resume(context.Background(), res.Dir, RunOptions{}); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	checkSameRun(t, readRunFolder(t, res.Dir), want)
 }

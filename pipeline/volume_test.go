@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"math"
@@ -545,26 +544,8 @@ func TestVolumeResume(t *testing.T) {
 			if _, ok := want.files["final.npy"]; !ok {
 				t.Fatal("no final.npy")
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			stop := ObserverFunc(func(ev *Event) error {
-				if ev.Kind == EventIteration && ev.Iteration == 3 {
-					cancel()
-				}
-				return nil
-			})
 			cfg.Output.Dir = filepath.Join(t.TempDir(), "run")
-			res, err := Run(ctx, cfg, RunOptions{Observers: []Observer{stop}})
-			if !errors.Is(err, ErrInterrupted) {
-				t.Fatalf("interrupted run: %v; want ErrInterrupted", err)
-			}
-			if filepath.Base(res.Image) != "last.npy" {
-				t.Errorf("interrupted run saved %s; want last.npy", res.Image)
-			}
-			if res, err = Resume(context.Background(), res.Dir, RunOptions{}); err != nil {
-				t.Fatalf("resume: %v", err)
-			}
-			checkSameRun(t, readRunFolder(t, res.Dir), want)
+			interruptAndResume(t, cfg, "last.npy", want)
 		})
 	}
 }
