@@ -92,20 +92,15 @@ func (e *experiment) tileSide(f Footprint, width, height int) (int, error) {
 
 // prepareTiles readies a tiled scale: the cut, and the buffers a tiled
 // evaluation needs beside the Net.
-func (e *experiment) prepareTiles(side int) error {
-	strides, err := layerStrides(e.backbone, e.layers)
-	if err != nil {
-		return err
-	}
+func (e *experiment) prepareTiles(side int) {
 	cut := cutTiles(e.width, e.height, side, e.tileGeom)
 	e.tiled = &tiledEval{
 		cut:     cut,
-		strides: strides,
+		strides: e.tileGeom.strides,
 		crop:    make([]float32, 3*cut.cropW*cut.cropH),
 		dx:      make([]float32, 3*e.width*e.height),
 	}
 	slog.Info("tiled evaluation", "size", fmt.Sprintf("%dx%d", e.width, e.height), "tiles", len(cut.tiles), "tile", side, "crop", fmt.Sprintf("%dx%d", cut.cropW, cut.cropH), "margin", e.tileGeom.margin)
-	return nil
 }
 
 // cropTile copies tile p's crop of src, a whole c×height×width image, into

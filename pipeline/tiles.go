@@ -60,6 +60,8 @@ const minTileSide = 64
 // receptive fields.
 type tileGeometry struct {
 	stride, margin int
+	// strides are the stride of each layer, in the order given.
+	strides []int
 }
 
 // tileGeometryOf computes the geometry for the backbone's layers from
@@ -67,7 +69,6 @@ type tileGeometry struct {
 // pooling, say) or with strides that do not divide each other.
 func tileGeometryOf(b *models.Backbone, layers []string) (tileGeometry, error) {
 	var g tileGeometry
-	var strides []int
 	reach := 0
 	for _, name := range layers {
 		rf, err := b.ReceptiveField(name)
@@ -77,13 +78,13 @@ func tileGeometryOf(b *models.Backbone, layers []string) (tileGeometry, error) {
 		if rf.StrideY != rf.StrideX || rf.StrideY < 1 {
 			return g, fmt.Errorf("tiled evaluation: layer %s has strides %d×%d; tiles need equal strides", name, rf.StrideY, rf.StrideX)
 		}
-		strides = append(strides, rf.StrideY)
+		g.strides = append(g.strides, rf.StrideY)
 		g.stride = max(g.stride, rf.StrideY)
 		// Unit q of the layer sees pixels q·s+Top to q·s+Top+Height−1:
 		// Top before its own pixels, Top+Height−s after them.
 		reach = max(reach, -rf.Top, rf.Top+rf.Height-rf.StrideY, -rf.Left, rf.Left+rf.Width-rf.StrideX)
 	}
-	for i, s := range strides {
+	for i, s := range g.strides {
 		if g.stride%s != 0 {
 			return g, fmt.Errorf("tiled evaluation: layer %s's stride %d does not divide the deepest layer's, %d", layers[i], s, g.stride)
 		}
@@ -180,19 +181,6 @@ func ownedRange(lo, hi, n, s, whole, off int) (int, int) {
 	}
 	start := min(lo/s, end)
 	return start - off, end - off
-}
-
-// strides returns the stride of each of the backbone's layers, in order.
-func layerStrides(b *models.Backbone, layers []string) ([]int, error) {
-	out := make([]int, len(layers))
-	for i, name := range layers {
-		rf, err := b.ReceptiveField(name)
-		if err != nil {
-			return nil, fmt.Errorf("tiled evaluation: %w", err)
-		}
-		out[i] = rf.StrideY
-	}
-	return out, nil
 }
 
 // smallestTile is the tile side runtime.tile: auto goes down to, where a
