@@ -197,3 +197,40 @@ func TestEvaluateAllocationsDoNotGrowWithTheImage(t *testing.T) {
 		t.Errorf("%.0f bytes allocated per evaluation at 64 px, want well below the image's 33 KB", large.bytes)
 	}
 }
+
+// TestTiledEvaluateDoesNotAllocate checks that a tiled evaluation reuses
+// its buffers too: at print sizes an image-sized allocation per evaluation
+// is hundreds of megabytes of garbage, which Go's collector lets pile up
+// to the size of the live heap before it collects.
+func TestTiledEvaluateDoesNotAllocate(t *testing.T) {
+	for _, sets := range [][]string{
+		{"size=256", "runtime.tile=64"},
+		{"size=256", "runtime.tile=64", "color=luminance"},
+	} {
+		e := tinyExperiment(t, tinyConfig(t, "", sets...))
+		if e.tiled == nil {
+			t.Fatalf("%v: not tiled", sets)
+		}
+		x, err := e.initImage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		grad := make([]float32, len(x))
+		ctx := context.Background()
+		var evalErr error
+		evaluate := func() { _, evalErr = e.evaluate(ctx, x, grad) }
+		evaluate()
+		allocs, bytes := pathAllocs(t, 5, evaluateFunc, evaluate)
+		if evalErr != nil {
+			t.Fatal(evalErr)
+		}
+		tiles := len(e.tiled.cut.tiles)
+		t.Logf("%v: %d tiles of crop %dx%d; per evaluation %v allocations, %.0f bytes", sets, tiles, e.tiled.cut.cropW, e.tiled.cut.cropH, allocs, bytes)
+		// A crop is 3x(64+2·margin)² float32, hundreds of KB; what ONNX
+		// Runtime's binding allocates per session run is a few hundred
+		// bytes.
+		if perTile := bytes / float64(tiles); perTile > 2<<10 {
+			t.Errorf("%v: %.0f bytes allocated per tile and evaluation, want a few hundred", sets, perTile)
+		}
+	}
+}

@@ -30,6 +30,9 @@ const libName = "libonnxruntime.so"
 var (
 	mu      sync.Mutex
 	libPath string
+	// openSessions counts the sessions created and not yet closed, so that
+	// ReleaseArena knows when no session holds the shared arena.
+	openSessions int
 )
 
 // Init loads the ONNX Runtime library and creates the process-wide
@@ -221,6 +224,9 @@ func NewSession(model []byte, inputs, outputs []string, o SessionOptions) (*Sess
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
+	mu.Lock()
+	openSessions++
+	mu.Unlock()
 	return &Session{s: s, inputs: inputs, outputs: outputs}, nil
 }
 
@@ -446,5 +452,34 @@ func (s *Session) Close() error {
 	}
 	err := s.s.Destroy()
 	s.s = nil
+	mu.Lock()
+	openSessions--
+	mu.Unlock()
 	return err
+}
+
+// ReleaseArena hands the shared arena's memory back to the system when no
+// session is open, by registering a fresh arena in its place, and reports
+// whether it did. The arena never shrinks by itself: after a coarse-to-fine
+// run's scale change, the regions cut for the previous size's tensors would
+// otherwise stay resident beside the new size's (at 4096 px after 2048 px,
+// gigabytes).
+func ReleaseArena() bool {
+	mu.Lock()
+	defer mu.Unlock()
+	if openSessions != 0 || libPath == "" {
+		return false
+	}
+	info, err := ort.GetMemoryInfo()
+	if err != nil {
+		return false
+	}
+	if err := ort.UnregisterAllocator(info); err != nil {
+		return false
+	}
+	if err := shareArena(); err != nil {
+		return false
+	}
+	ReleaseFreedMemory()
+	return true
 }
