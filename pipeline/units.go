@@ -98,11 +98,11 @@ type UnitsTopOptions struct {
 
 // UnitsTop is nst units top: it opens cfg's backbone as a run would
 // (OpenUnitsNetwork), checks the options (unitviz.TopOptions.Check) and
-// that the contact sheet will not be too large (unitviz.CheckSheet), finds each unit's top patches (unitviz.Top) and
-// writes the sheet, then the listing: a sheet with its listing beside it
-// is complete. Images are read within cfg's limits.max_pixels. It writes
-// nothing when ctx is cancelled before the patches are found; the error
-// then wraps ctx's.
+// that the contact sheet will not be too large (unitviz.CheckSheet), finds
+// each unit's top patches (unitviz.Top) and writes the sheet, then the
+// listing: a sheet with its listing beside it is complete. Images are read
+// within cfg's limits.max_pixels. It writes nothing when ctx is cancelled
+// before the patches are found; the error then wraps ctx's.
 func UnitsTop(ctx context.Context, cfg *Config, o UnitsTopOptions) (*unitviz.TopResult, error) {
 	if o.Size == 0 {
 		o.Size = cfg.Size
