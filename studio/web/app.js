@@ -361,7 +361,7 @@ async function loadSweeps() {
 
 // Units: contact sheets of the patches where a layer's units fire most,
 // drawn by the server in turn with the runs (POST /api/units).
-const units = { jobId: null, jobName: '', timer: null, layersFor: null };
+const units = { jobId: null, jobName: '', timer: null, layersFor: null, layersSeq: 0 };
 
 function fillUnitsConfigs(runs) {
   const sel = $('units-config');
@@ -385,10 +385,12 @@ async function loadUnitsLayers() {
   const key = JSON.stringify(unitsSource());
   if (key === units.layersFor) { return; }
   const sel = $('units-layer');
-  const old = sel.value;
+  const seq = ++units.layersSeq;
   try {
     const r = await api('POST', '/api/units/layers', key);
+    if (seq !== units.layersSeq) { return; } // a later choice of config is on its way
     units.layersFor = key;
+    const old = sel.value;
     sel.textContent = '';
     for (const l of r.layers) {
       const o = document.createElement('option');
@@ -403,6 +405,7 @@ async function loadUnitsLayers() {
     $('units-error').textContent = '';
     unitsLayerChanged();
   } catch (e) {
+    if (seq !== units.layersSeq) { return; }
     units.layersFor = null;
     sel.textContent = '';
     $('units-model').textContent = '';
@@ -485,8 +488,8 @@ async function loadUnitSheets() {
   }
 }
 
-$('units-config').addEventListener('change', loadUnitsLayers);
-$('units-layer').addEventListener('change', unitsLayerChanged);
+$('units-config').addEventListener('input', loadUnitsLayers);
+$('units-layer').addEventListener('input', unitsLayerChanged);
 $('units-range').addEventListener('input', () => { $('units-range').dataset.edited = '1'; });
 $('units-make').addEventListener('click', makeSheet);
 $('units-cancel').addEventListener('click', async () => {
