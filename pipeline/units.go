@@ -21,8 +21,10 @@ type UnitsSizeError struct {
 	Err  error
 }
 
+// Error says the size and why it does not fit.
 func (e *UnitsSizeError) Error() string { return fmt.Sprintf("size %d: %v", e.Size, e.Err) }
 
+// Unwrap returns the memory check's error.
 func (e *UnitsSizeError) Unwrap() error { return e.Err }
 
 // OpenUnitsNetwork opens the backbone cfg's model keys name and returns it

@@ -1,6 +1,7 @@
 package studio
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,7 +139,7 @@ func readUnitsJSON(w http.ResponseWriter, r *http.Request, v any) (int, error) {
 	if err != nil {
 		return code, err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return http.StatusBadRequest, fmt.Errorf("units: request body: %w", err)
@@ -293,13 +294,9 @@ func (s *Server) unitsImages(sources []string) ([]string, error) {
 	for _, src := range sources {
 		switch src {
 		case SourceExamples:
-			for _, n := range imagesIn(s.roots.examples) {
-				paths = append(paths, filepath.Join(s.roots.examples, n))
-			}
+			paths = append(paths, unitsImagesIn(s.roots.examples)...)
 		case SourceUploads:
-			for _, n := range imagesIn(s.roots.uploads) {
-				paths = append(paths, filepath.Join(s.roots.uploads, n))
-			}
+			paths = append(paths, unitsImagesIn(s.roots.uploads)...)
 		case SourceRuns:
 			for _, g := range s.gallery() {
 				if g.Image != "" {
@@ -323,6 +320,27 @@ func (s *Server) unitsImages(sources []string) ([]string, error) {
 		return nil, fmt.Errorf("units: %d images in %s; a sheet searches at most %d", len(out), strings.Join(sources, ", "), maxUnitsImages)
 	}
 	return out, nil
+}
+
+// unitsImagesIn lists the paths of the image files directly in dir that a
+// sheet may search: those an upload may be (PNG, JPEG, GIF, BMP, TIFF),
+// sorted, hidden ones (an upload being written) left out.
+func unitsImagesIn(dir string) []string {
+	if dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") && (imageExt[ext] || slices.Contains([]string{".gif", ".bmp", ".tif", ".tiff"}, ext)) {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
 }
 
 // unitsDir returns the units folder, made if missing; it must be a

@@ -118,11 +118,13 @@ func TestUnitsSheet(t *testing.T) {
 		t.Errorf("sheet corner %v; want the background", bg)
 	}
 
-	// A second sheet of the same units gets a name of its own, from a run's config.
+	// A second sheet of the same units gets a name of its own; from a
+	// run's config, it searches the run's final image too.
 	run := e.start(t, cfg)
 	e.waitState(t, run, StateDone)
 	var again UnitsCreated
-	e.api(t, "POST", "/api/units", unitsBody(t, UnitsRequest{UnitsSource: UnitsSource{Run: "unitsrun"}, Layer: "relu1_1", Units: "0-3", Top: 4}), http.StatusCreated, &again)
+	e.api(t, "POST", "/api/units", unitsBody(t, UnitsRequest{UnitsSource: UnitsSource{Run: "unitsrun"}, Layer: "relu1_1", Units: "0-3", Top: 4,
+		Images: []string{SourceExamples, SourceRuns}}), http.StatusCreated, &again)
 	if again.Name != "relu1_1_units_0-3-2.png" {
 		t.Fatalf("second sheet %+v; want relu1_1_units_0-3-2.png", again)
 	}
@@ -150,7 +152,11 @@ func TestUnitsSheet(t *testing.T) {
 		t.Fatalf("sheets %v; want the two sheets made here, then cli.png (older)", got)
 	}
 	for _, u := range list {
-		if u.Layer != "relu1_1" || !slices.Equal(u.Units, []int{0, 1, 2, 3}) || u.Images != 1 || u.Patches != 16 || u.URL != "/api/files/units/"+u.Name {
+		images := 1
+		if u.Name == again.Name {
+			images = 2 // the example and the run's final image
+		}
+		if u.Layer != "relu1_1" || !slices.Equal(u.Units, []int{0, 1, 2, 3}) || u.Images != images || u.Patches != 16 || u.URL != "/api/files/units/"+u.Name {
 			t.Errorf("sheet %+v", u)
 		}
 		if code, _ := e.do(t, "GET", u.ListingURL, e.srv.Token(), nil); code != http.StatusOK {
