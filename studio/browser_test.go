@@ -1,8 +1,10 @@
 package studio
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/nst-project/nst/builtinimg"
 )
 
 // chromium finds a Chromium or Chrome to drive. Without one the browser
@@ -32,12 +36,27 @@ func chromium(t *testing.T) string {
 // TestBrowser drives the real page in headless Chromium against an
 // in-process server: it composes a 10-iteration run with the controls,
 // sees the checker's inline error, watches the live image change at least
-// twice, stops and resumes the run, and finds it in the gallery. With
-// NST_STUDIO_SCREENSHOTS=DIR it saves the composer, the live run and the
-// gallery as DIR/composer.png, live.png and gallery.png.
+// twice, stops and resumes the run, finds it in the gallery, and asks
+// Compare for the contact sheet of relu2_1's units with the run's config,
+// which appears in the page and in the list of sheets. With
+// NST_STUDIO_SCREENSHOTS=DIR it saves the composer, the live run, the
+// gallery (whole pages) and the units' part of Compare as DIR/composer.png,
+// live.png, gallery.png and units.png.
 func TestBrowser(t *testing.T) {
 	exe := chromium(t)
 	e := newEnv(t, Options{Layers: []string{"relu1_1", "relu2_1", "relu3_1"}})
+	// Two pictures among the examples, for the units' patches.
+	for _, name := range []string{"village", "swirls"} {
+		img, err := builtinimg.Load(builtinimg.Prefix + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(e.examples, name+".png"), buf.Bytes())
+	}
 	// Slow each step down so that a person, or this test, can watch.
 	e.srv.queue.stepDelay = 400 * time.Millisecond
 	shots := os.Getenv("NST_STUDIO_SCREENSHOTS")
@@ -52,12 +71,17 @@ func TestBrowser(t *testing.T) {
 	ctx, tcancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer tcancel()
 
-	shot := func(name string) chromedp.Action[chromedp.Void] {
+	// shotOf saves the part of the page css selects; "" the whole page.
+	shotOf := func(name, css string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			if shots == "" {
 				return nil
 			}
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+			take := chromedp.FullScreenshot(100)
+			if css != "" {
+				take = chromedp.Screenshot(chromedp.CSS(css))
+			}
+			buf, err := take(ctx, tg)
 			if err != nil {
 				return fmt.Errorf("screenshot %s: %w", name, err)
 			}
@@ -67,6 +91,7 @@ func TestBrowser(t *testing.T) {
 			return os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
 		})
 	}
+	shot := func(name string) chromedp.Action[chromedp.Void] { return shotOf(name, "") }
 	// until waits for a JavaScript condition to hold.
 	until := func(cond string) chromedp.Action[chromedp.Void] {
 		return chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Minute))
@@ -81,8 +106,8 @@ func TestBrowser(t *testing.T) {
 			c.checked = false; c.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`, layer)), nil)
 	}
 
-	var errText, state string
-	var progress int
+	var errText, state, sheetName string
+	var progress, sheetWidth int
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(e.ts.URL+"/?token="+e.srv.Token()),
 		until(`document.getElementById('yaml').value.includes('content:')`),
@@ -117,6 +142,20 @@ func TestBrowser(t *testing.T) {
 		until(`!!document.querySelector('.gallery-item[data-name="browser"] img') &&
 			document.querySelector('.gallery-item[data-name="browser"] img').complete`),
 		shot("gallery"),
+		// Compare: the sheet of relu2_1's units, with the run's config.
+		until(`[...document.querySelectorAll('#units-config option')].some((o) => o.value === 'browser')`),
+		set("units-config", "browser"),
+		until(`[...document.querySelectorAll('#units-layer option')].some((o) => o.value === 'relu2_1')`),
+		set("units-layer", "relu2_1"),
+		until(`document.getElementById('units-range').value === '0-7'`),
+		set("units-size", "128"),
+		chromedp.Click(chromedp.CSS("#units-make")),
+		until(`document.getElementById('units-state').dataset.state === 'done' &&
+			document.getElementById('units-sheet').complete && document.getElementById('units-sheet').naturalWidth > 0 &&
+			!!document.querySelector('#units-sheets .card.sel img') && document.querySelector('#units-sheets .card.sel img').complete`),
+		into(chromedp.Evaluate[string](`document.getElementById('units-sheet').dataset.name`), &sheetName),
+		into(chromedp.Evaluate[int](`document.getElementById('units-sheet').naturalWidth`), &sheetWidth),
+		shotOf("units", "#units-panel"),
 	)
 	if err != nil {
 		t.Fatalf("browser: %v", err)
@@ -131,6 +170,18 @@ func TestBrowser(t *testing.T) {
 	e.api(t, "GET", "/api/gallery", nil, 200, &g)
 	if len(g) != 1 || g[0].Name != "browser" || g[0].Iterations != 10 || g[0].Status != "completed" {
 		t.Fatalf("gallery %+v; want the browser run, completed, 10 iterations", g)
+	}
+	var sheets []UnitSheet
+	e.api(t, "GET", "/api/units", nil, 200, &sheets)
+	if len(sheets) != 1 || sheets[0].Name != sheetName || sheets[0].Layer != "relu2_1" || len(sheets[0].Units) != 8 || sheets[0].Images != 3 {
+		t.Fatalf("sheets %+v; want the page's %q, relu2_1, 8 units, 3 example images", sheets, sheetName)
+	}
+	code, data := e.do(t, "GET", sheets[0].URL, e.srv.Token(), nil)
+	if code != 200 {
+		t.Fatalf("GET %s: %d", sheets[0].URL, code)
+	}
+	if w := decodePNG(t, data).Bounds().Dx(); w != sheetWidth {
+		t.Errorf("the page shows a sheet %d pixels wide; the sheet is %d", sheetWidth, w)
 	}
 }
 

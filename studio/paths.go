@@ -82,7 +82,7 @@ func (r *roots) readable(p string) (string, error) {
 var runNameRE = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
 // runName turns the last element of a config's output.dir into the name of
-// a folder directly in the runs folder.
+// a folder directly in the runs folder; never the units folder's.
 func runName(dir string) string {
 	n := strings.Trim(runNameRE.ReplaceAllString(filepath.Base(dir), "-"), ".-")
 	if n == "" || strings.HasPrefix(n, ".") {
@@ -90,6 +90,9 @@ func runName(dir string) string {
 	}
 	if len(n) > 64 {
 		n = n[:64]
+	}
+	if strings.EqualFold(n, UnitsDir) {
+		n += "-run"
 	}
 	return n
 }

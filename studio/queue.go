@@ -68,6 +68,11 @@ type job struct {
 	// stepDelay slows every step down (tests that watch a run in a
 	// browser); zero in use.
 	stepDelay time.Duration
+
+	// units, when set, makes the job a contact sheet of units
+	// (pipeline.UnitsTop) instead of a run; it takes the CPU in turn
+	// with the runs.
+	units *unitsWork
 }
 
 // notify wakes everyone waiting on j.changed; j.mu is held.
@@ -166,6 +171,20 @@ func (q *queue) addResume(dir string) *job {
 	return j
 }
 
+// addUnits queues the contact sheet w and returns its job.
+func (q *queue) addUnits(w *unitsWork) *job {
+	q.mu.Lock()
+	q.next++
+	j := &job{id: fmt.Sprintf("u%d", q.next), name: w.label, created: time.Now(),
+		state: StateQueued, units: w, changed: make(chan struct{})}
+	q.jobs = append(q.jobs, j)
+	q.byID[j.id] = j
+	q.pending = append(q.pending, j)
+	q.mu.Unlock()
+	q.poke()
+	return j
+}
+
 func (q *queue) poke() {
 	select {
 	case q.wake <- struct{}{}:
@@ -228,7 +247,8 @@ func (q *queue) stop(j *job) error {
 }
 
 // resume queues a stopped run again: it continues from its checkpoint, or
-// starts afresh when it stopped before it had one.
+// starts afresh when it stopped before it had one (a contact sheet always
+// does).
 func (q *queue) resume(j *job) error {
 	j.mu.Lock()
 	if j.state != StateStopped {
@@ -273,23 +293,30 @@ func (q *queue) work() {
 	}
 }
 
-// run runs (or resumes) j and records how it ended.
+// run runs (or resumes) j, or draws its contact sheet, and records how
+// it ended.
 func (q *queue) run(j *job) {
 	ctx, cancel := context.WithCancel(q.ctx)
 	defer cancel()
 	j.mu.Lock()
 	j.state, j.cancel = StateRunning, cancel
-	cfg, resume, dir := j.cfg, j.resume, j.dir
+	cfg, resume, dir, units := j.cfg, j.resume, j.dir, j.units
 	j.notify()
 	j.mu.Unlock()
 
 	opts := pipeline.RunOptions{Observers: []pipeline.Observer{j}}
 	var res *pipeline.Result
 	var err error
-	if resume {
+	switch {
+	case units != nil:
+		q.log.Info("studio: units", "run", j.id, "sheet", units.opts.Sheet)
+		if _, err = pipeline.UnitsTop(ctx, units.cfg, units.opts); err == nil {
+			res = &pipeline.Result{Dir: filepath.Dir(units.opts.Sheet), Image: units.opts.Sheet}
+		}
+	case resume:
 		q.log.Info("studio: resume", "run", j.id, "dir", dir)
 		res, err = pipeline.Resume(ctx, dir, opts)
-	} else {
+	default:
 		q.log.Info("studio: run", "run", j.id, "dir", cfg.Output.Dir)
 		res, err = pipeline.Run(ctx, cfg, opts)
 	}
@@ -336,13 +363,21 @@ type Status struct {
 	// changes with it.
 	Image   string    `json:"image"`
 	Created time.Time `json:"created"`
+	// Kind is "run", or "units" for a contact sheet of units; a sheet's
+	// Sheet and Listing are the URLs its files will have once it is done.
+	Kind    string `json:"kind"`
+	Sheet   string `json:"sheet,omitempty"`
+	Listing string `json:"listing,omitempty"`
 }
 
 // status describes j; runs is the runs folder. j.mu is held.
 func (j *job) status(runs string) Status {
 	st := Status{ID: j.id, Name: j.name, State: j.state, Iteration: j.iteration, Iterations: j.iterations,
 		Error: j.errMsg, Created: j.created, Queue: -1,
-		Image: fmt.Sprintf("/api/runs/%s/image?v=%d", j.id, j.iteration)}
+		Image: fmt.Sprintf("/api/runs/%s/image?v=%d", j.id, j.iteration), Kind: "run"}
+	if j.units != nil {
+		st.Kind, st.Sheet, st.Listing = "units", j.units.url(), j.units.listingURL()
+	}
 	if j.dir != "" {
 		if rel, err := filepath.Rel(runs, j.dir); err == nil {
 			st.Folder = filepath.ToSlash(rel)

@@ -1,11 +1,14 @@
 // Package studio is nst's local web page: compose an experiment, watch it
-// run (image, costs, progress), stop and resume it, and compare the runs of
-// a runs folder. It is a client of the run API: every run goes through
-// pipeline.Run or pipeline.Resume and its observers, one at a time.
+// run (image, costs, progress), stop and resume it, compare the runs of a
+// runs folder, and draw the contact sheets of what a layer's units respond
+// to. It is a client of the run API: every run goes through pipeline.Run
+// or pipeline.Resume and its observers, every sheet through
+// pipeline.UnitsTop, one at a time.
 //
 // Everything the server reads or writes lies under its roots: the runs
-// folder (uploads go to its .uploads folder), the examples folder and the
-// models folder. Every request must carry the server's access token.
+// folder (uploads go to its .uploads folder, sheets of units to its units
+// folder), the examples folder and the models folder. Every request must
+// carry the server's access token.
 package studio
 
 import (
@@ -24,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 //go:embed web
@@ -82,6 +86,8 @@ type Server struct {
 	log   *slog.Logger
 	queue *queue
 	mux   *http.ServeMux
+	// unitsMu makes choosing a new sheet's name and queueing it one step.
+	unitsMu sync.Mutex
 }
 
 // New makes a server for o and starts its run queue, which runs until ctx
@@ -162,6 +168,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/diff", s.handleDiff)
 	m.HandleFunc("GET /api/sweeps", s.handleSweeps)
 	m.HandleFunc("GET /api/defaults", s.handleDefaults)
+	m.HandleFunc("POST /api/units/layers", s.handleUnitsLayers)
+	m.HandleFunc("POST /api/units", s.handleCreateUnits)
+	m.HandleFunc("GET /api/units", s.handleListUnits)
 	s.mux = m
 }
 

@@ -39,6 +39,9 @@ var routes = []struct{ method, path string }{
 	{"GET", "/api/diff?a=x&b=y"},
 	{"GET", "/api/sweeps"},
 	{"GET", "/api/defaults"},
+	{"POST", "/api/units/layers"},
+	{"POST", "/api/units"},
+	{"GET", "/api/units"},
 	{"GET", "/nothing-here"},
 }
 
@@ -543,6 +546,8 @@ func TestRunName(t *testing.T) {
 		{"", "studio"},
 		{"a/b/c", "c"},
 		{strings.Repeat("z", 100), strings.Repeat("z", 64)},
+		{"runs/units", "units-run"},
+		{"Units", "Units-run"},
 	} {
 		if got := runName(c.in); got != c.want {
 			t.Errorf("runName(%q) = %q; want %q", c.in, got, c.want)

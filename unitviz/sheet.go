@@ -9,6 +9,8 @@ import (
 	"math"
 
 	"github.com/disintegration/imaging"
+
+	"github.com/nst-project/nst/models"
 )
 
 // Sheet layout, in pixels. Units are told apart by the wider gap between
@@ -43,28 +45,12 @@ type SheetOptions struct {
 // neighbour sampling so single pixels stay visible, or shrunk with a
 // Lanczos filter.
 func (r *TopResult) Sheet(o SheetOptions) (*image.NRGBA, error) {
-	if len(r.Units) == 0 || r.Top < 1 {
-		return nil, errors.New("contact sheet: no units")
+	l, err := layoutSheet(len(r.Units), r.Top, r.Field, o)
+	if err != nil {
+		return nil, err
 	}
-	cell := o.Cell
-	if cell == 0 {
-		cell = autoCell(max(r.Field.Width, r.Field.Height))
-	}
-	if cell < 1 {
-		return nil, fmt.Errorf("contact sheet: cell size %d; want 0 (automatic) or more", cell)
-	}
-	patchCols := gridColumns(r.Top)
-	patchRows := (r.Top + patchCols - 1) / patchCols
-	unitCols := gridColumns(len(r.Units))
-	unitRows := (len(r.Units) + unitCols - 1) / unitCols
-	blockW := patchCols*cell + (patchCols-1)*patchGap
-	blockH := patchRows*cell + (patchRows-1)*patchGap
-	w := 2*sheetMargin + unitCols*blockW + (unitCols-1)*unitGap
-	h := 2*sheetMargin + unitRows*blockH + (unitRows-1)*unitGap
-	if float64(w)*float64(h) > maxSheetPixels {
-		return nil, fmt.Errorf("contact sheet of %dx%d pixels is too large; ask for fewer units or a smaller cell", w, h)
-	}
-	sheet := image.NewNRGBA(image.Rect(0, 0, w, h))
+	cell, patchCols, unitCols, blockW, blockH := l.cell, l.patchCols, l.unitCols, l.blockW, l.blockH
+	sheet := image.NewNRGBA(image.Rect(0, 0, l.w, l.h))
 	draw.Draw(sheet, sheet.Bounds(), image.NewUniform(SheetBackground), image.Point{}, draw.Src)
 	for k, u := range r.Units {
 		bx := sheetMargin + (k%unitCols)*(blockW+unitGap)
@@ -79,6 +65,47 @@ func (r *TopResult) Sheet(o SheetOptions) (*image.NRGBA, error) {
 		}
 	}
 	return sheet, nil
+}
+
+// CheckSheet returns the error Sheet would give for units units of top
+// patches each on a layer whose receptive field is field (a cell size out
+// of range, a sheet too large), before the patches are found: callers
+// check it before the work of Top.
+func CheckSheet(units, top int, field models.ReceptiveField, o SheetOptions) error {
+	_, err := layoutSheet(units, top, field, o)
+	return err
+}
+
+// sheetLayout is the geometry of a contact sheet, in pixels.
+type sheetLayout struct {
+	cell, patchCols, unitCols, blockW, blockH, w, h int
+}
+
+// layoutSheet lays out a sheet of units blocks of top patches each, and
+// refuses a cell size out of range and a sheet over maxSheetPixels.
+func layoutSheet(units, top int, field models.ReceptiveField, o SheetOptions) (sheetLayout, error) {
+	if units < 1 || top < 1 {
+		return sheetLayout{}, errors.New("contact sheet: no units")
+	}
+	l := sheetLayout{cell: o.Cell}
+	if l.cell == 0 {
+		l.cell = autoCell(max(field.Width, field.Height))
+	}
+	if l.cell < 1 {
+		return sheetLayout{}, fmt.Errorf("contact sheet: cell size %d; want 0 (automatic) or more", l.cell)
+	}
+	l.patchCols = gridColumns(top)
+	patchRows := (top + l.patchCols - 1) / l.patchCols
+	l.unitCols = gridColumns(units)
+	unitRows := (units + l.unitCols - 1) / l.unitCols
+	l.blockW = l.patchCols*l.cell + (l.patchCols-1)*patchGap
+	l.blockH = patchRows*l.cell + (patchRows-1)*patchGap
+	l.w = 2*sheetMargin + l.unitCols*l.blockW + (l.unitCols-1)*unitGap
+	l.h = 2*sheetMargin + unitRows*l.blockH + (unitRows-1)*unitGap
+	if float64(l.w)*float64(l.h) > maxSheetPixels {
+		return sheetLayout{}, fmt.Errorf("contact sheet of %dx%d pixels is too large; ask for fewer units or a smaller cell", l.w, l.h)
+	}
+	return l, nil
 }
 
 // autoCell is the cell size Sheet picks for a field of side pixels.

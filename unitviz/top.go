@@ -96,7 +96,7 @@ const maxOpenNets = 3
 // more than half. Ties go to the earlier image, then the earlier position
 // in row-major order, so the result is deterministic.
 func Top(ctx context.Context, images []string, o TopOptions) (*TopResult, error) {
-	if err := o.check(len(images)); err != nil {
+	if err := o.Check(len(images)); err != nil {
 		return nil, err
 	}
 	field, err := o.Backbone.ReceptiveField(o.Layer)
@@ -177,8 +177,9 @@ func Top(ctx context.Context, images []string, o TopOptions) (*TopResult, error)
 	return res, nil
 }
 
-// check validates the options for n images.
-func (o *TopOptions) check(n int) error {
+// Check validates the options for n images, as Top does first: callers
+// that do more before Top (nst units top, the studio) check them first.
+func (o *TopOptions) Check(n int) error {
 	switch {
 	case o.Backbone == nil:
 		return errors.New("units top: no backbone")

@@ -23,12 +23,14 @@ func newServeCmd() *cobra.Command {
 		Long: `Serve starts nst studio, a web page on this machine: compose an experiment
 (images, style weight, size, iterations, layers, or the YAML itself, checked as
 you type), watch it run (the image and cost curves live, progress and ETA; stop
-and resume), and compare the runs in the runs folder side by side.
+and resume), compare the runs in the runs folder side by side, and draw the
+contact sheets of a layer's units as nst units top does (into DIR/units).
 
 The server listens on 127.0.0.1 unless --addr says otherwise and prints its URL
 with a random access token; every request without the token is refused. It
 reads and writes only the runs folder (uploads go to DIR/.uploads), and reads
-the examples and models folders. One run uses the CPU at a time; others wait.`,
+the examples and models folders. One run (or sheet) uses the CPU at a time;
+others wait.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithCancel(cmd.Context())

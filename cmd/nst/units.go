@@ -12,9 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nst-project/nst/imageio"
-	"github.com/nst-project/nst/internal/ortrt"
-	"github.com/nst-project/nst/internal/sysmem"
-	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/pipeline"
 	"github.com/nst-project/nst/record"
 	"github.com/nst-project/nst/unitviz"
@@ -52,67 +49,37 @@ func (f *unitsFlags) register(cmd *cobra.Command, outHelp, sizeHelp string) {
 	cmd.Flags().IntVar(&f.size, "size", 0, sizeHelp)
 }
 
-// load checks the shared flags, reads the config and opens the backbone
-// as a run would.
-func (f *unitsFlags) load() (*pipeline.Config, unitviz.Network, error) {
+// load checks the shared flags and reads the config; a --size of 0
+// becomes the config's size.
+func (f *unitsFlags) load() (*pipeline.Config, error) {
 	switch {
 	case f.config == "":
-		return nil, unitviz.Network{}, usageError{errors.New("missing -c CONFIG; try -c configs/demo.yaml")}
+		return nil, usageError{errors.New("missing -c CONFIG; try -c configs/demo.yaml")}
 	case f.layer == "":
-		return nil, unitviz.Network{}, usageError{errors.New("missing --layer, for example --layer conv1_1")}
+		return nil, usageError{errors.New("missing --layer, for example --layer conv1_1")}
 	case f.out == "":
-		return nil, unitviz.Network{}, usageError{errors.New("missing --out FILE.png")}
+		return nil, usageError{errors.New("missing --out FILE.png")}
 	case f.size < 0 || f.size > unitviz.MaxSize:
-		return nil, unitviz.Network{}, usageError{fmt.Errorf("--size %d: want 1 to %d pixels (0: the config's size)", f.size, unitviz.MaxSize)}
+		return nil, usageError{fmt.Errorf("--size %d: want 1 to %d pixels (0: the config's size)", f.size, unitviz.MaxSize)}
 	}
 	cfg, err := pipeline.LoadConfig(f.config, f.sets)
 	if err != nil {
-		return nil, unitviz.Network{}, err
+		return nil, err
 	}
 	if f.size == 0 {
 		f.size = cfg.Size
 	}
-	if err := ortrt.Init(cfg.Runtime.Library); err != nil {
-		return nil, unitviz.Network{}, err
-	}
-	b, err := cfg.Model.OpenBackbone(context.Background(), os.Stderr)
-	if err != nil {
-		return nil, unitviz.Network{}, err
-	}
-	if err := checkUnitsMemory(cfg, b, f.layer, f.size); err != nil {
-		return nil, unitviz.Network{}, err
-	}
-	pre, err := cfg.Model.Preprocess.Models()
-	if err != nil {
-		return nil, unitviz.Network{}, err
-	}
-	return cfg, unitviz.Network{
-		Backbone: b, Pooling: cfg.Model.Pooling, Preprocess: pre,
-		Session: ortrt.SessionOptions{Threads: cfg.Runtime.Threads, Device: cfg.Runtime.Device},
-	}, nil
+	return cfg, nil
 }
 
-// checkUnitsMemory refuses, before any work, a units command whose
-// network at size×size (square: the worst case of an image whose longer
-// side is size) would not fit in memory, through the run's own estimate
-// and limit (pipeline.FootprintOf, pipeline.CheckMemory, runtime.max_memory),
-// naming the largest size that fits. A layer the backbone lacks is left to
-// the command, which names the layers there are.
-func checkUnitsMemory(cfg *pipeline.Config, b *models.Backbone, layer string, size int) error {
-	f, err := pipeline.FootprintOf(b, []string{layer}, cfg, size, size, nil)
-	if err != nil {
-		return nil
+// sizeFlag names the size of a *pipeline.UnitsSizeError as the user set
+// it, --size.
+func sizeFlag(err error) error {
+	var se *pipeline.UnitsSizeError
+	if errors.As(err, &se) {
+		return fmt.Errorf("--size %d: %w", se.Size, se.Err)
 	}
-	var limit int64
-	if cfg.Runtime.MaxMemory != "" {
-		if limit, err = sysmem.ParseMemory(cfg.Runtime.MaxMemory); err != nil {
-			return fmt.Errorf("runtime.max_memory: %w", err)
-		}
-	}
-	if _, err := pipeline.CheckMemory(f, size, size, limit); err != nil {
-		return fmt.Errorf("--size %d: %w", size, err)
-	}
-	return nil
+	return err
 }
 
 // interruptedUnits turns a cancelled context into pipeline.ErrInterrupted, which
@@ -175,27 +142,16 @@ and the crop box in the pixels the network saw and in the file's pixels.`,
 			if err := checkOutputs(f.force, paths, f.out, listing); err != nil {
 				return err
 			}
-			cfg, network, err := f.load()
+			cfg, err := f.load()
 			if err != nil {
 				return err
 			}
-			slog.Info("units top", "layer", f.layer, "units", len(chosen), "images", len(paths), "size", f.size)
-			res, err := unitviz.Top(cmd.Context(), paths, unitviz.TopOptions{
-				Network: network, Layer: f.layer, Units: chosen, Top: top, PerImage: perImage,
-				Size: f.size, MaxPixels: cfg.Limits.MaxPixels, Inside: inside,
+			_, err = pipeline.UnitsTop(cmd.Context(), cfg, pipeline.UnitsTopOptions{
+				Layer: f.layer, Units: chosen, Top: top, PerImage: perImage, Inside: inside,
+				Images: paths, Size: f.size, Cell: cell, Sheet: f.out, Listing: listing, Progress: os.Stderr,
 			})
 			if err != nil {
-				return interruptedUnits(err, "nothing written")
-			}
-			sheet, err := res.Sheet(unitviz.SheetOptions{Cell: cell})
-			if err != nil {
-				return err
-			}
-			if err := imageio.Save(f.out, sheet, "", 0); err != nil {
-				return err
-			}
-			if err := unitviz.WriteListing(listing, res); err != nil {
-				return err
+				return interruptedUnits(sizeFlag(err), "nothing written")
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), f.out)
 			fmt.Fprintln(cmd.OutOrStdout(), listing)
@@ -245,9 +201,13 @@ cost is minus that value, plus the TV penalty.`,
 					return err
 				}
 			}
-			cfg, network, err := f.load()
+			cfg, err := f.load()
 			if err != nil {
 				return err
+			}
+			network, err := pipeline.OpenUnitsNetwork(cmd.Context(), cfg, f.layer, f.size, os.Stderr)
+			if err != nil {
+				return interruptedUnits(sizeFlag(err), "nothing written")
 			}
 			if !cmd.Flags().Changed("seed") {
 				o.Seed = cfg.Seed

@@ -312,6 +312,9 @@ async function loadGallery() {
   }
   diff();
   loadSweeps();
+  fillUnitsConfigs(runs);
+  loadUnitsLayers();
+  loadUnitSheets();
 }
 
 async function forkRun(name) {
@@ -355,5 +358,144 @@ async function loadSweeps() {
     for (const u of s.sheets) { const i = document.createElement('img'); i.src = u; i.alt = s.name; box.appendChild(i); }
   }
 }
+
+// Units: contact sheets of the patches where a layer's units fire most,
+// drawn by the server in turn with the runs (POST /api/units).
+const units = { jobId: null, jobName: '', timer: null, layersFor: null, layersSeq: 0 };
+
+function fillUnitsConfigs(runs) {
+  const sel = $('units-config');
+  const old = sel.value;
+  sel.textContent = '';
+  const c = document.createElement('option');
+  c.value = ''; c.textContent = "the composer's config";
+  sel.appendChild(c);
+  for (const r of runs) { const o = document.createElement('option'); o.value = r.name; o.textContent = 'run ' + r.name; sel.appendChild(o); }
+  sel.value = old;
+  if (sel.selectedIndex < 0) { sel.selectedIndex = 0; }
+}
+
+// unitsSource names the config whose backbone a sheet uses.
+function unitsSource() {
+  const run = $('units-config').value;
+  return run ? { run } : { config: $('yaml').value };
+}
+
+async function loadUnitsLayers() {
+  const key = JSON.stringify(unitsSource());
+  if (key === units.layersFor) { return; }
+  const sel = $('units-layer');
+  const seq = ++units.layersSeq;
+  try {
+    const r = await api('POST', '/api/units/layers', key);
+    if (seq !== units.layersSeq) { return; } // a later choice of config is on its way
+    units.layersFor = key;
+    const old = sel.value;
+    sel.textContent = '';
+    for (const l of r.layers) {
+      const o = document.createElement('option');
+      o.value = l.name; o.dataset.channels = l.channels;
+      o.textContent = l.name + ' (' + l.channels + ' units, field ' + l.field[0] + '\u00d7' + l.field[1] + ')';
+      sel.appendChild(o);
+    }
+    if (old) { sel.value = old; }
+    if (sel.selectedIndex < 0 && sel.options.length) { sel.selectedIndex = 0; }
+    $('units-model').textContent = r.model;
+    $('units-size').placeholder = "the config's size (" + r.size + ')';
+    $('units-error').textContent = '';
+    unitsLayerChanged();
+  } catch (e) {
+    if (seq !== units.layersSeq) { return; }
+    units.layersFor = null;
+    sel.textContent = '';
+    $('units-model').textContent = '';
+    $('units-error').textContent = e.message;
+  }
+}
+
+// unitsLayerChanged fits the unit range to the layer until the user edits it.
+function unitsLayerChanged() {
+  const o = $('units-layer').selectedOptions[0];
+  const r = $('units-range');
+  if (o && !r.dataset.edited) { r.value = '0-' + Math.min(15, Number(o.dataset.channels) - 1); }
+}
+
+async function makeSheet() {
+  const body = Object.assign(unitsSource(), {
+    layer: $('units-layer').value, units: $('units-range').value.trim(),
+    top: Number($('units-top').value) || 0, size: Number($('units-size').value) || 0,
+    inside: $('units-inside').checked,
+    images: [...document.querySelectorAll('.units-src:checked')].map((c) => c.value),
+  });
+  $('units-error').textContent = '';
+  try {
+    const r = await api('POST', '/api/units', JSON.stringify(body));
+    units.jobId = r.id;
+    units.jobName = r.name;
+    pollSheet();
+  } catch (e) { $('units-error').textContent = e.message; }
+}
+
+// pollSheet follows the sheet's job until it ends, then shows the sheet.
+async function pollSheet() {
+  clearTimeout(units.timer);
+  if (!units.jobId) { return; }
+  let st;
+  try { st = await api('GET', '/api/runs/' + units.jobId); } catch (e) { $('units-error').textContent = e.message; return; }
+  let s = st.state;
+  if (st.state === 'queued' && st.queue >= 0) { s += ' (' + (st.queue === 0 ? 'next' : st.queue + ' ahead') + '; one job uses the CPU at a time)'; }
+  if (st.state === 'stopped') { s = 'cancelled'; }
+  $('units-state').textContent = units.jobName + ': ' + s;
+  $('units-state').dataset.state = st.state;
+  $('units-cancel').hidden = !['queued', 'running'].includes(st.state);
+  if (st.state === 'done') {
+    showSheet(st.sheet, units.jobName);
+    loadUnitSheets();
+    return;
+  }
+  if (st.state === 'failed') { $('units-error').textContent = st.error; return; }
+  if (st.state === 'stopped') { return; }
+  units.timer = setTimeout(pollSheet, 500);
+}
+
+function showSheet(url, name) {
+  const img = $('units-sheet');
+  img.dataset.name = name;
+  img.alt = name;
+  img.src = url;
+  $('units-title').textContent = name;
+  document.querySelectorAll('#units-sheets .card').forEach((c) => c.classList.toggle('sel', c.dataset.name === name));
+}
+
+async function loadUnitSheets() {
+  const sheets = await api('GET', '/api/units');
+  const box = $('units-sheets');
+  box.textContent = sheets.length ? '' : 'No sheets in the runs folder\'s units folder yet.';
+  for (const u of sheets) {
+    const d = document.createElement('div');
+    d.className = 'card unit-sheet';
+    d.dataset.name = u.name;
+    if (u.name === $('units-sheet').dataset.name) { d.classList.add('sel'); }
+    const img = document.createElement('img');
+    img.loading = 'lazy'; img.alt = u.name; img.src = u.url;
+    const name = document.createElement('div'); name.className = 'name'; name.textContent = u.name;
+    const info = document.createElement('div'); info.className = 'note';
+    info.textContent = u.layer + ', ' + u.units.length + ' units, ' + u.images + ' images, ' + new Date(u.created).toLocaleString();
+    const a = document.createElement('a'); a.href = u.listing_url; a.textContent = 'listing'; a.target = '_blank';
+    d.append(img, name, info, a);
+    d.addEventListener('click', (ev) => { if (ev.target !== a) { showSheet(u.url, u.name); } });
+    box.appendChild(d);
+  }
+}
+
+$('units-config').addEventListener('input', loadUnitsLayers);
+$('units-layer').addEventListener('input', unitsLayerChanged);
+$('units-range').addEventListener('input', () => { $('units-range').dataset.edited = '1'; });
+$('units-make').addEventListener('click', makeSheet);
+$('units-cancel').addEventListener('click', async () => {
+  if (!units.jobId) { return; }
+  try { await api('POST', '/api/runs/' + units.jobId + '/stop'); } catch (e) { $('units-error').textContent = e.message; }
+  pollSheet();
+});
 
 initCompose().catch((e) => showErrors([e.message]));
