@@ -27,11 +27,15 @@ import (
 // for wall time and for the process's CPU time (which counts the server's
 // work, the test's own client included, and not other programs').
 //
-// NST_STUDIO_BENCH_SIZE sets the image size (default 128) and
+// NST_STUDIO_BENCH_SIZE sets the image size (default 128),
 // NST_STUDIO_BENCH_MODEL the backbone: "tiny" (default, the test backbone)
-// or "builtin" (the built-in VGG19, as nst serve runs it by default):
+// or "builtin" (the built-in VGG19, as nst serve runs it by default), and
+// NST_STUDIO_BENCH_THREADS runtime.threads (default 0: every core, as a
+// config leaves it, so that the server's work competes with the run's for
+// the cores):
 //
-//	go test -run '^$' -bench Watching -benchtime 5x ./studio/
+//	NST_STUDIO_BENCH_MODEL=builtin NST_STUDIO_BENCH_SIZE=384 \
+//	  go test -run '^$' -bench Watching -benchtime 7x ./studio/
 func BenchmarkWatching(b *testing.B) {
 	size := 128
 	if s := os.Getenv("NST_STUDIO_BENCH_SIZE"); s != "" {
@@ -47,11 +51,19 @@ func BenchmarkWatching(b *testing.B) {
 	if os.Getenv("NST_STUDIO_BENCH_MODEL") == "builtin" {
 		model, layers = "", ""
 	}
+	threads := 0
+	if s := os.Getenv("NST_STUDIO_BENCH_THREADS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatalf("NST_STUDIO_BENCH_THREADS: %v", err)
+		}
+		threads = n
+	}
 	const iters = 30
 	cfg := func(name string) string {
 		return fmt.Sprintf("content: builtin:village\nstyle: [{path: builtin:swirls, weight: 1}]\nsize: %d\n%s%s"+
-			"optimizer: {name: adam, iterations: %d}\noutput: {dir: %q, save_every: 0}\nruntime: {threads: 1, graph_cache: false}\n",
-			size, model, layers, iters, name)
+			"optimizer: {name: adam, iterations: %d}\noutput: {dir: %q, save_every: 0}\nruntime: {threads: %d, graph_cache: false}\n",
+			size, model, layers, iters, name, threads)
 	}
 	modes := []struct {
 		name string
