@@ -219,3 +219,57 @@ func TestEstimatePeakOfBuilding(t *testing.T) {
 		t.Errorf("EstimatePeak at 2000x2000 = %d, not above the building's %d", got, build)
 	}
 }
+
+// TestFootprintCountsTheInputChannels: the image-sized terms of the
+// estimate (the network's input and its gradients, the loop's image, last
+// good copy and gradient, L-BFGS's 2·history+6 vectors) are the network
+// input's size, whose channels are an audio spectrogram's bins or a
+// volume's channels, not an image's three. A 60 s clip (10336 frames of
+// 257 bins) holds 32 copies of a 10.6 MB spectrogram, 340 MB an estimate
+// for three channels would leave out.
+func TestFootprintCountsTheInputChannels(t *testing.T) {
+	audioNet, err := models.SynthAudio(models.AudioSpec{Bins: 257, Filters: 1024, Widths: []int{models.AudioWidth}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	volumeNet, err := models.SynthVolume(models.VolumeSpec{Channels: 1, Filters: []int{8, 16, 32}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imageNet, err := models.SynthFrom(models.SynthSpec{Blocks: [][]int{{4}, {8}}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name          string
+		b             *models.Backbone
+		layers        []string
+		width, height int // as the run passes them: frames × 1, W × D·H
+		channels      int
+	}{
+		{"audio, 60 s", audioNet, []string{"relu1_1"}, 10336, 1, 257},
+		{"grey volume, 64³", volumeNet, []string{"relu1_1", "relu2_1", "relu3_1"}, 64, 64 * 64, 1},
+		{"image", imageNet, []string{"relu1_1", "relu2_1"}, 300, 200, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.Layers.Content = map[string]float64{tc.layers[0]: 1}
+			size := [2]int{tc.width, tc.height}
+			f, err := FootprintOf(tc.b, tc.layers, &cfg, tc.width, tc.height, [][2]int{size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Channels != tc.channels {
+				t.Fatalf("Channels = %d, want %d", f.Channels, tc.channels)
+			}
+			three := f
+			three.Channels = 3
+			plane := 4 * int64(tc.width) * int64(tc.height)
+			copies := int64(3 + 3 + 2*cfg.Optimizer.History + 6)
+			got := EstimatePeak(f, tc.width, tc.height) - EstimatePeak(three, tc.width, tc.height)
+			if want := int64(tc.channels-3) * plane * copies; got != want {
+				t.Errorf("estimate %d bytes off that for 3 channels, want %d (%d copies of %d more channels of %d bytes)", got, want, copies, tc.channels-3, plane)
+			}
+		})
+	}
+}
