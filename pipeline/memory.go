@@ -21,8 +21,11 @@ type Footprint struct {
 	// in memory for the whole run; NetBytes that of the weights up to the
 	// deepest requested layer, which each ONNX Runtime session holds.
 	BackboneBytes, NetBytes int64
-	// Masked says a style image has a mask (style[].mask): the costs then
-	// need a buffer the size of the largest requested layer.
+	// Masked says a style image has a mask (style[].mask, or the band of
+	// its axis's slices in a volume run's slice stack, style[].axis): the
+	// guided costs then need two scratch buffers (the masked activations
+	// and their product, losses/guided.go) and, with gradients in place,
+	// a third, each up to the size of the largest requested layer.
 	Masked bool
 	// Optimizer is "lbfgs" or "adam"; History is L-BFGS's pair count.
 	Optimizer string
@@ -211,6 +214,9 @@ func EstimatePeak(f Footprint, width, height int) int64 {
 	// The costs keep the content targets and C×C Gram matrices; the loop
 	// keeps the image, its last good copy and its gradient.
 	costs := s.content + s.grams + guided + 3*image
+	if f.Masked {
+		costs += 2 * s.largestRequested // the guided costs' scratch
+	}
 	// Every style image's activations are held until the style targets
 	// are set.
 	var style int64
@@ -406,7 +412,7 @@ func (f Footprint) scaled(num, den int) Footprint {
 func FootprintOf(b *models.Backbone, layers []string, cfg *Config, width, height int, styleSizes [][2]int) (Footprint, error) {
 	f := Footprint{Optimizer: cfg.Optimizer.Name, History: cfg.Optimizer.History, Channels: b.InputChannels()}
 	for _, s := range cfg.Style {
-		f.Masked = f.Masked || s.Mask != ""
+		f.Masked = f.Masked || s.Mask != "" || (s.Axis != "" && s.Axis != AxisAll)
 	}
 	all := b.Layers()
 	deepest := -1

@@ -61,11 +61,13 @@ func TestEstimatePeak(t *testing.T) {
 	}
 	masked := f
 	masked.Masked = true
-	if got, want := EstimatePeak(masked, 10, 6), base+inPlace+costs+opt+4*480; got != want {
+	// A masked style's guided costs: two scratch buffers of the largest
+	// requested layer (480 values), and in place a third.
+	if got, want := EstimatePeak(masked, 10, 6), base+inPlace+costs+opt+3*4*480; got != want {
 		t.Errorf("EstimatePeak with gradients in place and a masked style = %d, want %d", got, want)
 	}
 	gradInPlaceAbove = requested
-	if got, want := EstimatePeak(masked, 10, 6), base+net+costs+opt; got != want {
+	if got, want := EstimatePeak(masked, 10, 6), base+net+costs+opt+2*4*480; got != want {
 		t.Errorf("EstimatePeak with separate gradients and a masked style = %d, want %d", got, want)
 	}
 	styled := f
@@ -271,5 +273,35 @@ func TestFootprintCountsTheInputChannels(t *testing.T) {
 				t.Errorf("estimate %d bytes off that for 3 channels, want %d (%d copies of %d more channels of %d bytes)", got, want, copies, tc.channels-3, plane)
 			}
 		})
+	}
+}
+
+// TestFootprintMaskedByAxis: a style for one axis's slices is guided by
+// the mask of that axis's band, as a masked style is; a style for all
+// axes (of a cube) is not.
+func TestFootprintMaskedByAxis(t *testing.T) {
+	b, err := models.SynthFrom(models.SynthSpec{Blocks: [][]int{{4}}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		styles []StyleConfig
+		masked bool
+	}{
+		{[]StyleConfig{{Path: "a.png"}}, false},
+		{[]StyleConfig{{Path: "a.png", Axis: AxisAll}}, false},
+		{[]StyleConfig{{Path: "a.png", Axis: AxisAll}, {Path: "b.png", Axis: AxisDepth}}, true},
+		{[]StyleConfig{{Path: "a.png", Mask: "m.png"}}, true},
+	} {
+		cfg := Default()
+		cfg.Style = tc.styles
+		cfg.Layers.Content = map[string]float64{"relu1_1": 1}
+		f, err := FootprintOf(b, []string{"relu1_1"}, &cfg, 30, 20, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Masked != tc.masked {
+			t.Errorf("styles %+v: Masked %v, want %v", tc.styles, f.Masked, tc.masked)
+		}
 	}
 }
