@@ -9,7 +9,7 @@ import (
 )
 
 // The benchmarks work on 10 s clips at the default rate and STFT (22050 Hz,
-// n_fft 2048, hop 512: a [1025, 431] spectrogram), the size of a typical
+// n_fft 512, hop 128: a [257, 1723] spectrogram), the size of a typical
 // content or style clip. Run them with -benchtime=3x or so: one Griffin–Lim
 // op is seconds.
 

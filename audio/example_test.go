@@ -49,6 +49,6 @@ func Example() {
 		fmt.Println(err)
 	}
 	// Output:
-	// 44100 Hz 16-bit → 22050 Hz: 1025 bins × 44 frames
+	// 44100 Hz 16-bit → 22050 Hz: 257 bins × 173 frames
 	// converged below -15 dB: true
 }

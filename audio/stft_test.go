@@ -89,15 +89,20 @@ func TestSTFTRoundTrip(t *testing.T) {
 // centred on bin 100: an unnormalised hann-windowed DFT puts A·N/4 there,
 // A·N/8 in the two neighbouring bins and nothing elsewhere.
 func TestSTFTValues(t *testing.T) {
-	s, err := NewSTFT(Config{})
+	d, err := NewSTFT(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Config() != DefaultConfig() {
-		t.Errorf("defaults %+v, want %+v", s.Config(), DefaultConfig())
+	if want := (Config{SampleRate: 22050, NFFT: 512, Hop: 128, Window: "hann"}); d.Config() != want || DefaultConfig() != want {
+		t.Errorf("defaults %+v and %+v, want %+v", d.Config(), DefaultConfig(), want)
+	}
+	// Ulyanov & Lebedev's 2048-point frames every 512 samples.
+	s, err := NewSTFT(Config{NFFT: 2048, Hop: 512})
+	if err != nil {
+		t.Fatal(err)
 	}
 	const amp = 0.5
-	freq := 100 * float64(DefaultSampleRate) / DefaultNFFT
+	freq := 100 * float64(DefaultSampleRate) / 2048
 	x := Sine(DefaultSampleRate, 1, freq, amp).Samples
 	X := s.Forward(x)
 	frame := X.Data[10*X.Bins : 11*X.Bins] // away from the edges

@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"text/tabwriter"
 
@@ -28,9 +29,13 @@ type Backbone struct {
 	opset   int64  // the opset the file was written against
 	convs   int
 	canon   *canonical
-	naming  string
-	layers  []LayerInfo
-	index   map[string]int
+	// sequence says the input is a spectrogram, [1,bins,1,frames], that
+	// 1×K kernels convolve along the frames only (the built-in audio
+	// backbones): its receptive fields are given in frames.
+	sequence bool
+	naming   string
+	layers   []LayerInfo
+	index    map[string]int
 
 	digestOnce sync.Once
 	digest     string
@@ -132,15 +137,18 @@ func (b *Backbone) shortName() string {
 }
 
 // Inspect writes the listing of nst model inspect: the description, then
-// one row per layer with its channel count, stride relative to the input
-// and op (and, for structural names, the tensor the name stands for).
+// one row per layer with its channel count, stride relative to the input,
+// receptive field along each of the input's spatial axes (FieldAxes; "-"
+// where the layer has none) and op (and, for structural names, the tensor
+// the name stands for).
 func (b *Backbone) Inspect(w io.Writer) error {
-	if _, err := fmt.Fprintf(w, "%s\n\n", b.Describe()); err != nil {
+	fields, _ := b.canon.fields()
+	if _, err := fmt.Fprintf(w, "%s\n%s\n\n", b.Describe(), b.fieldLegend()); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	structural := b.naming != NamingONNX
-	header := "LAYER\tCHANNELS\tSTRIDE\tOP"
+	header := "LAYER\tCHANNELS\tSTRIDE\tFIELD\tOP"
 	if structural {
 		header += "\tTENSOR"
 	}
@@ -153,11 +161,43 @@ func (b *Backbone) Inspect(w io.Writer) error {
 		if l.Stride > 0 {
 			stride = strconv.Itoa(l.Stride)
 		}
-		row := fmt.Sprintf("%s\t%s\t%s\t%s", l.Name, channels, stride, l.Op)
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", l.Name, channels, stride, b.fieldSizes(fields, l.Tensor), l.Op)
 		if structural {
 			row += "\t" + l.Tensor
 		}
 		fmt.Fprintln(tw, row)
 	}
 	return tw.Flush()
+}
+
+// fieldSizes is the FIELD column of Inspect for tensor: the field's size
+// along each spatial axis, joined by x ("5x5", "18x18x18", or "11" frames
+// for a sequence), or "-" where it has none.
+func (b *Backbone) fieldSizes(fields map[string]placed, tensor string) string {
+	f, ok := fields[tensor]
+	if !ok {
+		return "-"
+	}
+	axes, err := b.axesOf(f.f)
+	if err != nil {
+		return "-"
+	}
+	sizes := make([]string, len(axes))
+	for i, a := range axes {
+		sizes[i] = strconv.Itoa(a.Size)
+	}
+	return strings.Join(sizes, "x")
+}
+
+// fieldLegend says what Inspect's FIELD column counts: input pixels,
+// voxels or frames, along which axes.
+func (b *Backbone) fieldLegend() string {
+	axes := b.spatialAxes(b.canon.spatialRank())
+	switch {
+	case len(axes) == 3:
+		return "FIELD: receptive field in input voxels, " + strings.Join(axes, " x ")
+	case b.sequence:
+		return "FIELD: receptive field in spectrogram frames"
+	}
+	return "FIELD: receptive field in input pixels, " + strings.Join(axes, " x ")
 }

@@ -213,24 +213,31 @@ func TestInspectListsLayers(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	want := [][]string{
 		{"model.onnx", "vgg", "opset 17", "2 convolutions"},
+		{"FIELD: receptive field in input pixels, height x width"},
 		{},
-		{"LAYER", "CHANNELS", "STRIDE", "OP", "TENSOR"},
-		{"conv1_1", "4", "1", "Conv", "/0/Conv_output_0"},
-		{"relu1_1", "4", "1", "Relu"},
-		{"pool1", "4", "2", "MaxPool"},
-		{"conv2_1", "8", "2", "Conv"},
-		{"relu2_1", "8", "2", "Relu"},
-		{"pool2", "8", "4", "MaxPool", "/5/MaxPool_output_0"},
-		{"/5/MaxPool_output_0", "8", "4", "MaxPool", "/5/MaxPool_output_0"}, // the graph output
+		{"LAYER", "CHANNELS", "STRIDE", "FIELD", "OP", "TENSOR"},
+		{"conv1_1", "4", "1", "3x3", "Conv", "/0/Conv_output_0"},
+		{"relu1_1", "4", "1", "3x3", "Relu"},
+		{"pool1", "4", "2", "4x4", "MaxPool"},
+		{"conv2_1", "8", "2", "8x8", "Conv"},
+		{"relu2_1", "8", "2", "8x8", "Relu"},
+		{"pool2", "8", "4", "10x10", "MaxPool", "/5/MaxPool_output_0"},
+		{"/5/MaxPool_output_0", "8", "4", "10x10", "MaxPool", "/5/MaxPool_output_0"}, // the graph output
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("inspect printed %d lines, want %d:\n%s", len(lines), len(want), out.String())
 	}
 	for i, fields := range want {
-		for _, f := range fields {
-			if !strings.Contains(lines[i], f) {
-				t.Errorf("line %d %q lacks %q", i, lines[i], f)
+		if i < 3 {
+			for _, f := range fields {
+				if !strings.Contains(lines[i], f) {
+					t.Errorf("line %d %q lacks %q", i, lines[i], f)
+				}
 			}
+			continue
+		}
+		if got := strings.Fields(lines[i]); !slices.Equal(got[:len(fields)], fields) {
+			t.Errorf("line %d %q: columns %q, want %q first", i, lines[i], got, fields)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"slices"
+	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 
@@ -57,23 +58,105 @@ type field []span
 // that mixes every position (Flatten, Gemm, global pooling, and so
 // squeeze-excitation) or moves positions around (Resize, Reshape) have no
 // receptive field, and the error says which op is in the way.
+//
+// ReceptiveField is for inputs of two spatial axes, [1,C,H,W] (the
+// built-in audio backbones' [1,bins,1,frames] too, as height 1 by frames);
+// a volume backbone's field has three, which FieldAxes gives.
 func (b *Backbone) ReceptiveField(layer string) (ReceptiveField, error) {
-	l, err := b.Lookup(layer)
+	f, err := b.fieldOfLayer(layer)
 	if err != nil {
 		return ReceptiveField{}, err
 	}
-	f, err := b.canon.fieldOf(l.Tensor)
-	if err != nil {
-		return ReceptiveField{}, fmt.Errorf("receptive field of %s: %w", layer, err)
-	}
 	if len(f) != 2 {
-		return ReceptiveField{}, fmt.Errorf("receptive field of %s: the image has %d spatial axes, not height and width", layer, len(f))
+		return ReceptiveField{}, fmt.Errorf("receptive field of %s: the input has %d spatial axes (%s), not height and width; FieldAxes gives them", layer, len(f), strings.Join(b.spatialAxes(len(f)), ", "))
 	}
 	return ReceptiveField{
 		Height: f[0].hi - f[0].lo + 1, Width: f[1].hi - f[1].lo + 1,
 		StrideY: f[0].jump, StrideX: f[1].jump,
 		Top: f[0].lo, Left: f[1].lo,
 	}, nil
+}
+
+// FieldAxis is a receptive field along one spatial axis of a backbone's
+// input.
+type FieldAxis struct {
+	// Axis names the input's axis: "height" and "width" for an image,
+	// "depth", "height" and "width" for a volume, "frames" for the
+	// spectrogram of a built-in audio backbone.
+	Axis string
+	// Size is the field's extent in input positions (pixels, voxels or
+	// frames), Stride the input positions between the fields of
+	// neighbouring units, and Start the first input position the field of
+	// unit 0 covers; negative where the field reaches into the padding.
+	Size, Stride, Start int
+}
+
+// FieldAxes returns the receptive field of layer along each spatial axis
+// of the input, in the input's own order and units (see ReceptiveField for
+// how it is computed): height and width for an image; depth, height and
+// width for a volume, whose activations [1,C,d,h,w] the costs see as
+// C×(d·h)×w but whose fields are the graph's, per axis; frames for a
+// built-in audio backbone, whose [1,bins,1,frames] input has a height of
+// 1 that its 1×K kernels never widen.
+func (b *Backbone) FieldAxes(layer string) ([]FieldAxis, error) {
+	f, err := b.fieldOfLayer(layer)
+	if err != nil {
+		return nil, err
+	}
+	axes, err := b.axesOf(f)
+	if err != nil {
+		return nil, fmt.Errorf("receptive field of %s: %w", layer, err)
+	}
+	return axes, nil
+}
+
+// fieldOfLayer is the field of layer's tensor, one span per spatial axis
+// of the canonical input.
+func (b *Backbone) fieldOfLayer(layer string) (field, error) {
+	l, err := b.Lookup(layer)
+	if err != nil {
+		return nil, err
+	}
+	f, err := b.canon.fieldOf(l.Tensor)
+	if err != nil {
+		return nil, fmt.Errorf("receptive field of %s: %w", layer, err)
+	}
+	return f, nil
+}
+
+// spatialAxes names the r spatial axes of b's canonical input, or is nil
+// for a count no input of a backbone has.
+func (b *Backbone) spatialAxes(r int) []string {
+	switch {
+	case r == 3:
+		return []string{"depth", "height", "width"}
+	case r == 2 && b.sequence:
+		return []string{"height", "frames"}
+	case r == 2:
+		return []string{"height", "width"}
+	}
+	return nil
+}
+
+// axesOf turns a field of b's canonical input into FieldAxes: one per
+// spatial axis, but for a sequence backbone, whose height of 1 is a
+// vehicle for 1-D convolutions, only the frames.
+func (b *Backbone) axesOf(f field) ([]FieldAxis, error) {
+	names := b.spatialAxes(len(f))
+	if len(names) != len(f) {
+		return nil, fmt.Errorf("%d spatial axes", len(f))
+	}
+	axes := make([]FieldAxis, 0, len(f))
+	for a, s := range f {
+		if b.sequence && names[a] == "height" {
+			if s != (span{0, 0, 1}) {
+				return nil, fmt.Errorf("a sequence's height of 1 has the field %+v; want one row", s)
+			}
+			continue
+		}
+		axes = append(axes, FieldAxis{Axis: names[a], Size: s.hi - s.lo + 1, Stride: s.jump, Start: s.lo})
+	}
+	return axes, nil
 }
 
 // spatialRank is the number of spatial axes of c's input: its rank less
@@ -98,11 +181,25 @@ type placed struct {
 	rank int
 }
 
-// fieldOf walks c's nodes, which are in topological order, and returns the
-// field of tensor, one span per spatial axis of the input. A node that
-// cannot be analysed records its error on its outputs rather than failing
-// at once: only an error on the way to tensor matters.
+// fieldOf returns the field of tensor, one span per spatial axis of the
+// input, or the error of the first node on the way that has none.
 func (c *canonical) fieldOf(tensor string) (field, error) {
+	fields, failed := c.fields()
+	if f, ok := fields[tensor]; ok {
+		return f.f, nil
+	}
+	if err, ok := failed[tensor]; ok {
+		return nil, err
+	}
+	return nil, fmt.Errorf("tensor %q is not computed from the image", tensor)
+}
+
+// fields walks c's nodes, which are in topological order, once and
+// returns the field of every tensor computed from the image, and the
+// error of every such tensor that has none. A node that cannot be
+// analysed records its error on its outputs rather than failing at once:
+// only an error on the way to a tensor that is asked for matters.
+func (c *canonical) fields() (map[string]placed, map[string]error) {
 	r := c.spatialRank()
 	unit := placed{f: make(field, r), axes: make([]int, r), rank: r + 2}
 	for a := range r {
@@ -144,13 +241,7 @@ func (c *canonical) fieldOf(tensor string) (field, error) {
 			}
 		}
 	}
-	if f, ok := fields[tensor]; ok {
-		return f.f, nil
-	}
-	if err, ok := failed[tensor]; ok {
-		return nil, err
-	}
-	return nil, fmt.Errorf("tensor %q is not computed from the image", tensor)
+	return fields, failed
 }
 
 // skipsField lists ops whose outputs describe a tensor's shape, not its

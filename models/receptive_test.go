@@ -474,3 +474,122 @@ func checkNetFieldSupport(t *testing.T, b *Backbone, layer string, rf ReceptiveF
 		}
 	}
 }
+
+// TestFieldAxes checks the receptive fields FieldAxes gives in the input's
+// own axes and units, by hand with the recurrence: frames for the
+// built-in audio backbones (1×K kernels of pad K/2: K frames from −K/2)
+// and for a stack of 1×11 convolutions, depth×height×width voxels for the
+// built-in volume backbone (3×3×3 pad 1 convolutions widen the field by 2
+// strides; 2×2×2 stride-2 poolings by one, doubling the stride), and
+// height×width pixels for VGG19, as ReceptiveField gives them.
+func TestFieldAxes(t *testing.T) {
+	type want struct{ size, stride, start int }
+	audio := func(widths ...int) func(t *testing.T) *Backbone {
+		return func(t *testing.T) *Backbone {
+			b, err := SynthAudio(AudioSpec{Bins: 5, Filters: 4, Widths: widths}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+	// c1 = Conv 1×11 pad 5: 11 frames from −5; c2 = Conv 1×11 pad 5:
+	// 21 from −10; p = AveragePool 1×2 stride 2: 22 from −10, stride 2;
+	// c3 = Conv 1×11 pad 5: 22+10·2 = 42 from −10−5·2 = −20.
+	stack := func(t *testing.T) *Backbone {
+		f := newFileBuilder(17, 8, 5)
+		f.input("x", 1, 3, 1, -1)
+		conv := func(name, in string, cin int64) string {
+			return f.node("Conv", name, []string{in, f.positive(name+".w", 0.1, 2, cin, 1, 11)}, []string{name},
+				onnxgraph.Ints("kernel_shape", 1, 11), onnxgraph.Ints("pads", 0, 5, 0, 5))
+		}
+		p := f.node("AveragePool", "p", []string{conv("c2", conv("c1", "x", 3), 2)}, []string{"p"},
+			onnxgraph.Ints("kernel_shape", 1, 2), onnxgraph.Ints("strides", 1, 2))
+		conv("c3", p, 2)
+		for _, o := range []string{"c1", "c2", "p", "c3"} {
+			f.output(o, 1, 2, 1, -1)
+		}
+		b := mustLoad(t, f)
+		b.sequence = true // as SynthAudio marks its backbones
+		return b
+	}
+	volume := func(t *testing.T) *Backbone {
+		b, err := SynthVolume(VolumeSpec{Channels: 1, Filters: []int{2, 2, 2}}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	vgg := func(t *testing.T) *Backbone {
+		b, err := Synth("vgg19", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cases := []struct {
+		name   string
+		open   func(t *testing.T) *Backbone
+		axes   []string
+		layers map[string]want
+		// rf is ReceptiveField's 2-D answer for layer rfLayer, or rfErr
+		// its error.
+		rfLayer string
+		rf      ReceptiveField
+		rfErr   string
+	}{
+		{
+			name: "builtin:audio", open: audio(AudioWidth), axes: []string{"frames"},
+			layers:  map[string]want{"conv1_1": {11, 1, -5}, "relu1_1": {11, 1, -5}},
+			rfLayer: "relu1_1", rf: ReceptiveField{Height: 1, Width: 11, StrideY: 1, StrideX: 1, Top: 0, Left: -5},
+		},
+		{
+			name: "builtin:audio-multi", open: audio(AudioMultiWidths...), axes: []string{"frames"},
+			layers:  map[string]want{"relu_w3": {3, 1, -1}, "relu_w7": {7, 1, -3}, "relu_w11": {11, 1, -5}, "conv_w19": {19, 1, -9}},
+			rfLayer: "relu_w19", rf: ReceptiveField{Height: 1, Width: 19, StrideY: 1, StrideX: 1, Top: 0, Left: -9},
+		},
+		{
+			name: "1-d stack of k=11 convolutions", open: stack, axes: []string{"frames"},
+			layers:  map[string]want{"c1": {11, 1, -5}, "c2": {21, 1, -10}, "p": {22, 2, -10}, "c3": {42, 2, -20}},
+			rfLayer: "c3", rf: ReceptiveField{Height: 1, Width: 42, StrideY: 1, StrideX: 2, Top: 0, Left: -20},
+		},
+		{
+			name: "builtin:volume", open: volume, axes: []string{"depth", "height", "width"},
+			layers: map[string]want{
+				"conv1_1": {3, 1, -1}, "relu1_1": {3, 1, -1}, "pool1": {4, 2, -1},
+				"conv2_1": {8, 2, -3}, "pool2": {10, 4, -3}, "relu3_1": {18, 4, -7},
+			},
+			rfLayer: "relu3_1", rfErr: "the input has 3 spatial axes (depth, height, width), not height and width",
+		},
+		{
+			name: "vgg19", open: vgg, axes: []string{"height", "width"},
+			layers:  map[string]want{"relu1_1": {3, 1, -1}, "pool2": {16, 4, -6}, "relu4_2": {84, 8, -38}},
+			rfLayer: "relu4_2", rf: ReceptiveField{Height: 84, Width: 84, StrideY: 8, StrideX: 8, Top: -38, Left: -38},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.open(t)
+			for layer, w := range tc.layers {
+				got, err := b.FieldAxes(layer)
+				if err != nil {
+					t.Fatalf("%s: %v", layer, err)
+				}
+				var exp []FieldAxis
+				for _, a := range tc.axes {
+					exp = append(exp, FieldAxis{Axis: a, Size: w.size, Stride: w.stride, Start: w.start})
+				}
+				if !slices.Equal(got, exp) {
+					t.Errorf("%s: %+v, want %+v", layer, got, exp)
+				}
+			}
+			rf, err := b.ReceptiveField(tc.rfLayer)
+			switch {
+			case tc.rfErr != "" && (err == nil || !strings.Contains(err.Error(), tc.rfErr)):
+				t.Errorf("ReceptiveField(%s) = %+v, %v; want an error with %q", tc.rfLayer, rf, err, tc.rfErr)
+			case tc.rfErr == "" && (err != nil || rf != tc.rf):
+				t.Errorf("ReceptiveField(%s) = %+v, %v; want %+v", tc.rfLayer, rf, err, tc.rf)
+			}
+		})
+	}
+}

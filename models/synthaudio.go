@@ -64,7 +64,12 @@ func SynthAudio(spec AudioSpec, seed int64) (*Backbone, error) {
 	for i, w := range spec.Widths {
 		widths[i] = strconv.Itoa(w)
 	}
-	return builtinBackbone(m, fmt.Sprintf("built-in random-weight 1-D audio backbone, %d bins, %d filters of width %s (seed %d)", spec.Bins, spec.Filters, strings.Join(widths, "/"), seed))
+	b, err := builtinBackbone(m, fmt.Sprintf("built-in random-weight 1-D audio backbone, %d bins, %d filters of width %s (seed %d)", spec.Bins, spec.Filters, strings.Join(widths, "/"), seed))
+	if err != nil {
+		return nil, err
+	}
+	b.sequence = true
+	return b, nil
 }
 
 // audioSpecFor returns the spec of builtin:audio or builtin:audio-multi

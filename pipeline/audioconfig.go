@@ -19,10 +19,10 @@ import (
 // optimiser's variable with Bins channels, height 1 and Frames columns;
 // the backbone (builtin:audio) convolves along time only.
 type AudioConfig struct {
-	SampleRate int    `mapstructure:"sample_rate" yaml:"sample_rate"`
-	NFFT       int    `mapstructure:"n_fft" yaml:"n_fft"`
-	Hop        int    `mapstructure:"hop" yaml:"hop"`
-	Window     string `mapstructure:"window" yaml:"window"`
+	// Config is the analysis, package audio's one definition of it, its
+	// fields the block's keys sample_rate, n_fft, hop and window (squashed
+	// into the block) and its defaults audio's.
+	audio.Config `mapstructure:",squash" yaml:",inline"`
 	// Filters is the built-in audio backbone's filter count, all kernel
 	// widths together.
 	Filters int `mapstructure:"filters" yaml:"filters"`
@@ -38,39 +38,31 @@ type GriffinLimConfig struct {
 	Momentum   float64 `mapstructure:"momentum" yaml:"momentum"`
 }
 
-// Defaults of the audio block's analysis and backbone. The filters must
-// outnumber the bins several times for the Gram matrices to pin down the
-// spectrum: at 257 bins (512-point frames), 1024 filters gave a result
-// whose mean magnitude spectrum correlates 0.999 with the style's, 256
-// only 0.71; at 1025 bins (2048-point frames, Ulyanov & Lebedev's) 1024
-// filters left flat noise with dark bands of bins, and the 4096 they used
-// cost four times the time.
-const (
-	DefaultAudioFilters = 1024
-	DefaultAudioNFFT    = 512
-	DefaultAudioHop     = 128
-)
+// DefaultAudioFilters is the audio block's default filter count. The
+// filters must outnumber the spectrogram's bins several times for the Gram
+// matrices to pin down the spectrum: at audio's default 257 bins
+// (512-point frames), 1024 filters gave a result whose mean magnitude
+// spectrum correlates 0.999 with the style's, 256 only 0.71 (see
+// audio.DefaultNFFT for larger frames).
+const DefaultAudioFilters = 1024
 
 // maxGriffinLimIterations bounds audio.griffin_lim.iterations.
 const maxGriffinLimIterations = 100_000
 
-// defaultAudio is the audio block's defaults: audio's sample rate and
-// window, 512-point frames every 128 samples (see DefaultAudioFilters), and
-// audio's Griffin–Lim defaults.
+// defaultAudio is the audio block's defaults: audio's analysis
+// (audio.DefaultConfig), DefaultAudioFilters, and audio's Griffin–Lim
+// defaults.
 func defaultAudio() AudioConfig {
-	d := audio.DefaultConfig()
 	gl := audio.DefaultGriffinLimOptions()
 	return AudioConfig{
-		SampleRate: d.SampleRate, NFFT: DefaultAudioNFFT, Hop: DefaultAudioHop, Window: d.Window,
+		Config:     audio.DefaultConfig(),
 		Filters:    DefaultAudioFilters,
 		GriffinLim: GriffinLimConfig{Iterations: gl.Iterations, Momentum: gl.Momentum},
 	}
 }
 
 // STFT returns the block's analysis settings as package audio takes them.
-func (a AudioConfig) STFT() audio.Config {
-	return audio.Config{SampleRate: a.SampleRate, NFFT: a.NFFT, Hop: a.Hop, Window: a.Window}
-}
+func (a AudioConfig) STFT() audio.Config { return a.Config }
 
 // validate checks the audio block's values.
 func (a AudioConfig) validate() []error {

@@ -662,8 +662,7 @@ func yamlMessage(err error) string {
 func checkKeys(doc map[string]any, t reflect.Type, prefix string) error {
 	fields := map[string]reflect.Type{}
 	var names []string
-	for i := range t.NumField() {
-		f := t.Field(i)
+	for _, f := range keyFields(t) {
 		name := f.Tag.Get("mapstructure")
 		fields[name] = f.Type
 		names = append(names, name)
@@ -759,10 +758,30 @@ func suggestHint(k string, names []string, prefix string) string {
 
 func fieldNames(t reflect.Type) []string {
 	var names []string
-	for i := range t.NumField() {
-		names = append(names, t.Field(i).Tag.Get("mapstructure"))
+	for _, f := range keyFields(t) {
+		names = append(names, f.Tag.Get("mapstructure"))
 	}
 	return names
+}
+
+// keyFields lists the fields of the config struct t that are keys: its
+// own, and those of a struct it embeds with the tag mapstructure:",squash"
+// (AudioConfig's audio.Config) as if they were its own, their Index a
+// path from t for FieldByIndex.
+func keyFields(t reflect.Type) []reflect.StructField {
+	var fields []reflect.StructField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Tag.Get("mapstructure") == ",squash" {
+			for _, g := range keyFields(f.Type) {
+				g.Index = append([]int{i}, g.Index...)
+				fields = append(fields, g)
+			}
+			continue
+		}
+		fields = append(fields, f)
+	}
+	return fields
 }
 
 // checkKeyPath validates a dotted key given with --set.
@@ -796,9 +815,9 @@ func checkKeyPath(key string) error {
 			return fmt.Errorf("unknown key %q", key)
 		}
 		var next reflect.Type
-		for j := range t.NumField() {
-			if t.Field(j).Tag.Get("mapstructure") == strings.ToLower(p) {
-				next = t.Field(j).Type
+		for _, f := range keyFields(t) {
+			if f.Tag.Get("mapstructure") == strings.ToLower(p) {
+				next = f.Type
 			}
 		}
 		if next == nil {

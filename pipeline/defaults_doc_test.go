@@ -66,19 +66,17 @@ func TestConfigTableMatchesDefaults(t *testing.T) {
 // flatten puts every leaf of v (a config struct) into out under its
 // dotted key, as the table names it.
 func flatten(prefix string, v reflect.Value, out map[string]any) {
-	t := v.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
+	for _, f := range keyFields(v.Type()) {
 		tag := f.Tag.Get("mapstructure")
 		if tag == "" || tag == "-" || !f.IsExported() {
 			continue
 		}
 		key := prefix + tag
 		if f.Type.Kind() == reflect.Struct {
-			flatten(key+".", v.Field(i), out)
+			flatten(key+".", v.FieldByIndex(f.Index), out)
 			continue
 		}
-		out[key] = v.Field(i).Interface()
+		out[key] = v.FieldByIndex(f.Index).Interface()
 	}
 }
 

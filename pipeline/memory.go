@@ -21,8 +21,11 @@ type Footprint struct {
 	// in memory for the whole run; NetBytes that of the weights up to the
 	// deepest requested layer, which each ONNX Runtime session holds.
 	BackboneBytes, NetBytes int64
-	// Masked says a style image has a mask (style[].mask): the costs then
-	// need a buffer the size of the largest requested layer.
+	// Masked says a style image has a mask (style[].mask, or the band of
+	// its axis's slices in a volume run's slice stack, style[].axis): the
+	// guided costs then need two scratch buffers (the masked activations
+	// and their product, losses/guided.go) and, with gradients in place,
+	// a third, each up to the size of the largest requested layer.
 	Masked bool
 	// Optimizer is "lbfgs" or "adam"; History is L-BFGS's pair count.
 	Optimizer string
@@ -40,6 +43,22 @@ type Footprint struct {
 	// TileStride and TileMargin are the geometry of a tiled evaluation of
 	// the layers (tiles.go); 0 where they cannot be tiled.
 	TileStride, TileMargin int
+	// Channels is the network input's channel count, and so the image's
+	// and the optimiser's variable's: 3 for an image (0 counts as 3), the
+	// bins of an audio run's spectrogram (257 by default), a volume's C
+	// on a 3-D backbone.
+	Channels int
+}
+
+// imageBytes is the size of the network's input, the image the optimiser
+// varies, at width×height: an image's 3 channels, a spectrogram's bins
+// (width frames, height 1), a volume's channels (width W, height D·H).
+func (f Footprint) imageBytes(width, height int) int64 {
+	c := f.Channels
+	if c <= 0 {
+		c = 3
+	}
+	return 4 * int64(c) * int64(width) * int64(height)
 }
 
 // LayerFootprint is one layer's share of a run's memory.
@@ -153,7 +172,7 @@ func (f Footprint) sums(width, height int) layerSums {
 // two sessions' weights and ONNX Runtime's working memory; and guided, the
 // layer-sized buffer masked style gradients need in place.
 func (f Footprint) network(width, height int) (net, guided int64) {
-	image := 4 * 3 * int64(width) * int64(height)
+	image := f.imageBytes(width, height)
 	s := f.sums(width, height)
 	grads := s.requested
 	if gradInPlace(s.requested) {
@@ -189,12 +208,15 @@ func EstimatePeak(f Footprint, width, height int) int64 {
 	if width <= 0 || height <= 0 {
 		return 0
 	}
-	image := 4 * 3 * int64(width) * int64(height)
+	image := f.imageBytes(width, height)
 	net, guided := f.network(width, height)
 	s := f.sums(width, height)
 	// The costs keep the content targets and C×C Gram matrices; the loop
 	// keeps the image, its last good copy and its gradient.
 	costs := s.content + s.grams + guided + 3*image
+	if f.Masked {
+		costs += 2 * s.largestRequested // the guided costs' scratch
+	}
 	// Every style image's activations are held until the style targets
 	// are set.
 	var style int64
@@ -216,7 +238,7 @@ func EstimateTiledPeak(f Footprint, width, height, side int) int64 {
 	}
 	g := tileGeometry{stride: f.TileStride, margin: f.TileMargin}
 	cut := cutTiles(width, height, side/g.stride*g.stride, g)
-	image := 4 * 3 * int64(width) * int64(height)
+	image := f.imageBytes(width, height)
 	net, guided := f.network(cut.cropW, cut.cropH)
 	crop := f.sums(cut.cropW, cut.cropH)
 	whole := f.sums(width, height)
@@ -244,10 +266,10 @@ func EstimateTiledPeak(f Footprint, width, height, side int) int64 {
 	// session and its working memory are shared).
 	var styles, styleNet int64
 	for _, sz := range f.Styles {
-		styles += 4 * 3 * int64(sz[0]) * int64(sz[1])
+		styles += f.imageBytes(sz[0], sz[1])
 		sc := cutTiles(sz[0], sz[1], cut.side, g)
 		if sc.cropW != cut.cropW || sc.cropH != cut.cropH {
-			styleNet = max(styleNet, 4*3*int64(sc.cropW)*int64(sc.cropH)+f.sums(sc.cropW, sc.cropH).requested)
+			styleNet = max(styleNet, f.imageBytes(sc.cropW, sc.cropH)+f.sums(sc.cropW, sc.cropH).requested)
 		}
 	}
 	targets := common + styles + styleNet
@@ -388,9 +410,9 @@ func (f Footprint) scaled(num, den int) Footprint {
 // the style images of the sizes given (those equal to width×height need
 // no network of their own; all but the last of them are copied).
 func FootprintOf(b *models.Backbone, layers []string, cfg *Config, width, height int, styleSizes [][2]int) (Footprint, error) {
-	f := Footprint{Optimizer: cfg.Optimizer.Name, History: cfg.Optimizer.History}
+	f := Footprint{Optimizer: cfg.Optimizer.Name, History: cfg.Optimizer.History, Channels: b.InputChannels()}
 	for _, s := range cfg.Style {
-		f.Masked = f.Masked || s.Mask != ""
+		f.Masked = f.Masked || s.Mask != "" || (s.Axis != "" && s.Axis != AxisAll)
 	}
 	all := b.Layers()
 	deepest := -1

@@ -61,11 +61,13 @@ func TestEstimatePeak(t *testing.T) {
 	}
 	masked := f
 	masked.Masked = true
-	if got, want := EstimatePeak(masked, 10, 6), base+inPlace+costs+opt+4*480; got != want {
+	// A masked style's guided costs: two scratch buffers of the largest
+	// requested layer (480 values), and in place a third.
+	if got, want := EstimatePeak(masked, 10, 6), base+inPlace+costs+opt+3*4*480; got != want {
 		t.Errorf("EstimatePeak with gradients in place and a masked style = %d, want %d", got, want)
 	}
 	gradInPlaceAbove = requested
-	if got, want := EstimatePeak(masked, 10, 6), base+net+costs+opt; got != want {
+	if got, want := EstimatePeak(masked, 10, 6), base+net+costs+opt+2*4*480; got != want {
 		t.Errorf("EstimatePeak with separate gradients and a masked style = %d, want %d", got, want)
 	}
 	styled := f
@@ -217,5 +219,89 @@ func TestEstimatePeakOfBuilding(t *testing.T) {
 	}
 	if got, build := EstimatePeak(f, 2000, 2000), int64(baseBytes+1000+buildWeightCopies*(100<<20)); got <= build {
 		t.Errorf("EstimatePeak at 2000x2000 = %d, not above the building's %d", got, build)
+	}
+}
+
+// TestFootprintCountsTheInputChannels: the image-sized terms of the
+// estimate (the network's input and its gradients, the loop's image, last
+// good copy and gradient, L-BFGS's 2·history+6 vectors) are the network
+// input's size, whose channels are an audio spectrogram's bins or a
+// volume's channels, not an image's three. A 60 s clip (10336 frames of
+// 257 bins) holds 32 copies of a 10.6 MB spectrogram, 340 MB an estimate
+// for three channels would leave out.
+func TestFootprintCountsTheInputChannels(t *testing.T) {
+	audioNet, err := models.SynthAudio(models.AudioSpec{Bins: 257, Filters: 1024, Widths: []int{models.AudioWidth}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	volumeNet, err := models.SynthVolume(models.VolumeSpec{Channels: 1, Filters: []int{8, 16, 32}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imageNet, err := models.SynthFrom(models.SynthSpec{Blocks: [][]int{{4}, {8}}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name          string
+		b             *models.Backbone
+		layers        []string
+		width, height int // as the run passes them: frames × 1, W × D·H
+		channels      int
+	}{
+		{"audio, 60 s", audioNet, []string{"relu1_1"}, 10336, 1, 257},
+		{"grey volume, 64³", volumeNet, []string{"relu1_1", "relu2_1", "relu3_1"}, 64, 64 * 64, 1},
+		{"image", imageNet, []string{"relu1_1", "relu2_1"}, 300, 200, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.Layers.Content = map[string]float64{tc.layers[0]: 1}
+			size := [2]int{tc.width, tc.height}
+			f, err := FootprintOf(tc.b, tc.layers, &cfg, tc.width, tc.height, [][2]int{size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Channels != tc.channels {
+				t.Fatalf("Channels = %d, want %d", f.Channels, tc.channels)
+			}
+			three := f
+			three.Channels = 3
+			plane := 4 * int64(tc.width) * int64(tc.height)
+			copies := int64(3 + 3 + 2*cfg.Optimizer.History + 6)
+			got := EstimatePeak(f, tc.width, tc.height) - EstimatePeak(three, tc.width, tc.height)
+			if want := int64(tc.channels-3) * plane * copies; got != want {
+				t.Errorf("estimate %d bytes off that for 3 channels, want %d (%d copies of %d more channels of %d bytes)", got, want, copies, tc.channels-3, plane)
+			}
+		})
+	}
+}
+
+// TestFootprintMaskedByAxis: a style for one axis's slices is guided by
+// the mask of that axis's band, as a masked style is; a style for all
+// axes (of a cube) is not.
+func TestFootprintMaskedByAxis(t *testing.T) {
+	b, err := models.SynthFrom(models.SynthSpec{Blocks: [][]int{{4}}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		styles []StyleConfig
+		masked bool
+	}{
+		{[]StyleConfig{{Path: "a.png"}}, false},
+		{[]StyleConfig{{Path: "a.png", Axis: AxisAll}}, false},
+		{[]StyleConfig{{Path: "a.png", Axis: AxisAll}, {Path: "b.png", Axis: AxisDepth}}, true},
+		{[]StyleConfig{{Path: "a.png", Mask: "m.png"}}, true},
+	} {
+		cfg := Default()
+		cfg.Style = tc.styles
+		cfg.Layers.Content = map[string]float64{"relu1_1": 1}
+		f, err := FootprintOf(b, []string{"relu1_1"}, &cfg, 30, 20, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Masked != tc.masked {
+			t.Errorf("styles %+v: Masked %v, want %v", tc.styles, f.Masked, tc.masked)
+		}
 	}
 }

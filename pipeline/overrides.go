@@ -95,8 +95,7 @@ func configKeys() []string {
 	keys := []string{"layers", "layers.content", "layers.style"}
 	var walk func(prefix string, t reflect.Type)
 	walk = func(prefix string, t reflect.Type) {
-		for i := range t.NumField() {
-			f := t.Field(i)
+		for _, f := range keyFields(t) {
 			name := f.Tag.Get("mapstructure")
 			if name == "" || name == "-" {
 				continue
@@ -124,9 +123,9 @@ func keyKind(key string) reflect.Kind {
 			return reflect.Invalid
 		}
 		var next reflect.Type
-		for i := range t.NumField() {
-			if t.Field(i).Tag.Get("mapstructure") == strings.ToLower(p) {
-				next = t.Field(i).Type
+		for _, f := range keyFields(t) {
+			if f.Tag.Get("mapstructure") == strings.ToLower(p) {
+				next = f.Type
 			}
 		}
 		if next == nil {

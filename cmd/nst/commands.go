@@ -373,10 +373,16 @@ func newInspectCmd() *cobra.Command {
 		Use:   "inspect FILE",
 		Short: "List every nameable layer of an ONNX backbone",
 		Long: `Inspect prints each layer a config can name (layers.content, layers.style):
-its name, channel count, stride relative to the input, and the ONNX op.
+its name, channel count, stride relative to the input, receptive field
+and the ONNX op. The field is given along each of the input's spatial
+axes: height x width pixels for an image backbone, depth x height x width
+voxels for a volume backbone (3-D convolutions), frames for an audio one.
 VGG-style chains get the conventional names (conv1_1, relu1_1, ..., pool5);
 other graphs use their ONNX tensor names. FILE may be builtin:vgg19,
-builtin:vgg16, or zoo:vgg19 / zoo:vgg16 (downloaded on first use).`,
+builtin:vgg16, builtin:audio, builtin:audio-multi, builtin:volume, or
+zoo:vgg19 / zoo:vgg16 (downloaded on first use). The built-in audio and
+volume backbones are shown as a run with the default audio and volume keys
+makes them (a grey volume); their fields do not depend on those keys.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
@@ -387,7 +393,12 @@ builtin:vgg16, or zoo:vgg19 / zoo:vgg16 (downloaded on first use).`,
 				}
 				path = p
 			}
-			b, err := models.Open(models.OpenOptions{Path: path, Arch: "auto"})
+			d := pipeline.Default()
+			b, err := models.Open(models.OpenOptions{
+				Path: path, Arch: "auto",
+				AudioBins: d.Audio.STFT().Bins(), AudioFilters: d.Audio.Filters,
+				VolumeChannels: 1, VolumeFilters: d.Volume.Filters,
+			})
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -331,9 +332,9 @@ func TestModelInspectListsVGG16(t *testing.T) {
 		switch {
 		case len(fields) > 0 && fields[0] == "LAYER":
 			header = true
-		case header && len(fields) >= 4:
+		case header && len(fields) >= 5:
 			layers = append(layers, fields[0])
-			if fields[3] == "Conv" {
+			if fields[4] == "Conv" {
 				convs++
 			}
 		}
@@ -343,6 +344,48 @@ func TestModelInspectListsVGG16(t *testing.T) {
 	}
 	if convs != 13 {
 		t.Errorf("%d convolutions, want 13", convs)
+	}
+}
+
+// TestModelInspectGivesFields checks that model inspect opens the built-in
+// audio and volume backbones (with the run's default bins and filters) and
+// prints each layer's receptive field in the input's own axes: frames for
+// audio, depth x height x width voxels for a volume, height x width pixels
+// for an image.
+func TestModelInspectGivesFields(t *testing.T) {
+	for _, tc := range []struct {
+		model, legend string
+		// fields maps a layer to its channels and FIELD column.
+		fields map[string][2]string
+	}{
+		{"builtin:audio", "FIELD: receptive field in spectrogram frames",
+			map[string][2]string{"conv1_1": {"1024", "11"}, "relu1_1": {"1024", "11"}}},
+		{"builtin:audio-multi", "FIELD: receptive field in spectrogram frames",
+			map[string][2]string{"relu_w3": {"256", "3"}, "relu_w7": {"256", "7"}, "relu_w11": {"256", "11"}, "relu_w19": {"256", "19"}}},
+		{"builtin:volume", "FIELD: receptive field in input voxels, depth x height x width",
+			map[string][2]string{"relu1_1": {"16", "3x3x3"}, "pool1": {"16", "4x4x4"}, "relu2_1": {"32", "8x8x8"}, "pool2": {"32", "10x10x10"}, "relu3_1": {"64", "18x18x18"}}},
+		{"builtin:vgg19", "FIELD: receptive field in input pixels, height x width",
+			map[string][2]string{"relu1_1": {"64", "3x3"}, "relu4_2": {"512", "84x84"}, "pool5": {"512", "268x268"}}},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			r := nst(t, "model", "inspect", tc.model)
+			if r.code != 0 {
+				t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+			}
+			if !strings.Contains(r.stdout, tc.legend+"\n") {
+				t.Errorf("output lacks %q:\n%s", tc.legend, r.stdout)
+			}
+			got := map[string][2]string{}
+			for line := range strings.Lines(r.stdout) {
+				// LAYER CHANNELS STRIDE FIELD OP [TENSOR]
+				if f := strings.Fields(line); len(f) >= 5 && tc.fields[f[0]] != [2]string{} {
+					got[f[0]] = [2]string{f[1], f[3]}
+				}
+			}
+			if !maps.Equal(got, tc.fields) {
+				t.Errorf("channels and fields %v, want %v:\n%s", got, tc.fields, r.stdout)
+			}
+		})
 	}
 }
 
