@@ -21,7 +21,7 @@ import (
 // 1025 bins 1024 filters left flat noise crossed by dark bands of bins,
 // and the 4096 they used cost four times the time; at 257 bins 1024
 // filters give a mean magnitude spectrum that correlates 0.999 with the
-// style's (pipeline.DefaultAudioFilters).
+// style's (models.DefaultAudioFilters).
 const (
 	DefaultSampleRate = 22050
 	DefaultNFFT       = 512

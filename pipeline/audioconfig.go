@@ -38,25 +38,18 @@ type GriffinLimConfig struct {
 	Momentum   float64 `mapstructure:"momentum" yaml:"momentum"`
 }
 
-// DefaultAudioFilters is the audio block's default filter count. The
-// filters must outnumber the spectrogram's bins several times for the Gram
-// matrices to pin down the spectrum: at audio's default 257 bins
-// (512-point frames), 1024 filters gave a result whose mean magnitude
-// spectrum correlates 0.999 with the style's, 256 only 0.71 (see
-// audio.DefaultNFFT for larger frames).
-const DefaultAudioFilters = 1024
-
 // maxGriffinLimIterations bounds audio.griffin_lim.iterations.
 const maxGriffinLimIterations = 100_000
 
 // defaultAudio is the audio block's defaults: audio's analysis
-// (audio.DefaultConfig), DefaultAudioFilters, and audio's Griffin–Lim
+// (audio.DefaultConfig), the built-in backbones' filter count
+// (models.DefaultAudioFilters), and audio's Griffin–Lim
 // defaults.
 func defaultAudio() AudioConfig {
 	gl := audio.DefaultGriffinLimOptions()
 	return AudioConfig{
 		Config:     audio.DefaultConfig(),
-		Filters:    DefaultAudioFilters,
+		Filters:    models.DefaultAudioFilters,
 		GriffinLim: GriffinLimConfig{Iterations: gl.Iterations, Momentum: gl.Momentum},
 	}
 }
