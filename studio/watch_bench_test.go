@@ -22,10 +22,13 @@ import (
 // of the same run unwatched, watched as the page watches (an event stream,
 // and the live image fetched one request at a time, at most every 300 ms)
 // and watched greedily (the image fetched again as soon as it arrives).
-// The three alternate in each round, so that a busy machine slows them
-// alike; the medians are reported as ms/iter and the overheads in percent,
-// for wall time and for the process's CPU time (which counts the server's
-// work, the test's own client included, and not other programs').
+// The three alternate in each round, each round starting with the next
+// mode, so that neither a busy machine nor the order favours one; the
+// medians are reported as ms/iter, and the overheads in percent as the
+// median over rounds of each watched run against the same round's
+// unwatched one, for wall time and for the process's CPU time (which
+// counts the server's work, the test's own client included, and not other
+// programs').
 //
 // NST_STUDIO_BENCH_SIZE sets the image size (default 128),
 // NST_STUDIO_BENCH_MODEL the backbone: "tiny" (default, the test backbone)
@@ -74,7 +77,9 @@ func BenchmarkWatching(b *testing.B) {
 	images := make([]int, len(modes))
 	round := 0
 	for b.Loop() {
-		for m, mode := range modes {
+		for k := range modes {
+			m := (round + k) % len(modes)
+			mode := modes[m]
 			name := fmt.Sprintf("%s-%d", mode.name, round)
 			cpu0 := cpuTime()
 			id := e.start(b, cfg(name))
@@ -99,18 +104,28 @@ func BenchmarkWatching(b *testing.B) {
 		}
 		round++
 	}
-	base, cpuBase := median(perIter[0]), median(cpuPerIter[0])
 	for m, mode := range modes {
 		med, cpu := median(perIter[m]), median(cpuPerIter[m])
 		b.Logf("%s: wall ms/iter %.1f, process CPU ms/iter %.1f, per round %.1f / %.1f", mode.name, med, cpu, perIter[m], cpuPerIter[m])
 		b.ReportMetric(med, mode.name+"-ms/iter")
 		b.ReportMetric(cpu, mode.name+"-cpu-ms/iter")
 		if m > 0 {
-			b.ReportMetric(100*(med-base)/base, mode.name+"-overhead-%")
-			b.ReportMetric(100*(cpu-cpuBase)/cpuBase, mode.name+"-cpu-overhead-%")
+			b.ReportMetric(medianOverhead(perIter[m], perIter[0]), mode.name+"-overhead-%")
+			b.ReportMetric(medianOverhead(cpuPerIter[m], cpuPerIter[0]), mode.name+"-cpu-overhead-%")
 			b.ReportMetric(float64(images[m])/float64(round), mode.name+"-images/run")
 		}
 	}
+}
+
+// medianOverhead returns the median over rounds of how much longer, in
+// percent, watched[r] took than base[r]: pairing by round cancels the
+// drift of a machine's speed from one round to the next.
+func medianOverhead(watched, base []float64) float64 {
+	ratios := make([]float64, len(watched))
+	for r := range watched {
+		ratios[r] = 100 * (watched[r] - base[r]) / base[r]
+	}
+	return median(ratios)
 }
 
 // watch follows run id's event stream as the page does, fetching the live
