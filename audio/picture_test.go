@@ -1,12 +1,12 @@
 package audio
 
 import (
-	"image/png"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nst-project/nst/internal/testimg"
 )
 
 // levelSpec returns a 3-bin, 2-frame spectrogram whose magnitudes are the
@@ -102,15 +102,7 @@ func TestSaveSpectrogramPNG(t *testing.T) {
 	if err := SaveSpectrogramPNG(p, spec, PictureOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := testimg.ReadPNG(t, p)
 	if b := img.Bounds(); b.Dx() != spec.Frames || b.Dy() != spec.Bins {
 		t.Fatalf("picture %v, want %d×%d", b, spec.Frames, spec.Bins)
 	}

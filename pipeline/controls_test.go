@@ -16,6 +16,7 @@ import (
 
 	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/internal/testimg"
 	"github.com/nst-project/nst/losses"
 	"github.com/nst-project/nst/record"
 )
@@ -42,7 +43,7 @@ func writeImage(t testing.TB, path string, w, h int, f func(x, y int) color.NRGB
 // returns RGBA for opaque files).
 func decodeNRGBA(t *testing.T, path string) *image.NRGBA {
 	t.Helper()
-	img := decodePNG(t, path)
+	img := testimg.ReadPNG(t, path)
 	if n, ok := img.(*image.NRGBA); ok {
 		return n
 	}
@@ -341,11 +342,11 @@ func TestMultiScaleRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b := decodePNG(t, res.Image).Bounds(); b.Dx() != tt.wantW || b.Dy() != tt.wantH {
+			if b := testimg.ReadPNG(t, res.Image).Bounds(); b.Dx() != tt.wantW || b.Dy() != tt.wantH {
 				t.Errorf("final image %dx%d, want exactly %dx%d", b.Dx(), b.Dy(), tt.wantW, tt.wantH)
 			}
 			for name, size := range tt.images {
-				if b := decodePNG(t, filepath.Join(res.Dir, name)).Bounds(); b.Dx() != size[0] || b.Dy() != size[1] {
+				if b := testimg.ReadPNG(t, filepath.Join(res.Dir, name)).Bounds(); b.Dx() != size[0] || b.Dy() != size[1] {
 					t.Errorf("%s is %dx%d, want %dx%d", name, b.Dx(), b.Dy(), size[0], size[1])
 				}
 			}
@@ -536,7 +537,7 @@ func TestControlsCombine(t *testing.T) {
 		fmt.Sprintf("style=[{path: %s, weight: 1, mask: %s, scale: 0.5}, {path: %s, weight: 1, mask: %s}]", stripes, left, dots, right),
 		"color=luminance", "size=40", "scales=[{size: 16, iterations: 3}, {size: 24, iterations: 3}, {size: 40, iterations: 4}]")
 	res := runOK(t, cfg)
-	if b := decodePNG(t, res.Image).Bounds(); b.Dx() != 40 || b.Dy() != 27 {
+	if b := testimg.ReadPNG(t, res.Image).Bounds(); b.Dx() != 40 || b.Dy() != 27 {
 		t.Errorf("final image %v, want 40x27", b)
 	}
 	village, _ := builtinimg.Load("builtin:village")
@@ -617,20 +618,7 @@ func TestEvaluateWithControlsDoesNotAllocate(t *testing.T) {
 	stripes, dots, left, right := controlImages(t, t.TempDir())
 	masked := fmt.Sprintf("style=[{path: %s, weight: 1, mask: %s}, {path: %s, weight: 1, mask: %s}]", stripes, left, dots, right)
 	measure := func(sets ...string) float64 {
-		e := tinyExperiment(t, tinyConfig(t, "", sets...))
-		x, err := e.initImage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		grad := make([]float32, len(x))
-		ctx := context.Background()
-		var evalErr error
-		evaluate := func() { _, evalErr = e.evaluate(ctx, x, grad) }
-		evaluate()
-		_, bytes := pathAllocs(t, 10, evaluateFunc, evaluate)
-		if evalErr != nil {
-			t.Fatal(evalErr)
-		}
+		_, bytes := evaluateAllocs(t, tinyExperiment(t, tinyConfig(t, "", sets...)), 10)
 		return bytes
 	}
 	for _, sets := range [][]string{{"color=luminance", "size=64"}, {masked, "size=64"}} {

@@ -159,6 +159,26 @@ func maxAbs(v []float32) float64 {
 	return m
 }
 
+// evaluateAllocs returns the allocations and bytes one evaluation of e at
+// its initial image makes, averaged over runs after a warm-up evaluation.
+func evaluateAllocs(t *testing.T, e *experiment, runs int) (allocs, bytes float64) {
+	t.Helper()
+	x, err := e.initImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grad := make([]float32, len(x))
+	ctx := context.Background()
+	var evalErr error
+	evaluate := func() { _, evalErr = e.evaluate(ctx, x, grad) }
+	evaluate()
+	allocs, bytes = pathAllocs(t, runs, evaluateFunc, evaluate)
+	if evalErr != nil {
+		t.Fatal(evalErr)
+	}
+	return allocs, bytes
+}
+
 // evaluateFunc is the evaluation's function as the heap profile names it:
 // the allocation tests count what is allocated under it (see pathAllocs),
 // not what other goroutines allocate meanwhile.
@@ -170,20 +190,7 @@ const evaluateFunc = "github.com/nst-project/nst/pipeline.(*experiment).evaluate
 func TestEvaluateAllocationsDoNotGrowWithTheImage(t *testing.T) {
 	type measure struct{ allocs, bytes float64 }
 	measureAt := func(size string) measure {
-		e := tinyExperiment(t, tinyConfig(t, "", size))
-		x, err := e.initImage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		grad := make([]float32, len(x))
-		ctx := context.Background()
-		var evalErr error
-		evaluate := func() { _, evalErr = e.evaluate(ctx, x, grad) }
-		evaluate() // warm up
-		allocs, bytes := pathAllocs(t, 10, evaluateFunc, evaluate)
-		if evalErr != nil {
-			t.Fatal(evalErr)
-		}
+		allocs, bytes := evaluateAllocs(t, tinyExperiment(t, tinyConfig(t, "", size)), 10)
 		return measure{allocs, bytes}
 	}
 	small, large := measureAt("size=24"), measureAt("size=64")
@@ -211,19 +218,7 @@ func TestTiledEvaluateDoesNotAllocate(t *testing.T) {
 		if e.tiled == nil {
 			t.Fatalf("%v: not tiled", sets)
 		}
-		x, err := e.initImage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		grad := make([]float32, len(x))
-		ctx := context.Background()
-		var evalErr error
-		evaluate := func() { _, evalErr = e.evaluate(ctx, x, grad) }
-		evaluate()
-		allocs, bytes := pathAllocs(t, 5, evaluateFunc, evaluate)
-		if evalErr != nil {
-			t.Fatal(evalErr)
-		}
+		allocs, bytes := evaluateAllocs(t, e, 5)
 		tiles := len(e.tiled.cut.tiles)
 		t.Logf("%v: %d tiles of crop %dx%d; per evaluation %v allocations, %.0f bytes", sets, tiles, e.tiled.cut.cropW, e.tiled.cut.cropH, allocs, bytes)
 		// A crop is 3x(64+2·margin)² float32, hundreds of KB; what ONNX

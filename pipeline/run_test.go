@@ -16,6 +16,7 @@ import (
 
 	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/internal/testimg"
 	"github.com/nst-project/nst/record"
 )
 
@@ -42,7 +43,7 @@ func TestRunRecordsEverything(t *testing.T) {
 		t.Errorf("image %s, want %s", res.Image, want)
 	}
 	for _, name := range []string{"final.png", "iter_00003.png", "iter_00006.png"} {
-		if b := decodePNG(t, filepath.Join(res.Dir, name)).Bounds(); b.Dx() != w || b.Dy() != h {
+		if b := testimg.ReadPNG(t, filepath.Join(res.Dir, name)).Bounds(); b.Dx() != w || b.Dy() != h {
 			t.Errorf("%s is %dx%d, want %dx%d", name, b.Dx(), b.Dy(), w, h)
 		}
 	}
@@ -59,7 +60,7 @@ func TestRunRecordsEverything(t *testing.T) {
 	if !slices.Equal(names, wantNames) {
 		t.Errorf("run folder holds %v, want %v", names, wantNames)
 	}
-	if img := decodePNG(t, filepath.Join(res.Dir, record.CostsPNGName)); img.Bounds().Dx() < 100 || img.Bounds().Dy() < 100 {
+	if img := testimg.ReadPNG(t, filepath.Join(res.Dir, record.CostsPNGName)); img.Bounds().Dx() < 100 || img.Bounds().Dy() < 100 {
 		t.Errorf("costs.png is %v, too small to be a plot", img.Bounds())
 	}
 
@@ -213,7 +214,7 @@ func TestRunResolvedConfigRerunsFromAnotherFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := runOK(t, cfg)
-	if b := decodePNG(t, first.Image).Bounds(); b.Dx() != 24 || b.Dy() != 32 {
+	if b := testimg.ReadPNG(t, first.Image).Bounds(); b.Dx() != 24 || b.Dy() != 32 {
 		t.Errorf("final image is %dx%d, want 24x32 (photo.png 30x40 at size 32)", b.Dx(), b.Dy())
 	}
 	m, err := record.ReadManifest(filepath.Join(first.Dir, record.ManifestName))
@@ -249,7 +250,7 @@ func TestRunWithoutIterationsWritesTheStartingImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := decodePNG(t, res.Image)
+	got := testimg.ReadPNG(t, res.Image)
 	for y := range want.Bounds().Dy() {
 		for x := range want.Bounds().Dx() {
 			if g, w := rgba8(got.At(x, y).RGBA()), rgba8(want.At(x, y).RGBA()); g != w {
@@ -337,7 +338,7 @@ func TestRunInterrupted(t *testing.T) {
 			if !strings.Contains(err.Error(), res.Image) {
 				t.Errorf("error %q does not name the saved image", err)
 			}
-			decodePNG(t, res.Image)
+			testimg.ReadPNG(t, res.Image)
 			if _, err := os.Stat(filepath.Join(res.Dir, "final.png")); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("an interrupted run wrote final.png (stat: %v)", err)
 			}
@@ -380,7 +381,7 @@ func TestRunDivergedKeepsLastGoodImage(t *testing.T) {
 	if res == nil || res.Iterations != 0 || filepath.Base(res.Image) != "last.png" {
 		t.Fatalf("result %+v, want no iteration and last.png", res)
 	}
-	if b := decodePNG(t, res.Image).Bounds(); b.Dx() != 32 || b.Dy() != 21 {
+	if b := testimg.ReadPNG(t, res.Image).Bounds(); b.Dx() != 32 || b.Dy() != 21 {
 		t.Errorf("last.png is %v, want 32x21", b)
 	}
 	m, err := record.ReadManifest(filepath.Join(res.Dir, record.ManifestName))

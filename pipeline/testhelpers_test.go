@@ -96,21 +96,6 @@ func writePNG(t *testing.T, path string, w, h int) {
 	}
 }
 
-// decodePNG decodes the PNG at path.
-func decodePNG(t *testing.T, path string) image.Image {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("decode %s: %v", path, err)
-	}
-	return img
-}
-
 // checkGradientFD compares e's gradient at its initial image with float64
 // central differences of J, one direction per channel: random noise plus
 // that channel's part of the gradient, so that a gradient that is wrong

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nst-project/nst/builtinimg"
 	"github.com/nst-project/nst/imageio"
+	"github.com/nst-project/nst/internal/testimg"
 	"github.com/nst-project/nst/losses"
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/record"
@@ -403,7 +404,7 @@ func TestTiledRun(t *testing.T) {
 	if len(ma.Tiled) != 1 || ma.Tiled[0].Side != 64 || ma.Tiled[0].Tiles != 6 || len(mc.Tiled) != 0 {
 		t.Errorf("manifest tiling %+v (untiled %+v), want 6 tiles of 64 px", ma.Tiled, mc.Tiled)
 	}
-	ia, ic := decodePNG(t, a).(*image.RGBA), decodePNG(t, c).(*image.RGBA)
+	ia, ic := testimg.ReadPNG(t, a).(*image.RGBA), testimg.ReadPNG(t, c).(*image.RGBA)
 	var worst int
 	for i := range ia.Pix {
 		worst = max(worst, abs(int(ia.Pix[i])-int(ic.Pix[i])))

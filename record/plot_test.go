@@ -2,13 +2,13 @@ package record
 
 import (
 	"image"
-	"image/png"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nst-project/nst/internal/testimg"
 	"gonum.org/v1/plot"
 )
 
@@ -52,15 +52,7 @@ func TestPlotCostsWritesPNG(t *testing.T) {
 			if err := PlotCosts(path, tc.t, tc.o); err != nil {
 				t.Fatal(err)
 			}
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			img, err := png.Decode(f)
-			if err != nil {
-				t.Fatalf("costs.png does not decode: %v", err)
-			}
+			img := testimg.ReadPNG(t, path)
 			w, h := tc.o.Width, tc.o.Height
 			if w == 0 {
 				w, h = 960, 600

@@ -3,12 +3,11 @@ package record
 import (
 	"image"
 	"image/color"
-	"image/png"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/nst-project/nst/internal/testimg"
 	"gonum.org/v1/plot/plotutil"
 )
 
@@ -76,21 +75,6 @@ func hasNear(x, y, tol float64, sets ...map[int][]int) bool {
 	return false
 }
 
-// readPNG decodes the PNG file at path.
-func readPNG(t *testing.T, path string) image.Image {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
 // TestPlotCostsDrawsTheValues draws known series and checks that every
 // value lands where the axes map it. The first term is monotone over the
 // whole range of values drawn, so its first point marks the data area's
@@ -148,7 +132,7 @@ func TestPlotCostsDrawsTheValues(t *testing.T) {
 			if err := PlotCosts(path, tc.t, tc.o); err != nil {
 				t.Fatal(err)
 			}
-			img := readPNG(t, path)
+			img := testimg.ReadPNG(t, path)
 			curves := make([][]float64, len(tc.o.Terms))
 			lo, hi := math.Inf(1), math.Inf(-1)
 			for k, name := range tc.o.Terms {

@@ -65,8 +65,14 @@ func (s *Server) handleImages(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// imagesIn lists the image files directly in dir, sorted.
-func imagesIn(dir string) []string {
+// imagesIn lists the image files directly in dir, sorted: the names of
+// those the composer offers (imageExt).
+func imagesIn(dir string) []string { return filesIn(dir, imageExt) }
+
+// filesIn lists the names of the regular files directly in dir whose
+// ending (in any case) is in exts, sorted, hidden ones (an upload being
+// written) left out.
+func filesIn(dir string, exts map[string]bool) []string {
 	if dir == "" {
 		return nil
 	}
@@ -76,7 +82,7 @@ func imagesIn(dir string) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		if e.Type().IsRegular() && imageExt[strings.ToLower(filepath.Ext(e.Name()))] && !strings.HasPrefix(e.Name(), ".") {
+		if e.Type().IsRegular() && exts[strings.ToLower(filepath.Ext(e.Name()))] && !strings.HasPrefix(e.Name(), ".") {
 			out = append(out, e.Name())
 		}
 	}

@@ -144,39 +144,26 @@ func (q *queue) wait() { <-q.done }
 
 // add queues a fresh run of cfg and returns its job.
 func (q *queue) add(cfg *pipeline.Config) *job {
-	q.mu.Lock()
-	q.next++
-	j := &job{id: fmt.Sprintf("r%d", q.next), name: filepath.Base(cfg.Output.Dir), created: time.Now(),
-		cfg: cfg, state: StateQueued, changed: make(chan struct{}), stepDelay: q.stepDelay}
-	q.jobs = append(q.jobs, j)
-	q.byID[j.id] = j
-	q.pending = append(q.pending, j)
-	q.mu.Unlock()
-	q.poke()
-	return j
+	return q.enqueue("r", &job{name: filepath.Base(cfg.Output.Dir), cfg: cfg, stepDelay: q.stepDelay})
 }
 
 // addResume queues the resumption of the stopped run in folder dir, which
 // this server did not start (the gallery's resume).
 func (q *queue) addResume(dir string) *job {
-	q.mu.Lock()
-	q.next++
-	j := &job{id: fmt.Sprintf("r%d", q.next), name: filepath.Base(dir), created: time.Now(),
-		state: StateQueued, resume: true, dir: dir, changed: make(chan struct{}), stepDelay: q.stepDelay}
-	q.jobs = append(q.jobs, j)
-	q.byID[j.id] = j
-	q.pending = append(q.pending, j)
-	q.mu.Unlock()
-	q.poke()
-	return j
+	return q.enqueue("r", &job{name: filepath.Base(dir), resume: true, dir: dir, stepDelay: q.stepDelay})
 }
 
 // addUnits queues the contact sheet w and returns its job.
 func (q *queue) addUnits(w *unitsWork) *job {
+	return q.enqueue("u", &job{name: w.label, units: w})
+}
+
+// enqueue gives j the next id (prefix and a number) and puts it at the end
+// of the waiting line.
+func (q *queue) enqueue(prefix string, j *job) *job {
 	q.mu.Lock()
 	q.next++
-	j := &job{id: fmt.Sprintf("u%d", q.next), name: w.label, created: time.Now(),
-		state: StateQueued, units: w, changed: make(chan struct{})}
+	j.id, j.created, j.state, j.changed = fmt.Sprintf("%s%d", prefix, q.next), time.Now(), StateQueued, make(chan struct{})
 	q.jobs = append(q.jobs, j)
 	q.byID[j.id] = j
 	q.pending = append(q.pending, j)

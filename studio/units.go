@@ -322,23 +322,16 @@ func (s *Server) unitsImages(sources []string) ([]string, error) {
 	return out, nil
 }
 
+// sheetImageExt lists the image files a units sheet may search: any an
+// upload may be.
+var sheetImageExt = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".gif": true, ".bmp": true, ".tif": true, ".tiff": true}
+
 // unitsImagesIn lists the paths of the image files directly in dir that a
-// sheet may search: those an upload may be (PNG, JPEG, GIF, BMP, TIFF),
-// sorted, hidden ones (an upload being written) left out.
+// sheet may search (sheetImageExt), sorted.
 func unitsImagesIn(dir string) []string {
-	if dir == "" {
-		return nil
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
 	var out []string
-	for _, e := range entries {
-		ext := strings.ToLower(filepath.Ext(e.Name()))
-		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") && (imageExt[ext] || slices.Contains([]string{".gif", ".bmp", ".tif", ".tiff"}, ext)) {
-			out = append(out, filepath.Join(dir, e.Name()))
-		}
+	for _, name := range filesIn(dir, sheetImageExt) {
+		out = append(out, filepath.Join(dir, name))
 	}
 	return out
 }

@@ -40,28 +40,14 @@ import (
 //	NST_STUDIO_BENCH_MODEL=builtin NST_STUDIO_BENCH_SIZE=384 \
 //	  go test -run '^$' -bench Watching -benchtime 7x ./studio/
 func BenchmarkWatching(b *testing.B) {
-	size := 128
-	if s := os.Getenv("NST_STUDIO_BENCH_SIZE"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			b.Fatalf("NST_STUDIO_BENCH_SIZE: %v", err)
-		}
-		size = n
-	}
+	size := envInt(b, "NST_STUDIO_BENCH_SIZE", 128)
 	e := newEnv(b, Options{})
 	model := fmt.Sprintf("model: {path: %q, arch: auto, pooling: avg}\n", e.model)
 	layers := "layers:\n  content: {relu2_1: 1}\n  style: {relu1_1: 0.5, relu2_1: 0.5}\n"
 	if os.Getenv("NST_STUDIO_BENCH_MODEL") == "builtin" {
 		model, layers = "", ""
 	}
-	threads := 0
-	if s := os.Getenv("NST_STUDIO_BENCH_THREADS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			b.Fatalf("NST_STUDIO_BENCH_THREADS: %v", err)
-		}
-		threads = n
-	}
+	threads := envInt(b, "NST_STUDIO_BENCH_THREADS", 0)
 	const iters = 30
 	cfg := func(name string) string {
 		return fmt.Sprintf("content: builtin:village\nstyle: [{path: builtin:swirls, weight: 1}]\nsize: %d\n%s%s"+
@@ -126,6 +112,20 @@ func medianOverhead(watched, base []float64) float64 {
 		ratios[r] = 100 * (watched[r] - base[r]) / base[r]
 	}
 	return median(ratios)
+}
+
+// envInt returns the integer in environment variable name, or def when it
+// is unset.
+func envInt(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		b.Fatalf("%s: %v", name, err)
+	}
+	return n
 }
 
 // watch follows run id's event stream as the page does, fetching the live

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"image"
 	"image/color"
-	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nst-project/nst/internal/testimg"
 )
 
 // near reports whether two colours differ by at most 3 per channel
@@ -23,15 +24,7 @@ func near(a, b color.RGBA) bool {
 
 func readSheet(t *testing.T, path string) *image.RGBA {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := testimg.ReadPNG(t, path)
 	rgba := image.NewRGBA(img.Bounds())
 	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
 		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {

@@ -1,12 +1,12 @@
 package volume
 
 import (
-	"image/png"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nst-project/nst/internal/testimg"
 )
 
 // TestMontageLayout draws a 2×3×4 grey volume whose value is its depth
@@ -132,15 +132,7 @@ func TestSaveMontagePNG(t *testing.T) {
 	if err := SaveMontagePNG(p, v, MontageOptions{PerAxis: 2}); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := testimg.ReadPNG(t, p)
 	want, _ := Montage(v, MontageOptions{PerAxis: 2})
 	if img.Bounds() != want.Bounds() {
 		t.Fatalf("saved %v, drawn %v", img.Bounds(), want.Bounds())

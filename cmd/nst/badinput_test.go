@@ -23,6 +23,7 @@ import (
 	"github.com/advancedclimatesystems/gonnx/onnx"
 
 	"github.com/nst-project/nst/internal/onnxgraph"
+	"github.com/nst-project/nst/internal/testimg"
 )
 
 // badInput is one way of giving nst run something it must refuse.
@@ -277,15 +278,7 @@ func TestUnusualImagesRun(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 			}
-			f, err := os.Open(filepath.Join(out, "final.png"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			img, err := png.Decode(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			img := testimg.ReadPNG(t, filepath.Join(out, "final.png"))
 			if b := img.Bounds(); b.Dx() != tt.w || b.Dy() != tt.h {
 				t.Errorf("final image is %dx%d, want %dx%d", b.Dx(), b.Dy(), tt.w, tt.h)
 			}

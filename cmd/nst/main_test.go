@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"image/png"
 	"io"
 	"maps"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nst-project/nst/internal/testimg"
 	"github.com/nst-project/nst/models"
 	"github.com/nst-project/nst/record"
 )
@@ -143,15 +143,7 @@ func TestRunPrintsFinalImage(t *testing.T) {
 	if r.stdout != want+"\n" {
 		t.Errorf("stdout %q, want the image path %q", r.stdout, want+"\n")
 	}
-	f, err := os.Open(want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("final image: %v", err)
-	}
+	img := testimg.ReadPNG(t, want)
 	if b := img.Bounds(); b.Dx() != 32 || b.Dy() != 21 {
 		t.Errorf("final image is %v, want 32x21", b)
 	}

@@ -2,12 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nst-project/nst/internal/testimg"
 	"github.com/nst-project/nst/unitviz"
 )
 
@@ -40,15 +40,7 @@ func TestUnitsTopWritesSheetAndListing(t *testing.T) {
 	if l.Layer != "relu1_1" || l.Images != 2 || len(l.Patches) != 16 || l.Patches[0].Unit != 0 || l.Patches[15].Unit != 3 {
 		t.Fatalf("listing: layer %q, %d images, %d patches; want relu1_1, 2 images, 4 units of 4 patches", l.Layer, l.Images, len(l.Patches))
 	}
-	f, err := os.Open(sheet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := testimg.ReadPNG(t, sheet)
 	// 2x2 units of 2x2 cells of 10 px: margins 12, patch gaps 2, unit gap 12.
 	if side := 2*12 + 2*(2*10+2) + 12; img.Bounds().Dx() != side || img.Bounds().Dy() != side {
 		t.Errorf("sheet %v; want %dx%d", img.Bounds(), side, side)

@@ -85,10 +85,9 @@ func run(dir string) error {
 		}
 	}
 	path := filepath.Join(dir, fmt.Sprintf("stripes%d.npy", Side))
-	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
+	if err := writeFile(path, data); err != nil {
 		return fmt.Errorf("stripes: %w", err)
 	}
-	fmt.Println(path)
 	if err := writeColourCube(dir); err != nil {
 		return err
 	}
@@ -136,16 +135,28 @@ func writeFibres(dir string) error {
 		}
 	}
 	for name, img := range map[string]image.Image{"fibres_across.png": across, "fibres_along.png": along} {
-		var buf bytes.Buffer
-		if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, img); err != nil {
-			return err
-		}
-		path := filepath.Join(dir, name)
-		if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		if err := writePNG(filepath.Join(dir, name), img); err != nil {
 			return fmt.Errorf("fibres: %w", err)
 		}
-		fmt.Println(path)
 	}
+	return nil
+}
+
+// writePNG writes img to path as a compact PNG and prints the path.
+func writePNG(path string, img image.Image) error {
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, img); err != nil {
+		return err
+	}
+	return writeFile(path, buf.Bytes())
+}
+
+// writeFile writes data to path whole or not at all and prints the path.
+func writeFile(path string, data []byte) error {
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
+		return err
+	}
+	fmt.Println(path)
 	return nil
 }
 
@@ -169,10 +180,9 @@ func writeColourCube(dir string) error {
 		}
 	}
 	path := filepath.Join(dir, fmt.Sprintf("colour%d.npy", ColourSide))
-	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
+	if err := writeFile(path, data); err != nil {
 		return fmt.Errorf("colour cube: %w", err)
 	}
-	fmt.Println(path)
 	return nil
 }
 
@@ -205,15 +215,7 @@ func drawPicture(dir, path string) error {
 	draw.Draw(out, out.Bounds(), image.White, image.Point{}, draw.Src)
 	draw.Draw(out, tiles[0].Bounds(), tiles[0], image.Point{}, draw.Src)
 	draw.Draw(out, tiles[1].Bounds().Add(image.Pt(tiles[0].Bounds().Dx()+gap, 0)), tiles[1], image.Point{}, draw.Src)
-	var buf bytes.Buffer
-	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, out); err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		return err
-	}
-	fmt.Println(path)
-	return nil
+	return writePNG(path, out)
 }
 
 // drawSlicesPicture writes to path, for the run in dir of
@@ -254,13 +256,5 @@ func drawSlicesPicture(dir, path string) error {
 		y += rows[i] + gap
 	}
 	draw.Draw(out, mb.Add(image.Pt(left+2*gap, 0)), montage, image.Point{}, draw.Src)
-	var buf bytes.Buffer
-	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, out); err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		return err
-	}
-	fmt.Println(path)
-	return nil
+	return writePNG(path, out)
 }
