@@ -338,9 +338,21 @@ func TestMultiScaleRun(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tinyConfig(t, "", "content="+photo, fmt.Sprintf("size=%d", tt.size), "scales="+tt.scales, "output.save_every=2")
 			var progress bytes.Buffer
-			res, err := Run(context.Background(), cfg, RunOptions{Progress: &progress})
+			// The first scale's report ends at its last iteration, not
+			// after the next scale's targets are set.
+			endedFirst := false
+			lastOfFirst := ObserverFunc(func(ev *Event) error {
+				if ev.Kind == EventIteration && ev.Scale == 0 && ev.ScaleIteration == ev.ScaleIterations {
+					endedFirst = strings.Contains(progress.String(), `msg="progress finished" run="`+filepath.Base(cfg.Output.Dir)+` 16px (1/`)
+				}
+				return nil
+			})
+			res, err := Run(context.Background(), cfg, RunOptions{Progress: &progress, Observers: []Observer{lastOfFirst}})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !endedFirst {
+				t.Errorf("at the first scale's last iteration its progress report has not ended:\n%s", progress.String())
 			}
 			if b := testimg.ReadPNG(t, res.Image).Bounds(); b.Dx() != tt.wantW || b.Dy() != tt.wantH {
 				t.Errorf("final image %dx%d, want exactly %dx%d", b.Dx(), b.Dy(), tt.wantW, tt.wantH)

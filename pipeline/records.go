@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -206,7 +205,9 @@ func (o *imageSaver) Observe(ev *Event) error {
 }
 
 // progressReporter shows each scale's progress on w (nothing when w is
-// nil) and logs the move to each scale.
+// nil), ending a scale's report at its last planned iteration, before the
+// next scale prepares (minutes of targets at print sizes), or where the
+// scale or run ends earlier.
 type progressReporter struct {
 	w   io.Writer
 	e   *experiment
@@ -221,15 +222,15 @@ func (p *progressReporter) Observe(ev *Event) error {
 	switch ev.Kind {
 	case EventStart, EventScale:
 		p.finish()
-		if ev.Kind == EventScale {
-			slog.Info("scale", "scale", fmt.Sprintf("%d/%d", ev.Scale+1, ev.Scales), "size", fmt.Sprintf("%dx%d", ev.Width, ev.Height), "iterations", ev.ScaleIterations)
-		}
 		if p.w != nil {
 			p.bar = p.e.progress(p.w, ev.Dir)
 		}
 	case EventIteration:
 		if p.bar != nil {
 			p.bar.Update(ev.ScaleIteration, ev.Cost)
+			if ev.ScaleIteration >= ev.ScaleIterations {
+				p.finish()
+			}
 		}
 	case EventFinish:
 		p.finish()

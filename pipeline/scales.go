@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"runtime/debug"
@@ -128,6 +129,10 @@ func (e *experiment) enterScale(ctx context.Context, k int) (err error) {
 	} else {
 		e.width, e.height = content.Bounds().Dx(), content.Bounds().Dy()
 		e.content = imageio.ToTensor(content)
+	}
+	if k > 0 {
+		// Logged before the scale's targets, which take minutes at print sizes.
+		slog.Info("scale", "scale", fmt.Sprintf("%d/%d", k+1, len(e.sched)), "size", fmt.Sprintf("%dx%d", e.width, e.height), "iterations", e.sched[k].Iterations)
 	}
 	e.color.prepare(e.content)
 	nw, nh := e.netSize() // e.width, e.height but for a volume's slices
