@@ -38,7 +38,7 @@ import (
 // the cores):
 //
 //	NST_STUDIO_BENCH_MODEL=builtin NST_STUDIO_BENCH_SIZE=384 \
-//	  go test -run '^$' -bench Watching -benchtime 7x ./studio/
+//	  go test -run '^$' -bench Watching -benchtime 9x ./studio/
 func BenchmarkWatching(b *testing.B) {
 	size := envInt(b, "NST_STUDIO_BENCH_SIZE", 128)
 	e := newEnv(b, Options{})
